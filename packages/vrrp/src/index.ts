@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * Being built: see README.md.
+ */
+export {}
