@@ -1,5 +1,8 @@
 /**
  * @packageDocumentation
- * Being built: see README.md.
+ * VRRPv2/v3 (RFC 3768, RFC 5798, RFC 9568) codec, receive validation and state machine that a running
+ * keepalived accepts as a peer, with transports for TAP ports and for the host kernel.
  */
-export {}
+export * as Address from "./Address.ts"
+export * as Advert from "./Advert.ts"
+export * as Datagram from "./Datagram.ts"
