@@ -172,6 +172,8 @@ export interface Received {
   readonly ah: boolean
   /** The AH next-header byte when `ah`. */
   readonly ahNextHeader?: number | undefined
+  /** IPv6 raw sockets: the kernel already verified the checksum (IPV6_CHECKSUM 6). */
+  readonly checksumVerified: boolean
 }
 
 /** A datagram too short to hold the headers (dispatcher step 1), with keepalived's log text. */
@@ -214,7 +216,8 @@ export const decodeIpv4 = (bytes: Uint8Array, offset: number, length: number): R
     ipTotalLength: (bytes[offset + Ipv4Offset.totalLength]! << 8) | bytes[offset + Ipv4Offset.totalLength + 1]!,
     headerLength,
     ah,
-    ahNextHeader: ah ? bytes[offset + ihl + AhOffset.nextHeader]! : undefined
+    ahNextHeader: ah ? bytes[offset + ihl + AhOffset.nextHeader]! : undefined,
+    checksumVerified: false
   }
 }
 
@@ -233,12 +236,15 @@ export const decodeIpv6 = (bytes: Uint8Array, offset: number, length: number): R
   const payloadLength = (bytes[offset + Ipv6Offset.payloadLength]! << 8) | bytes[offset + Ipv6Offset.payloadLength + 1]!
   // The kernel hands a raw IPv6 socket exactly the payload; trim Ethernet padding the same way here.
   const end = Math.min(length, IPV6_HEADER_LENGTH + payloadLength)
-  return fromIpv6Payload(
-    bytes.subarray(offset + IPV6_HEADER_LENGTH, offset + end),
-    Address.format(bytes, offset + Ipv6Offset.source, "ipv6"),
-    Address.format(bytes, offset + Ipv6Offset.destination, "ipv6"),
-    bytes[offset + Ipv6Offset.hopLimit]!
-  )
+  return {
+    ...fromIpv6Payload(
+      bytes.subarray(offset + IPV6_HEADER_LENGTH, offset + end),
+      Address.format(bytes, offset + Ipv6Offset.source, "ipv6"),
+      Address.format(bytes, offset + Ipv6Offset.destination, "ipv6"),
+      bytes[offset + Ipv6Offset.hopLimit]!
+    ),
+    checksumVerified: false
+  }
 }
 
 /**
@@ -264,5 +270,6 @@ export const fromIpv6Payload = (
   receivedLength: payload.length,
   ipTotalLength: undefined,
   headerLength: 0,
-  ah: false
+  ah: false,
+  checksumVerified: true
 })

@@ -5,4 +5,6 @@
  */
 export * as Address from "./Address.ts"
 export * as Advert from "./Advert.ts"
+export * as Config from "./Config.ts"
 export * as Datagram from "./Datagram.ts"
+export * as Validation from "./Validation.ts"
