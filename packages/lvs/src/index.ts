@@ -1,5 +1,10 @@
 /**
  * @packageDocumentation
- * Being built: see README.md.
+ * A userspace LVS director over TAP devices. This release ships the TAP I/O foundation (devices, shared
+ * frame pool, poll workers, counters), a minimal L2/L3 responder and the network-namespace lab.
  */
-export {}
+export * as FrameHandler from "./FrameHandler.ts"
+export * as FramePool from "./FramePool.ts"
+export * as PortCounters from "./PortCounters.ts"
+export * as TapDevice from "./TapDevice.ts"
+export * as TapPorts from "./TapPorts.ts"

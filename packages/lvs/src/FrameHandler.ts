@@ -1,0 +1,96 @@
+/**
+ * The data-plane hook: the plain, synchronous code that runs inside each TAP I/O worker and sees every
+ * received frame where it lies in the shared pool.
+ *
+ * A handler module is loaded by URL in every worker (`import(url)`) and must export `make` (or a default
+ * export) of type {@link Factory}. The worker calls `onBatch` once per batch of frames read from one port,
+ * then reuses the batch's slots for the next read: a handler that must keep a frame beyond `onBatch`
+ * copies it (e.g. into a scratch slot). Sending is immediate (`write()` on the port's queue fd), so a frame
+ * can be rewritten in place and sent from its own slot with no copy, or grown into the headroom by passing
+ * a smaller offset. Control-plane messages arrive between batches through `onControl`.
+ *
+ * This is a run-to-completion design, like a DPDK lcore or the kernel's NAPI poll + `ndo_start_xmit`:
+ * read, decide, write on the same thread, with no hand-off queue between threads.
+ *
+ * @module
+ */
+
+/** A batch of frames read from one port: parallel arrays, valid for `count` entries. Reused per batch. */
+export interface Batch {
+  /** Index of the port the frames came from (order of `ports` in the options). */
+  port: number
+  /** Number of frames. */
+  count: number
+  /** Byte offset of each frame's first byte (destination MAC) in {@link Context.bytes}. */
+  readonly offsets: Int32Array
+  /** Length of each frame in bytes. */
+  readonly lengths: Int32Array
+}
+
+/** Static facts about one port as seen by a worker. */
+export interface PortInfo {
+  readonly index: number
+  readonly name: string
+  readonly ifindex: number
+  /** MAC of the kernel-side TAP interface (the director's own MAC is the handler's configuration). */
+  readonly mac: string
+  readonly mtu: number
+}
+
+/** What a handler gets at start-up. */
+export interface Context {
+  /** The whole shared pool. Frame offsets are indices into it. */
+  readonly bytes: Uint8Array
+  /** A DataView over the same pool (big-endian reads for headers). */
+  readonly view: DataView
+  /** Bytes reserved before every frame's offset in its slot. */
+  readonly headroom: number
+  /** Largest frame + prepended headers that fit (slot size minus headroom, plus headroom if grown). */
+  readonly frameCapacity: number
+  /** Frame-start offsets of this worker's scratch slots (for originated frames). */
+  readonly scratch: Int32Array
+  /** This worker's queue index. */
+  readonly queue: number
+  readonly ports: ReadonlyArray<PortInfo>
+  /** Handler statistics shared with the control plane (`TapPorts.handlerStats`), 64 entries per worker. */
+  readonly stats: Float64Array
+  /** The `options` value given to `TapPorts` (structured-cloned; SharedArrayBuffers are shared). */
+  readonly options: unknown
+  /**
+   * Writes `length` bytes at `offset` to `port`'s queue fd for this worker. Returns false (and counts a
+   * drop or error) when the port index is unknown, the range lies outside the pool or `write()` fails.
+   */
+  readonly send: (port: number, offset: number, length: number) => boolean
+}
+
+/** The hooks a handler implements. Only `onBatch` is required. */
+export interface Handler {
+  readonly onBatch: (batch: Batch) => void
+  /** A control-plane message (posted with `TapPorts.control`), delivered between batches. */
+  readonly onControl?: (message: unknown) => void
+  /** Called when `poll()` timed out with nothing to read (timers, ageing). */
+  readonly onIdle?: () => void
+  /** Called once when the worker stops. */
+  readonly onClose?: () => void
+}
+
+/** What a handler module exports as `make` or `default`. */
+export type Factory = (context: Context) => Handler | Promise<Handler>
+
+/** Number of handler statistics entries per worker. */
+export const STATS_PER_WORKER = 64
+
+/**
+ * Identity helper that types a handler factory.
+ *
+ * @example
+ * ```ts
+ * // my-handler.ts, loaded with TapPorts.make({ handler: { module: new URL("./my-handler.ts", import.meta.url) } })
+ * export const make = FrameHandler.define((ctx) => ({
+ *   onBatch: (batch) => {
+ *     for (let i = 0; i < batch.count; i++) ctx.send(batch.port, batch.offsets[i]!, batch.lengths[i]!) // echo
+ *   }
+ * }))
+ * ```
+ */
+export const define = (factory: Factory): Factory => factory

@@ -1,0 +1,165 @@
+/**
+ * Per-port and per-worker I/O counters kept in a `SharedArrayBuffer`, written by the I/O workers with plain
+ * stores and read by the control plane at any time.
+ *
+ * Each worker writes only its own region, so no atomics are needed on the hot path; a reader may see a
+ * value one batch old, never a torn one on 64-bit platforms. Counters are `Float64Array` entries: exact up
+ * to 2^53, i.e. centuries of traffic. The batch-size histogram is log2-bucketed: bucket `b` counts batches
+ * of `2^b .. 2^(b+1)-1` frames, the last bucket everything above.
+ *
+ * Mirrors what `ip -s link` reports for a NIC (packets, bytes, errors, drops) plus what a poll-mode loop
+ * needs to be understood (batches, empty reads, wake-ups).
+ *
+ * @module
+ */
+
+/** Field index of each per-port counter. */
+export const PortField = {
+  rxFrames: 0,
+  rxBytes: 1,
+  txFrames: 2,
+  txBytes: 3,
+  rxBatches: 4,
+  /** `read()` returned EAGAIN: the queue was drained. */
+  rxEagain: 5,
+  /** `read()` failed with anything else. */
+  rxErrors: 6,
+  /** `write()` failed (errno other than EAGAIN). */
+  txErrors: 7,
+  /** `write()` returned EAGAIN, or the handler asked to send something invalid (bad port, length). */
+  txDropped: 8,
+  /** Frames the kernel handed over larger than the slot (truncated by read, dropped). */
+  rxOversize: 9,
+  /** First bucket of the batch-size histogram. */
+  batchHistogram: 10
+} as const
+
+/** Number of histogram buckets (1, 2-3, 4-7, ..., 128+). */
+export const HISTOGRAM_BUCKETS = 8
+
+/** Per-port field count. */
+export const PORT_FIELDS = PortField.batchHistogram + HISTOGRAM_BUCKETS
+
+/** Field index of each per-worker counter. */
+export const WorkerField = {
+  /** `poll()` calls. */
+  polls: 0,
+  /** `poll()` calls that timed out with nothing ready. */
+  pollTimeouts: 1,
+  /** Wake-pipe wake-ups (control messages or stop). */
+  wakes: 2,
+  /** Control messages delivered to the handler. */
+  controlMessages: 3,
+  /** `poll()` errors other than EINTR. */
+  pollErrors: 4,
+  /** Exceptions thrown by the handler (the loop goes on). */
+  handlerErrors: 5
+} as const
+
+/** Per-worker field count. */
+export const WORKER_FIELDS = 8
+
+/** Number of `Float64Array` entries for `workers` workers with `ports` ports each. */
+export const size = (workers: number, ports: number): number => workers * (WORKER_FIELDS + ports * PORT_FIELDS)
+
+/**
+ * Index of a worker's first field.
+ *
+ * @example
+ * ```ts
+ * counters[PortCounters.workerBase(1, ports) + PortCounters.WorkerField.polls]
+ * ```
+ */
+export const workerBase = (worker: number, ports: number): number => worker * (WORKER_FIELDS + ports * PORT_FIELDS)
+
+/**
+ * Index of a worker's first field for one port.
+ *
+ * @example
+ * ```ts
+ * counters[PortCounters.portBase(0, 2, 1) + PortCounters.PortField.rxFrames]
+ * ```
+ */
+export const portBase = (worker: number, ports: number, port: number): number =>
+  workerBase(worker, ports) + WORKER_FIELDS + port * PORT_FIELDS
+
+/** Counters of one port summed over all workers (queues). */
+export interface Port {
+  readonly name: string
+  readonly rxFrames: number
+  readonly rxBytes: number
+  readonly txFrames: number
+  readonly txBytes: number
+  readonly rxBatches: number
+  readonly rxEagain: number
+  readonly rxErrors: number
+  readonly txErrors: number
+  readonly txDropped: number
+  readonly rxOversize: number
+  /** Batches of 1, 2-3, 4-7, 8-15, 16-31, 32-63, 64-127, 128+ frames. */
+  readonly batchHistogram: ReadonlyArray<number>
+}
+
+/** Counters of one worker. */
+export interface Worker {
+  readonly polls: number
+  readonly pollTimeouts: number
+  readonly wakes: number
+  readonly controlMessages: number
+  readonly pollErrors: number
+  readonly handlerErrors: number
+}
+
+/** A point-in-time copy of all counters. */
+export interface Snapshot {
+  readonly ports: ReadonlyArray<Port>
+  readonly workers: ReadonlyArray<Worker>
+}
+
+/**
+ * Copies the shared counters into plain objects (control plane only: allocates).
+ *
+ * @example
+ * ```ts
+ * const snap = PortCounters.snapshot(counters, ["tap0"], 1)
+ * snap.ports[0].rxFrames
+ * ```
+ */
+export const snapshot = (counters: Float64Array, names: ReadonlyArray<string>, workers: number): Snapshot => {
+  const ports: Array<Port> = names.map((name, port) => {
+    const sum = (field: number) => {
+      let total = 0
+      for (let w = 0; w < workers; w++) total += counters[portBase(w, names.length, port) + field]!
+      return total
+    }
+    const batchHistogram: Array<number> = []
+    for (let b = 0; b < HISTOGRAM_BUCKETS; b++) batchHistogram.push(sum(PortField.batchHistogram + b))
+    return {
+      name,
+      rxFrames: sum(PortField.rxFrames),
+      rxBytes: sum(PortField.rxBytes),
+      txFrames: sum(PortField.txFrames),
+      txBytes: sum(PortField.txBytes),
+      rxBatches: sum(PortField.rxBatches),
+      rxEagain: sum(PortField.rxEagain),
+      rxErrors: sum(PortField.rxErrors),
+      txErrors: sum(PortField.txErrors),
+      txDropped: sum(PortField.txDropped),
+      rxOversize: sum(PortField.rxOversize),
+      batchHistogram
+    }
+  })
+  const workerList: Array<Worker> = []
+  for (let w = 0; w < workers; w++) {
+    const base = workerBase(w, names.length)
+    workerList.push({
+      polls: counters[base + WorkerField.polls]!,
+      pollTimeouts: counters[base + WorkerField.pollTimeouts]!,
+      wakes: counters[base + WorkerField.wakes]!,
+      controlMessages: counters[base + WorkerField.controlMessages]!,
+      pollErrors: counters[base + WorkerField.pollErrors]!,
+      handlerErrors: counters[base + WorkerField.handlerErrors]!
+    })
+  }
+  return { ports, workers: workerList }
+}

@@ -1,0 +1,375 @@
+/**
+ * A set of TAP ports served by one I/O worker thread per queue, owned by an Effect `Scope`.
+ *
+ * Building the service (`TapPorts.make` in a scope, or `TapPorts.layer`) opens the TAP devices (inside a
+ * network namespace when `netns` is given, from a short-lived worker that calls `setns`), allocates the
+ * shared frame pool and counters, and starts the workers, each running the configured
+ * {@link FrameHandler} over its queue of every port. Closing the scope stops everything in reverse order:
+ * each worker's stop flag is set and one byte is written to its wake pipe, so its `poll()` returns at once;
+ * the worker is joined (bounded by `stopTimeoutMs`, after which it is terminated); then the pipes and the
+ * TAP fds are closed. No thread is ever parked in a kernel `read()`, so the process exits cleanly.
+ *
+ * @module
+ */
+import { readlinkSync } from "node:fs"
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import * as FrameHandler from "./FrameHandler.ts"
+import * as FramePool from "./FramePool.ts"
+import * as Libc from "./internal/Libc.ts"
+import * as PortCounters from "./PortCounters.ts"
+import * as TapDevice from "./TapDevice.ts"
+
+/** One port: a TAP interface, opened with `queues` queues. */
+export interface PortSpec {
+  readonly name: string
+  readonly mtu?: number
+  readonly mac?: string
+  readonly up?: boolean
+}
+
+/** Everything `TapPorts` needs to start. */
+export interface Options {
+  readonly ports: ReadonlyArray<PortSpec>
+  /** Queues per port (= worker threads). More than one opens the devices with `IFF_MULTI_QUEUE`. Default 1. */
+  readonly queues?: number
+  /** Network namespace (name under /var/run/netns, or a path) to create/attach the devices in. */
+  readonly netns?: string
+  /** The frame handler module run inside every worker, and its options. */
+  readonly handler: { readonly module: URL | string; readonly options?: unknown }
+  /** Frames per batch (receive slots per worker). Default 64. */
+  readonly batchSize?: number
+  /** Bytes reserved before every frame for encapsulation. Default 64. */
+  readonly headroom?: number
+  /** Slots per worker for frames the handler originates. Default 8. */
+  readonly scratchSlots?: number
+  /** `poll()` timeout, after which the handler's `onIdle` runs. Default 1000 ms. */
+  readonly pollTimeoutMs?: number
+  /** How long to wait for a worker to exit before terminating it. Default 5000 ms. */
+  readonly stopTimeoutMs?: number
+}
+
+/** Why `TapPorts` could not start: the step and a message naming the field, device or errno. */
+export class TapPortsError extends Schema.TaggedError<TapPortsError>()("TapPortsError", {
+  step: Schema.String,
+  message: Schema.String
+}) {}
+
+/** An open port as the service reports it. */
+export interface Port extends FrameHandler.PortInfo {
+  /** One fd per queue (owned by the service: do not close). */
+  readonly fds: ReadonlyArray<number>
+}
+
+/** The running ports. */
+export interface Service {
+  readonly ports: ReadonlyArray<Port>
+  readonly layout: FramePool.Layout
+  /** The shared frame pool (read-only use from the control plane, e.g. for inspection in tests). */
+  readonly pool: Uint8Array
+  /** `/proc/thread-self/ns/net` of the thread that created the devices, e.g. `net:[4026532281]`. */
+  readonly netnsId: string
+  /** A copy of the I/O counters. */
+  readonly counters: Effect.Effect<PortCounters.Snapshot>
+  /** Handler statistics (`FrameHandler.Context.stats`) summed over workers. */
+  readonly handlerStats: Effect.Effect<ReadonlyArray<number>>
+  /** Posts a message to every worker's handler (`onControl`), delivered before the next batch. */
+  readonly control: (message: unknown) => Effect.Effect<void>
+}
+
+const isSource = import.meta.url.endsWith(".ts")
+const workerUrl = (name: string) => new URL(`./internal/${name}.${isSource ? "ts" : "js"}`, import.meta.url)
+const workerExecArgv = isSource ? ["--conditions=@lvs-ts/source"] : undefined
+
+const fail = (step: string, message: string) => new TapPortsError({ step, message })
+
+const validate = (options: Options): TapPortsError | undefined => {
+  if (options.ports.length === 0) return fail("validate", "ports is empty: at least one TAP port is needed")
+  const names = new Set<string>()
+  for (const port of options.ports) {
+    const problem = TapDevice.validate({ ...port, queues: options.queues ?? 1 })
+    if (problem !== undefined) return fail("validate", `port ${JSON.stringify(port.name)}: ${problem}`)
+    if (names.has(port.name)) return fail("validate", `port ${JSON.stringify(port.name)} is listed twice`)
+    names.add(port.name)
+  }
+  const timeout = options.pollTimeoutMs ?? 1000
+  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) {
+    return fail("validate", `pollTimeoutMs ${timeout} is not an integer in 1..60000`)
+  }
+  return undefined
+}
+
+interface Opened {
+  readonly devices: ReadonlyArray<TapDevice.Device>
+  readonly netnsId: string
+}
+
+const openDevices = (specs: ReadonlyArray<TapDevice.Spec>, netns: string | undefined) =>
+  Effect.callback<Opened, TapPortsError>((resume) => {
+    const worker = new Worker(workerUrl("OpenerWorker"), {
+      workerData: { netns, specs },
+      ...(workerExecArgv ? { execArgv: workerExecArgv } : {})
+    })
+    let settled = false
+    worker.on(
+      "message",
+      (message: { type: string; devices?: Array<TapDevice.Device>; netnsId?: string; message?: string }) => {
+        settled = true
+        if (message.type === "opened") {
+          resume(Effect.succeed({ devices: message.devices!, netnsId: message.netnsId! }))
+        } else {
+          resume(Effect.fail(fail("open", message.message ?? "unknown error")))
+        }
+      }
+    )
+    worker.on("error", (error) => {
+      if (!settled) resume(Effect.fail(fail("open", `opener worker failed: ${error.message}`)))
+      settled = true
+    })
+    worker.on("exit", (code) => {
+      if (!settled) resume(Effect.fail(fail("open", `opener worker exited with code ${code} before answering`)))
+      settled = true
+    })
+  })
+
+interface RunningWorker {
+  readonly worker: Worker
+  readonly channel: MessagePort
+  readonly wakeRead: number
+  readonly wakeWrite: number
+  readonly exited: Promise<void>
+}
+
+const wakeByte = new Uint8Array([1])
+
+const startWorker = (input: {
+  readonly queue: number
+  readonly ports: ReadonlyArray<FrameHandler.PortInfo>
+  readonly fds: ReadonlyArray<number>
+  readonly pool: Uint8Array
+  readonly layout: FramePool.Layout
+  readonly counters: Float64Array
+  readonly stats: Float64Array
+  readonly stop: Int32Array
+  readonly handlerUrl: string
+  readonly handlerOptions: unknown
+  readonly pollTimeoutMs: number
+}) =>
+  Effect.callback<RunningWorker, TapPortsError>((resume) => {
+    const c = Libc.libc()
+    const pipe = new Int32Array(2)
+    if (c.pipe2(pipe, Libc.O_NONBLOCK | Libc.O_CLOEXEC) < 0) {
+      resume(Effect.fail(fail("pipe2", Libc.describeErrno(c.errno()))))
+      return
+    }
+    const { port1, port2 } = new MessageChannel()
+    const worker = new Worker(workerUrl("TapWorker"), {
+      workerData: {
+        queue: input.queue,
+        ports: input.ports,
+        fds: input.fds,
+        pool: input.pool.buffer,
+        layout: input.layout,
+        counters: input.counters.buffer,
+        stats: input.stats.buffer,
+        stop: input.stop.buffer,
+        wakeFd: pipe[0]!,
+        control: port2,
+        handlerUrl: input.handlerUrl,
+        handlerOptions: input.handlerOptions,
+        pollTimeoutMs: input.pollTimeoutMs
+      },
+      transferList: [port2],
+      ...(workerExecArgv ? { execArgv: workerExecArgv } : {})
+    })
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
+    let settled = false
+    const cleanup = () => {
+      c.close(pipe[0]!)
+      c.close(pipe[1]!)
+      port1.close()
+    }
+    worker.once("message", (message: { type: string; message?: string }) => {
+      if (settled) return
+      settled = true
+      if (message.type === "ready") {
+        resume(Effect.succeed({ worker, channel: port1, wakeRead: pipe[0]!, wakeWrite: pipe[1]!, exited }))
+      } else {
+        void exited.then(cleanup)
+        resume(Effect.fail(fail("handler", message.message ?? "unknown error")))
+      }
+    })
+    worker.on("error", (error) => {
+      if (settled) return
+      settled = true
+      void exited.then(cleanup)
+      resume(Effect.fail(fail("worker", `queue ${input.queue} worker failed: ${error.message}`)))
+    })
+    worker.once("exit", (code) => {
+      if (settled) return
+      settled = true
+      cleanup()
+      resume(Effect.fail(fail("worker", `queue ${input.queue} worker exited with code ${code} before it was ready`)))
+    })
+  })
+
+const stopWorker = (running: RunningWorker, stop: Int32Array, queue: number, timeoutMs: number) =>
+  Effect.promise(async () => {
+    const c = Libc.libc()
+    Atomics.store(stop, queue, 1)
+    c.writeFrom(running.wakeWrite, wakeByte, 1)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timedOut = await Promise.race([
+      running.exited.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs)
+      })
+    ])
+    clearTimeout(timer)
+    if (timedOut) {
+      await running.worker.terminate()
+    }
+    c.close(running.wakeRead)
+    c.close(running.wakeWrite)
+    running.channel.close()
+  })
+
+/**
+ * Opens the ports and starts the workers in the current scope; closing the scope stops and closes all.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.scoped(
+ *   Effect.gen(function*() {
+ *     const ports = yield* TapPorts.make({
+ *       netns: "lab-director",
+ *       ports: [{ name: "tap0", mtu: 1500 }],
+ *       handler: { module: new URL("./L2Responder.ts", import.meta.url), options: responderOptions }
+ *     })
+ *     yield* Effect.sleep("10 seconds")
+ *     console.log(yield* ports.counters)
+ *   })
+ * )
+ * ```
+ */
+export const make = (options: Options): Effect.Effect<Service, TapPortsError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const invalid = validate(options)
+    if (invalid !== undefined) return yield* invalid
+    const queues = options.queues ?? 1
+    const specs: Array<TapDevice.Spec> = options.ports.map((port) => ({ ...port, queues }))
+    const opened = yield* Effect.acquireRelease(openDevices(specs, options.netns), (opened) =>
+      Effect.sync(() => {
+        for (const device of opened.devices) TapDevice.close(device)
+      })
+    )
+    const ports: Array<Port> = opened.devices.map((device, index) => ({
+      index,
+      name: device.name,
+      ifindex: device.ifindex,
+      mac: device.mac,
+      mtu: device.mtu,
+      fds: device.fds
+    }))
+    let layout: FramePool.Layout
+    try {
+      layout = FramePool.layout({
+        mtu: Math.max(...ports.map((port) => port.mtu)),
+        headroom: options.headroom ?? FramePool.DEFAULT_HEADROOM,
+        batchSize: options.batchSize ?? FramePool.DEFAULT_BATCH_SIZE,
+        scratchSlots: options.scratchSlots ?? 8,
+        workers: queues
+      })
+    } catch (error) {
+      return yield* fail("validate", (error as Error).message)
+    }
+    const pool = FramePool.allocate(layout)
+    const counters = new Float64Array(new SharedArrayBuffer(PortCounters.size(queues, ports.length) * 8))
+    const stats = new Float64Array(new SharedArrayBuffer(queues * FrameHandler.STATS_PER_WORKER * 8))
+    const stop = new Int32Array(new SharedArrayBuffer(queues * 4))
+    const portInfo: Array<FrameHandler.PortInfo> = ports.map(({ fds: _fds, ...info }) => info)
+    const handlerUrl = options.handler.module instanceof URL ? options.handler.module.href : options.handler.module
+    const workers: Array<RunningWorker> = []
+    for (let queue = 0; queue < queues; queue++) {
+      const running = yield* Effect.acquireRelease(
+        startWorker({
+          queue,
+          ports: portInfo,
+          fds: ports.map((port) => port.fds[queue]!),
+          pool,
+          layout,
+          counters,
+          stats,
+          stop,
+          handlerUrl,
+          handlerOptions: options.handler.options,
+          pollTimeoutMs: options.pollTimeoutMs ?? 1000
+        }),
+        (running) => stopWorker(running, stop, queue, options.stopTimeoutMs ?? 5000)
+      )
+      workers.push(running)
+    }
+    const names = ports.map((port) => port.name)
+    return {
+      ports,
+      layout,
+      pool,
+      netnsId: opened.netnsId,
+      counters: Effect.sync(() => PortCounters.snapshot(counters, names, queues)),
+      handlerStats: Effect.sync(() => {
+        const out: Array<number> = []
+        for (let i = 0; i < FrameHandler.STATS_PER_WORKER; i++) {
+          let total = 0
+          for (let q = 0; q < queues; q++) total += stats[q * FrameHandler.STATS_PER_WORKER + i]!
+          out.push(total)
+        }
+        return out
+      }),
+      control: (message: unknown) =>
+        Effect.sync(() => {
+          const c = Libc.libc()
+          for (const running of workers) {
+            running.channel.postMessage(message)
+            c.writeFrom(running.wakeWrite, wakeByte, 1)
+          }
+        })
+    } satisfies Service
+  })
+
+/**
+ * The service tag for a running set of TAP ports.
+ *
+ * @example
+ * ```ts
+ * const layer = TapPorts.layer({ ports: [{ name: "tap0" }], handler: { module: handlerUrl } })
+ * const program = Effect.gen(function*() {
+ *   const ports = yield* TapPorts
+ *   return yield* ports.counters
+ * }).pipe(Effect.provide(layer))
+ * ```
+ */
+export class TapPorts extends Context.Service<TapPorts, Service>()("@lvs-ts/lvs/TapPorts") {
+  /** A layer that opens the ports when built and closes them when released. */
+  static readonly layer = (options: Options): Layer.Layer<TapPorts, TapPortsError> =>
+    Layer.effect(TapPorts, make(options))
+}
+
+/**
+ * The network namespace of the calling thread, e.g. `net:[4026531840]` (for checks and logs).
+ *
+ * @example
+ * ```ts
+ * TapPorts.currentNetns() // "net:[4026531840]"
+ * ```
+ */
+export const currentNetns = (): string => readlinkSync("/proc/thread-self/ns/net")
+
+/**
+ * A layer providing {@link TapPorts}: opens the ports when built, stops and closes them when released.
+ *
+ * @example
+ * ```ts
+ * Effect.provide(program, TapPorts.layer({ ports: [{ name: "tap0" }], handler: { module: handlerUrl } }))
+ * ```
+ */
+export const layer = (options: Options): Layer.Layer<TapPorts, TapPortsError> => TapPorts.layer(options)
