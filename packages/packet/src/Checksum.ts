@@ -170,3 +170,45 @@ export const updateUdp32 = (checksum: number, oldValue: number, newValue: number
   const c = update32(checksum, oldValue, newValue)
   return c === 0 ? 0xffff : c
 }
+
+/**
+ * The one's-complement sum of a TCP/UDP/ICMPv6 segment including its pseudo-header, folded and
+ * complemented: 0 when the checksum field at its place verifies. Works for IPv4 (`l3Offset` points at a
+ * version-4 header) and IPv6 (version 6; the pseudo-header uses the fixed header's addresses).
+ *
+ * To compute a checksum, zero the field first and store the result (for UDP, a 0 result is sent as 0xffff).
+ *
+ * @example
+ * ```ts
+ * frame[l4 + 16] = 0; frame[l4 + 17] = 0
+ * const c = Checksum.transport(frame, 14, 34, 6, tcpLength)
+ * ```
+ */
+export const transport = (
+  bytes: Uint8Array,
+  l3Offset: number,
+  l4Offset: number,
+  protocol: number,
+  l4Length: number
+): number => {
+  const pseudo =
+    bytes[l3Offset]! >>> 4 === 4
+      ? pseudoHeaderV4(bytes, l3Offset + 12, l3Offset + 16, protocol, l4Length)
+      : pseudoHeaderV6(bytes, l3Offset + 8, l3Offset + 24, protocol, l4Length)
+  return ~fold(sum(bytes, l4Offset, l4Length, pseudo)) & 0xffff
+}
+
+/**
+ * RFC 1624 for a whole changed region: given the checksum `checksum` and the unfolded sums of the
+ * region's 16-bit words before (`oldSum`) and after (`newSum`) the change, the new checksum.
+ * Generalises {@link update16} to any number of words (IPv6 addresses, TCP options).
+ *
+ * @example
+ * ```ts
+ * const before = Checksum.sum(frame, at, 16, 0)
+ * // ... change 16 bytes at `at` ...
+ * c = Checksum.updateSum(c, before, Checksum.sum(frame, at, 16, 0))
+ * ```
+ */
+export const updateSum = (checksum: number, oldSum: number, newSum: number): number =>
+  ~fold((~checksum & 0xffff) + (~fold(oldSum) & 0xffff) + fold(newSum)) & 0xffff
