@@ -1,0 +1,520 @@
+/**
+ * The health checker: runs every checker of every real server on Effect's Clock, feeds results through
+ * keepalived's retry machine ({@link RetryMachine}, {@link UrlCycle}) and the real-server / virtual-server layer
+ * ({@link Pool}), and emits the director events (add / remove / edit weight), keepalived's log lines and the
+ * notify / quorum scripts.
+ *
+ * Mirrors keepalived's checker child process (`keepalived/check/check_daemon.c`, `check_api.c`): one scheduler
+ * for all checkers, "Activating healthchecker for service … for VS …" at start, then each checker on its own
+ * timer. Here each real server is a fiber in a `FiberMap` keyed by `VS/RS` (so reconfiguring one server replaces
+ * just its fiber), every socket and child process lives in the Scope of one attempt, and all timers are Effect
+ * `Clock` sleeps, so a TestClock drives a whole farm deterministically.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberMap from "effect/FiberMap"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as PubSub from "effect/PubSub"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import * as Config from "./Config.ts"
+import * as Endpoint from "./Endpoint.ts"
+import * as FlapDamper from "./FlapDamper.ts"
+import { probeFor } from "./internal/probes.ts"
+import * as Log from "./Log.ts"
+import * as Metrics from "./Metrics.ts"
+import * as Pool from "./Pool.ts"
+import type * as Probe from "./Probe.ts"
+import * as RetryMachine from "./RetryMachine.ts"
+import * as Script from "./Script.ts"
+import * as UrlCycle from "./UrlCycle.ts"
+
+/**
+ * One attempt's result, published for observers (dashboards, tests).
+ *
+ * @example
+ * ```ts
+ * import type { HealthChecker } from "@lvs-ts/checkers"
+ * const isResult = (e: HealthChecker.Event) => e._tag === "CheckResult"
+ * ```
+ * @since 0.1.0
+ */
+export interface CheckResult {
+  readonly _tag: "CheckResult"
+  readonly service: string
+  readonly destination: string
+  readonly checker: number
+  readonly type: string
+  readonly result: Probe.Result
+  readonly outcome: RetryMachine.Outcome
+  readonly up: boolean
+  readonly startedAt: number
+  readonly latencyMs: number
+}
+
+/**
+ * Everything the health checker emits: the pool's actions (director events, log lines, scripts, FIFO-style
+ * notify lines) and per-attempt results.
+ *
+ * @example
+ * ```ts
+ * import type { HealthChecker } from "@lvs-ts/checkers"
+ * const director = (e: HealthChecker.Event) => e._tag === "AddDestination" || e._tag === "RemoveDestination"
+ * ```
+ * @since 0.1.0
+ */
+export type Event = Pool.Action | CheckResult
+
+/**
+ * Health checker options.
+ *
+ * @example
+ * ```ts
+ * import type { HealthChecker } from "@lvs-ts/checkers"
+ * const o: HealthChecker.Options = { virtualServers: [], runScripts: false, onEvent: (e) => console.log(e._tag) }
+ * ```
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly virtualServers: ReadonlyArray<Config.VirtualServer>
+  /** Synchronous observer called for every event, in order, starting with the start-up events. */
+  readonly onEvent?: ((event: Event) => void) | undefined
+  /** Exec notify/quorum scripts (default true). */
+  readonly runScripts?: boolean | undefined
+  /** Timeout for notify/quorum scripts (default 30 s, SIGTERM then SIGKILL). */
+  readonly scriptTimeout?: number | undefined
+  /** Log every keepalived line through Effect's logger (default true). */
+  readonly log?: boolean | undefined
+  /** Enable the flap damper for every real server. */
+  readonly flapDamper?: FlapDamper.Options | undefined
+}
+
+/**
+ * A checker's visible state.
+ *
+ * @example
+ * ```ts
+ * import type { HealthChecker } from "@lvs-ts/checkers"
+ * const up = (c: HealthChecker.CheckerSnapshot) => c.up
+ * ```
+ * @since 0.1.0
+ */
+export interface CheckerSnapshot {
+  readonly type: string
+  readonly target: string
+  readonly up: boolean
+  readonly hasRun: boolean
+  readonly retryIt: number
+  readonly url: number | undefined
+  readonly nextCheckAt: number
+  readonly checks: number
+  readonly lastLatencyMs: number
+}
+
+/**
+ * Snapshot of all virtual servers, real servers, checkers and flap dampers.
+ *
+ * @example
+ * ```ts
+ * import type { HealthChecker } from "@lvs-ts/checkers"
+ * const alive = (s: HealthChecker.Snapshot) => s.virtualServers.flatMap((v) => v.realServers.filter((r) => r.alive))
+ * ```
+ * @since 0.1.0
+ */
+export interface Snapshot {
+  readonly virtualServers: ReadonlyArray<{
+    readonly label: string
+    readonly quorumUp: boolean
+    readonly sorryActive: boolean
+    readonly weightSum: number
+    readonly realServers: ReadonlyArray<
+      Pool.RealServerView & {
+        readonly checkers: ReadonlyArray<CheckerSnapshot>
+        readonly damper: FlapDamper.State | undefined
+      }
+    >
+  }>
+}
+
+/**
+ * Scheduling statistics: attempts run and how late they started (the scale benchmark's acceptance figure).
+ *
+ * @example
+ * ```ts
+ * import type { HealthChecker } from "@lvs-ts/checkers"
+ * const ok = (s: HealthChecker.Stats) => s.maxLatenessMs <= 100
+ * ```
+ * @since 0.1.0
+ */
+export interface Stats {
+  readonly checks: number
+  readonly maxLatenessMs: number
+  readonly lateOver100Ms: number
+  readonly inFlight: number
+  readonly maxInFlight: number
+}
+
+/**
+ * The service interface.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HealthChecker } from "@lvs-ts/checkers"
+ * const program = Effect.gen(function* () {
+ *   const hc = yield* HealthChecker.HealthChecker
+ *   return yield* hc.snapshot
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export interface Service {
+  readonly events: PubSub.PubSub<Event>
+  readonly snapshot: Effect.Effect<Snapshot>
+  readonly stats: Effect.Effect<Stats>
+  /** Stop the checkers of one real server (e.g. before removing it from the configuration). */
+  readonly suspend: (service: string, destination: string) => Effect.Effect<void>
+}
+
+/**
+ * The health checker as an Effect service.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { HealthChecker } from "@lvs-ts/checkers"
+ * const layer = HealthChecker.HealthChecker.layer({
+ *   virtualServers: [{ address: "192.0.2.1", port: 80, protocol: "tcp", delayLoop: "1 second",
+ *     realServers: [{ address: "127.0.0.1", port: 8080, checkers: [{ type: "TCP_CHECK" }] }] }],
+ *   onEvent: (e) => { if (e._tag === "Log") console.log(e.message) }
+ * })
+ * ```
+ * @since 0.1.0
+ */
+export class HealthChecker extends Context.Service<HealthChecker, Service>()("@lvs-ts/checkers/HealthChecker") {
+  static readonly layer = (options: Options): Layer.Layer<HealthChecker> => Layer.effect(HealthChecker, make(options))
+}
+
+interface CheckerRuntime {
+  readonly index: number
+  readonly resolved: Config.Resolved
+  readonly label: string
+  readonly type: string
+  machine: RetryMachine.State | UrlCycle.State
+  nextAt: number
+  checks: number
+  lastLatencyMs: number
+}
+
+interface RealServerRuntime {
+  readonly index: number
+  readonly config: Config.RealServer
+  readonly key: string
+  readonly label: string
+  readonly checkers: ReadonlyArray<CheckerRuntime>
+  damper: FlapDamper.State | undefined
+}
+
+interface VirtualServerRuntime {
+  readonly config: Config.VirtualServer
+  readonly pool: Pool.Pool
+  readonly realServers: ReadonlyArray<RealServerRuntime>
+}
+
+/** Pseudo checker id the flap damper uses to hold a server out of the pool. */
+const DAMPER = -1
+
+const checkerProtocol = (c: Config.Checker, vs: Config.VirtualServer): Endpoint.Protocol =>
+  c.type === "UDP_CHECK" || c.type === "DNS_CHECK" ? "udp" : c.type === "TCP_CHECK" ? "tcp" : (vs.protocol ?? "tcp")
+
+/**
+ * Build and start the health checker in the current Scope; closing the Scope interrupts every checker, shuts
+ * the pools down (removing destinations; omega scripts) and closes every socket and child process.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HealthChecker } from "@lvs-ts/checkers"
+ * const program = Effect.scoped(Effect.gen(function* () {
+ *   const hc = yield* HealthChecker.make({ virtualServers: [] })
+ *   return yield* hc.stats
+ * }))
+ * ```
+ * @since 0.1.0
+ */
+export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Event>(), PubSub.shutdown)
+    const background = yield* FiberSet.make<unknown, never>()
+    const log = options.log ?? true
+    const runScripts = options.runScripts ?? true
+    const stats = { checks: 0, maxLatenessMs: 0, lateOver100Ms: 0, inFlight: 0, maxInFlight: 0 }
+
+    const emit = (e: Event): void => {
+      options.onEvent?.(e)
+      PubSub.publishUnsafe(pubsub, e)
+    }
+    const dispatch = (actions: ReadonlyArray<Pool.Action>): Effect.Effect<void> => {
+      if (actions.length === 0) return Effect.void
+      return Effect.gen(function* () {
+        for (const a of actions) {
+          emit(a)
+          if (a._tag === "Log" && log) yield* Effect.logInfo(a.message)
+          else if (a._tag === "RunScript" && runScripts) {
+            yield* FiberSet.run(background, Script.run(a.argv, { timeoutMs: options.scriptTimeout ?? 30_000 }))
+          }
+        }
+      })
+    }
+    const say = (message: string) => dispatch([{ _tag: "Log", message }])
+
+    const virtualServers: Array<VirtualServerRuntime> = options.virtualServers.map((vs) => {
+      const realServers = vs.realServers.map((rs, index): RealServerRuntime => {
+        const checkers = rs.checkers.map((c, ci): CheckerRuntime => {
+          const resolved = Config.resolve(vs, rs, c)
+          const isHttp = c.type === "HTTP_GET" || c.type === "SSL_GET"
+          return {
+            index: ci,
+            resolved,
+            label: Endpoint.format(resolved.host, checkerProtocol(c, vs), resolved.port),
+            type: c.type === "CUSTOM" ? c.name : c.type,
+            machine: isHttp
+              ? UrlCycle.initial({ alpha: resolved.alpha, retry: resolved.retry })
+              : RetryMachine.initial({ alpha: resolved.alpha, retry: resolved.retry }),
+            nextAt: 0,
+            checks: 0,
+            lastLatencyMs: 0
+          }
+        })
+        const label = Endpoint.format(rs.address, vs.protocol ?? "tcp", rs.port)
+        return {
+          index,
+          config: rs,
+          key: "",
+          label,
+          checkers,
+          damper: options.flapDamper !== undefined ? FlapDamper.initial : undefined
+        }
+      })
+      const pool = Pool.make({
+        address: vs.address,
+        port: vs.port,
+        protocol: vs.protocol,
+        fwmark: vs.fwmark,
+        weight: vs.weight,
+        quorum: vs.quorum,
+        hysteresis: vs.hysteresis,
+        quorumUp: vs.quorumUp,
+        quorumDown: vs.quorumDown,
+        inhibitOnFailure: vs.inhibitOnFailure,
+        sorryServer: vs.sorryServer,
+        sorryServerInhibit: vs.sorryServerInhibit,
+        omega: vs.omega,
+        rsInitNotifies: vs.rsInitNotifies,
+        realServers: realServers.map((r) => ({
+          address: r.config.address,
+          port: r.config.port,
+          weight: r.config.weight,
+          inhibitOnFailure: r.config.inhibitOnFailure,
+          notifyUp: r.config.notifyUp,
+          notifyDown: r.config.notifyDown,
+          checkers: r.checkers.length,
+          initiallyFailed: r.checkers.filter((c) => !c.machine.up).map((c) => c.index)
+        }))
+      })
+      return {
+        config: vs,
+        pool,
+        realServers: realServers.map((r) => ({ ...r, key: `${pool.label}/${r.label}` }))
+      }
+    })
+
+    // Shutdown: runs after every checker fiber has been interrupted (finalizers run in reverse order).
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(virtualServers, (v) => dispatch(Pool.stop(v.pool)), { discard: true })
+    )
+
+    for (const v of virtualServers) {
+      for (const r of v.realServers) {
+        for (const c of r.checkers) {
+          yield* say(`Activating healthchecker for service ${c.label} for VS ${v.pool.label}`)
+        }
+      }
+      yield* dispatch(Pool.start(v.pool))
+    }
+
+    const setChecker = (v: VirtualServerRuntime, r: RealServerRuntime, checker: number, up: boolean) =>
+      Effect.gen(function* () {
+        const wasAlive = v.pool.realServers[r.index]!.alive
+        yield* dispatch(Pool.setChecker(v.pool, r.index, checker, up))
+        const alive = v.pool.realServers[r.index]!.alive
+        if (wasAlive && !alive && r.damper !== undefined && options.flapDamper !== undefined) {
+          const now = yield* Clock.currentTimeMillis
+          const d = FlapDamper.onDown(r.damper, now, options.flapDamper)
+          r.damper = d.state
+          if (d.holdMs !== undefined) {
+            const holdMs = d.holdMs
+            yield* say(
+              `Flap damper: holding ${r.label} of VS ${v.pool.label} down for ${holdMs} ms (level ${d.state.level})`
+            )
+            yield* dispatch(Pool.setChecker(v.pool, r.index, DAMPER, false))
+            yield* FiberSet.run(
+              background,
+              Effect.sleep(holdMs).pipe(
+                Effect.andThen(
+                  Effect.gen(function* () {
+                    const at = yield* Clock.currentTimeMillis
+                    if (r.damper !== undefined) r.damper = FlapDamper.release(r.damper, at)
+                    yield* say(`Flap damper: releasing ${r.label} of VS ${v.pool.label}`)
+                    yield* dispatch(Pool.setChecker(v.pool, r.index, DAMPER, true))
+                  })
+                )
+              )
+            )
+          }
+        }
+      })
+
+    const runChecker = (v: VirtualServerRuntime, r: RealServerRuntime, c: CheckerRuntime) =>
+      Effect.gen(function* () {
+        const rv = c.resolved
+        const isHttp = rv.checker.type === "HTTP_GET" || rv.checker.type === "SSL_GET"
+        const isMisc = rv.checker.type === "MISC_CHECK"
+        const urls = isHttp ? (rv.checker as { urls: ReadonlyArray<unknown> }).urls.length : 0
+        const fastRecovery = isHttp && ((rv.checker as { fastRecovery?: boolean }).fastRecovery ?? false)
+        const rsWeight = v.pool.realServers[r.index]!.input.weight ?? v.config.weight ?? 1
+        const program = isMisc ? ((rv.checker as { path: ReadonlyArray<string> }).path ?? []).join(" ") : ""
+        const warm = rv.warmupMs > 0 ? Math.floor((yield* Random.next) * rv.warmupMs) : 0
+        c.nextAt = (yield* Clock.currentTimeMillis) + warm
+        if (warm > 0) yield* Effect.sleep(warm)
+        const latency = Metrics.latency(c.type)
+        while (true) {
+          const startedAt = yield* Clock.currentTimeMillis
+          const late = startedAt - c.nextAt
+          stats.checks++
+          if (late > stats.maxLatenessMs) stats.maxLatenessMs = late
+          if (late > 100) stats.lateOver100Ms++
+          yield* Metric.update(Metrics.lateness, Math.max(late, 0))
+          stats.inFlight++
+          if (stats.inFlight > stats.maxInFlight) stats.maxInFlight = stats.inFlight
+          const url = isHttp ? (c.machine as UrlCycle.State).url : 0
+          const result = yield* probeFor(rv, {
+            url,
+            realServerWeight: rsWeight,
+            realServer: r.label,
+            virtualServer: v.pool.label,
+            label: c.label
+          })
+          stats.inFlight--
+          const finishedAt = yield* Clock.currentTimeMillis
+          c.lastLatencyMs = finishedAt - startedAt
+          c.checks++
+          yield* Metric.update(latency, c.lastLatencyMs)
+          const wasUp = c.machine.up
+          let step: RetryMachine.Step | UrlCycle.Step
+          if (isHttp) {
+            step = UrlCycle.step(c.machine as UrlCycle.State, result.ok, {
+              retry: rv.retry,
+              delayBeforeRetryMs: rv.delayBeforeRetryMs,
+              delayLoopMs: rv.delayLoopMs,
+              urls,
+              fastRecovery
+            })
+          } else {
+            step = RetryMachine.step(c.machine, result.ok, rv)
+          }
+          c.machine = step.state
+          emit({
+            _tag: "CheckResult",
+            service: v.pool.label,
+            destination: r.label,
+            checker: c.index,
+            type: c.type,
+            result,
+            outcome: step.outcome,
+            up: step.state.up,
+            startedAt,
+            latencyMs: c.lastLatencyMs
+          })
+          if (!result.ok && wasUp && rv.logAllFailures) yield* say(result.message)
+          if (step.outcome === "Up") {
+            if (result.message !== undefined && !wasUp) yield* say(result.message)
+            yield* say(Log.transition(rv.checker.type === "CUSTOM" ? c.type : rv.checker.type, c.label, { kind: "Up" }))
+          } else if (step.outcome === "Down") {
+            const retries = "failedAfter" in step ? step.failedAfter : rv.retry
+            yield* say(
+              Log.transition(
+                rv.checker.type === "CUSTOM" ? c.type : rv.checker.type,
+                c.label,
+                {
+                  kind: "Down",
+                  short: step.shortFailureLine,
+                  retries,
+                  timedOut: !result.ok && result.reason === "Timeout"
+                },
+                { realServer: r.label, virtualServer: v.pool.label, program }
+              )
+            )
+          }
+          if (step.changed) yield* setChecker(v, r, c.index, step.state.up)
+          // Dynamic weights (misc_dynamic, FILE_CHECK): a failure resets the contribution (keepalived #2720).
+          if (result.contribution !== undefined || !result.ok) {
+            yield* dispatch(Pool.setContribution(v.pool, r.index, c.index, result.ok ? (result.contribution ?? 0) : 0))
+          }
+          // MISC_CHECK schedules from the start of the previous run, the others from its end.
+          c.nextAt = (isMisc ? startedAt : finishedAt) + step.delayMs
+          const wait = c.nextAt - finishedAt
+          if (wait > 0) yield* Effect.sleep(wait)
+          else yield* Effect.yieldNow
+        }
+      })
+
+    const fibers = yield* FiberMap.make<string, void, never>()
+    const start = (v: VirtualServerRuntime, r: RealServerRuntime) =>
+      FiberMap.run(
+        fibers,
+        r.key,
+        r.checkers.length === 1
+          ? runChecker(v, r, r.checkers[0]!)
+          : Effect.forEach(r.checkers, (c) => runChecker(v, r, c), { concurrency: "unbounded", discard: true })
+      )
+    for (const v of virtualServers) for (const r of v.realServers) if (r.checkers.length > 0) yield* start(v, r)
+
+    const snapshot = Effect.sync(
+      (): Snapshot => ({
+        virtualServers: virtualServers.map((v) => ({
+          label: v.pool.label,
+          quorumUp: v.pool.quorumUp,
+          sorryActive: v.pool.sorryActive,
+          weightSum: Pool.weightSum(v.pool),
+          realServers: v.realServers.map((r) => ({
+            ...Pool.realServer(v.pool, r.index),
+            damper: r.damper,
+            checkers: r.checkers.map((c) => ({
+              type: c.type,
+              target: c.label,
+              up: c.machine.up,
+              hasRun: c.machine.hasRun,
+              retryIt: c.machine.retryIt,
+              url: "url" in c.machine ? c.machine.url : undefined,
+              nextCheckAt: c.nextAt,
+              checks: c.checks,
+              lastLatencyMs: c.lastLatencyMs
+            }))
+          }))
+        }))
+      })
+    )
+
+    return {
+      events: pubsub,
+      snapshot,
+      stats: Effect.sync((): Stats => ({ ...stats })),
+      suspend: (service, destination) => FiberMap.remove(fibers, `${service}/${destination}`)
+    }
+  })
