@@ -5,6 +5,8 @@
  */
 export * as FrameHandler from "./FrameHandler.ts"
 export * as FramePool from "./FramePool.ts"
+export * as L2Responder from "./L2Responder.ts"
+export * as Lab from "./Lab.ts"
 export * as PortCounters from "./PortCounters.ts"
 export * as TapDevice from "./TapDevice.ts"
 export * as TapPorts from "./TapPorts.ts"

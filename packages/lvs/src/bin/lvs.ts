@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+/**
+ * `lvs`: the command-line entry of the userspace director. This release has the lab commands:
+ *
+ * ```
+ * lvs lab up      [--name N] [--run-dir D] [--queues Q] [--no-verify]   build the lab, then verify it
+ * lvs lab verify  [--name N]                                           answer ARP/ping on the taps and check
+ * lvs lab respond [--name N]                                           answer ARP/ping until Ctrl-C
+ * lvs lab status  [--name N] [--json]
+ * lvs lab down    [--name N] [--run-dir D]
+ * ```
+ *
+ * @module
+ */
+import { Cause, Effect, Exit, Fiber } from "effect"
+import * as L2Responder from "../L2Responder.ts"
+import * as Lab from "../Lab.ts"
+import * as TapPorts from "../TapPorts.ts"
+
+const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--json]
+
+  up       build the lab (namespaces, bridges, director taps, HTTP real servers), then verify it
+  down     remove everything the lab created (idempotent)
+  status   show what exists
+  verify   attach an ARP/ICMP responder to the director taps and check connectivity
+  respond  run the ARP/ICMP responder on the director taps until interrupted
+`
+
+interface Args {
+  readonly command: ReadonlyArray<string>
+  readonly options: Lab.Options
+  readonly verify: boolean
+  readonly json: boolean
+}
+
+const parse = (argv: ReadonlyArray<string>): Args | string => {
+  const command: Array<string> = []
+  let name: string | undefined
+  let runDir: string | undefined
+  let queues: number | undefined
+  let verify = true
+  let json = false
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const value = () => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${arg} needs a value`)
+      return v
+    }
+    try {
+      if (arg === "--name") name = value()
+      else if (arg === "--run-dir") runDir = value()
+      else if (arg === "--queues") queues = Number(value())
+      else if (arg === "--no-verify") verify = false
+      else if (arg === "--json") json = true
+      else if (arg === "-h" || arg === "--help") return usage
+      else if (arg.startsWith("-")) return `unknown option ${arg}\n\n${usage}`
+      else command.push(arg)
+    } catch (error) {
+      return `${(error as Error).message}\n\n${usage}`
+    }
+  }
+  if (queues !== undefined && (!Number.isInteger(queues) || queues < 1 || queues > 16)) {
+    return `--queues ${queues} is not an integer in 1..16`
+  }
+  const options: Lab.Options = {
+    ...(name !== undefined ? { name } : {}),
+    ...(runDir !== undefined ? { runDir } : {}),
+    ...(queues !== undefined ? { queues } : {})
+  }
+  return { command, options, verify, json }
+}
+
+const printChecks = (checks: ReadonlyArray<Lab.Check>) =>
+  Effect.sync(() => {
+    for (const c of checks) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.what}: ${c.detail}`)
+    return checks.every((c) => c.ok)
+  })
+
+const printPlan = (p: Lab.Plan) =>
+  Effect.sync(() => {
+    console.log(`lab ${p.name} (state in ${p.stateDir})`)
+    console.log(`  client    ${p.client.netns}: ${p.client.address}/24 (network ${p.clientNetwork})`)
+    console.log(
+      `  director  ${p.director.netns}: ${p.director.clientPort.tap} ${p.director.clientPort.mac} ${p.director.clientPort.addresses.join(", ")} | ${p.director.serverPort.tap} ${p.director.serverPort.mac} ${p.director.serverPort.addresses.join(", ")}`
+    )
+    for (const rs of p.realServers)
+      console.log(`  ${rs.name.padEnd(9)} ${rs.netns}: ${rs.address}/24, http on ${rs.httpPorts.join(", ")}`)
+    console.log(
+      `  VIP ${p.vip}; no default routes; real servers route ${p.clientNetwork} via ${p.director.serverPort.addresses[0]}`
+    )
+  })
+
+const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapPortsError> =>
+  Effect.gen(function* () {
+    const [group, sub] = args.command
+    if (group !== "lab" || sub === undefined) {
+      console.error(usage)
+      return 2
+    }
+    switch (sub) {
+      case "up": {
+        const state = yield* Lab.up(args.options)
+        yield* printPlan(state.plan)
+        if (!args.verify) return 0
+        const ok = yield* printChecks(yield* Lab.verify(args.options))
+        console.log(ok ? "lab is up and wired" : "lab is up but some checks failed")
+        return ok ? 0 : 1
+      }
+      case "down": {
+        yield* Lab.down(args.options)
+        console.log(`lab ${Lab.plan(args.options).name} is down`)
+        return 0
+      }
+      case "status": {
+        const entries = yield* Lab.status(args.options)
+        if (args.json) console.log(JSON.stringify({ plan: Lab.plan(args.options), entries }, null, 2))
+        else for (const e of entries) console.log(`${e.ok ? "ok  " : "--  "} ${e.what}: ${e.detail}`)
+        return entries.every((e) => e.ok) ? 0 : 1
+      }
+      case "verify": {
+        return (yield* printChecks(yield* Lab.verify(args.options))) ? 0 : 1
+      }
+      case "respond": {
+        const p = Lab.plan(args.options)
+        return yield* Effect.scoped(
+          Effect.gen(function* () {
+            const ports = yield* TapPorts.make({
+              netns: p.director.netns,
+              queues: p.queues,
+              ports: [{ name: p.director.clientPort.tap }, { name: p.director.serverPort.tap }],
+              handler: {
+                module: L2Responder.handlerModule,
+                options: {
+                  ports: [
+                    { mac: p.director.clientPort.mac, addresses: p.director.clientPort.addresses },
+                    { mac: p.director.serverPort.mac, addresses: p.director.serverPort.addresses }
+                  ]
+                } satisfies L2Responder.Options
+              }
+            })
+            console.log(
+              `answering ARP and ping for ${[...p.director.clientPort.addresses, ...p.director.serverPort.addresses].join(", ")}; Ctrl-C to stop`
+            )
+            yield* Effect.addFinalizer(() =>
+              Effect.flatMap(ports.counters, (c) =>
+                Effect.sync(() => {
+                  for (const port of c.ports)
+                    console.log(
+                      `${port.name}: rx ${port.rxFrames} frames ${port.rxBytes} bytes, tx ${port.txFrames} frames ${port.txBytes} bytes`
+                    )
+                })
+              )
+            )
+            return yield* Effect.never
+          })
+        )
+      }
+      default:
+        console.error(`unknown command lab ${sub}\n\n${usage}`)
+        return 2
+    }
+  })
+
+const args = parse(process.argv.slice(2))
+if (typeof args === "string") {
+  console.error(args)
+  process.exitCode = args === usage ? 0 : 2
+} else {
+  const fiber = Effect.runFork(program(args))
+  const stop = () => Effect.runFork(Fiber.interrupt(fiber))
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  process.removeListener("SIGINT", stop)
+  process.removeListener("SIGTERM", stop)
+  if (Exit.isSuccess(exit)) {
+    process.exitCode = exit.value
+  } else if (Cause.hasInterruptsOnly(exit.cause)) {
+    process.exitCode = 0
+  } else {
+    const error = Cause.squash(exit.cause)
+    console.error(`lvs: ${error instanceof Error ? error.message : String(error)}`)
+    process.exitCode = 1
+  }
+}
