@@ -1,0 +1,1574 @@
+/**
+ * The IPVS connection table (ip_vs_conn.c + the protocols' state handlers), rebuilt for ten million entries.
+ *
+ * Storage is struct-of-arrays in 65536-entry chunks of typed arrays, so growing never copies entries. Each entry's
+ * lookup key (client address, virtual address, both ports, protocol/flags/state) sits in one stride-4 Uint32Array
+ * so a probe touches one cache line; every other field is its own column. Two chained-by-index hash indexes find an
+ * entry from both directions: "in" on (protocol, client, virtual) and "out" on the reply tuple (real server ->
+ * client for NAT, real server -> local address for FULLNAT, VIP -> client for DR/TUN/local). The indexes double
+ * incrementally (a few buckets migrated per insert), so no single operation pauses. Expiry uses a hashed timing
+ * wheel driven by the `now` (milliseconds) the caller passes in: O(1) per entry, and re-arming an entry on every
+ * packet touches no list unless its expiry moves earlier.
+ *
+ * An entry is addressed by its index (a number); indexes are reused after an entry is freed.
+ *
+ * @module
+ */
+import * as ConnectionFlags from "./ConnectionFlags.ts"
+import type { ConnectionParams } from "./ConnectionParams.ts"
+import * as Destinations from "./Destinations.ts"
+import * as Direction from "./Direction.ts"
+import { fold6, hash3 } from "./internal/hash.ts"
+import * as Protocol from "./Protocol.ts"
+import * as SctpState from "./SctpState.ts"
+import * as TcpState from "./TcpState.ts"
+import * as Timeouts from "./Timeouts.ts"
+
+/**
+ * Template state NONE (0): created, no controlled connection reached ESTABLISHED yet.
+ *
+ * @example
+ * ```ts
+ * table.state(template) === ConnectionTable.TEMPLATE_NONE
+ * ```
+ */
+export const TEMPLATE_NONE = 0
+/**
+ * Template state ASSURED (1): a controlled connection reached ESTABLISHED (UDP: a reply was seen).
+ *
+ * @example
+ * ```ts
+ * table.state(template) === ConnectionTable.TEMPLATE_ASSURED
+ * ```
+ */
+export const TEMPLATE_ASSURED = 1
+
+/**
+ * insert() result: the table holds maxConnections entries and no embryonic entry could be evicted.
+ *
+ * @example
+ * ```ts
+ * if (table.insert(p, now) === ConnectionTable.FULL) dropPacket()
+ * ```
+ */
+export const FULL = -1
+/**
+ * insert() result: the parameters are invalid (unsupported protocol, port or id out of range).
+ *
+ * @example
+ * ```ts
+ * table.insert(p, now) === ConnectionTable.INVALID
+ * ```
+ */
+export const INVALID = -2
+
+/**
+ * inbound() verdict: use the entry.
+ *
+ * @example
+ * ```ts
+ * if (table.inbound(entry, isSyn, now) === ConnectionTable.FORWARD) forward(entry)
+ * ```
+ */
+export const FORWARD = 0
+/**
+ * inbound() verdict: drop the packet silently (destination gone; the timer is not restarted).
+ *
+ * @example
+ * ```ts
+ * ConnectionTable.DROP // 1
+ * ```
+ */
+export const DROP = 1
+/**
+ * inbound() verdict: treat the packet as having no entry and schedule a fresh connection (conn_reuse_mode,
+ * expire_nodest_conn with a quiesced destination).
+ *
+ * @example
+ * ```ts
+ * ConnectionTable.RESCHEDULE // 2
+ * ```
+ */
+export const RESCHEDULE = 2
+
+/**
+ * The behaviour switches (the kernel's /proc/sys/net/ipv4/vs/* of section 2.7), mutable at run time.
+ *
+ * @example
+ * ```ts
+ * table.behaviour.expireNodestConn = true
+ * table.behaviour.secureTcp = 3
+ * ```
+ */
+export interface Behaviour {
+  /** 0 off, 1/2 automatic (tables switch while the table is at least `defenceThreshold` full), 3 always. */
+  secureTcp: number
+  /** 0 off, 1/2 automatic (defend() drops embryonic entries while `defenceThreshold` full), 3 always. */
+  dropEntry: number
+  /** Fill ratio (0..1) at which the automatic defences turn on: our analogue of amemthresh. */
+  defenceThreshold: number
+  /** When full, evict an embryonic entry (found by bounded random probing) for a new one; never ESTABLISHED. */
+  evictWhenFull: boolean
+  expireNodestConn: boolean
+  expireQuiescentTemplate: boolean
+  /** Bitmap: 1 reuse TIME_WAIT/CLOSE (SCTP CLOSED) entries for a new SYN, 2 also FIN_WAIT with NOOUTPUT. */
+  connReuseMode: number
+  sloppyTcp: boolean
+  sloppySctp: boolean
+}
+
+/**
+ * Drop and lifecycle counters; every refused or evicted entry is counted.
+ *
+ * @example
+ * ```ts
+ * table.stats.refusedFull // new connections refused because the table was full
+ * ```
+ */
+export interface Stats {
+  inserted: number
+  expired: number
+  /** Expiries deferred by 60 s because the entry still controls others. */
+  relingered: number
+  /** New entries refused: table full and no evictable entry found. */
+  refusedFull: number
+  /** Embryonic entries evicted to make room for a new one (insert on a full table). */
+  evicted: number
+  /** Entries dropped by the periodic drop_entry defence (defend()). */
+  defenceDropped: number
+  /** Templates made unmatchable by the validity check. */
+  templatesInvalidated: number
+  /** Entries expired at once (expireNow, conn reuse, expire_nodest_conn). */
+  expiredNow: number
+}
+
+/**
+ * Construction options.
+ *
+ * @example
+ * ```ts
+ * const table = ConnectionTable.make({ maxConnections: 1_000_000, destinations: Destinations.makeCounters(64) })
+ * ```
+ */
+export interface Options {
+  /** Hard bound on live entries (connections + templates). */
+  readonly maxConnections: number
+  /** Initial buckets per index (power of two, default 4096: the kernel's default size). */
+  readonly initialBuckets?: number
+  /** Hash seed (default random, like the kernel's boot-time seed). */
+  readonly seed?: number
+  /** Destination accounting and status; default: counters for 65535 ids. */
+  readonly destinations?: Destinations.Destinations
+  /** Timeout tables (shared and mutable); default kernel values. */
+  readonly timeouts?: Timeouts.Timeouts
+  /** Initial behaviour switches. */
+  readonly behaviour?: Partial<Behaviour>
+  /** Time origin in ms (the first `now`); default 0. */
+  readonly startTime?: number
+}
+
+/**
+ * Visitor for {@link ConnectionTable.scan}: an object (not a closure) so iteration allocates nothing.
+ *
+ * @example
+ * ```ts
+ * const counter = { n: 0, visit(_table: ConnectionTable.ConnectionTable, _entry: number) { this.n++ } }
+ * ```
+ */
+export interface Visitor {
+  visit(table: ConnectionTable, entry: number): void
+}
+
+// Chunked columns: entry i lives at chunk i >>> CHUNK_BITS, slot i & CHUNK_MASK.
+const CHUNK_BITS = 16
+const CHUNK_SIZE = 1 << CHUNK_BITS
+const CHUNK_MASK = CHUNK_SIZE - 1
+
+// Key record words (stride 4).
+const K_CLIENT = 0
+const K_VIRTUAL = 1
+const K_PORTS = 2
+const K_META = 3
+// Meta word: protocol bits 0..7, flags bits 8..23, state bits 24..31.
+const META_FLAGS_SHIFT = 8
+const META_STATE_SHIFT = 24
+const META_IN_MATCH = 0xff | ((ConnectionFlags.TEMPLATE | ConnectionFlags.IPV6) << META_FLAGS_SHIFT)
+const META_IPV6 = ConnectionFlags.IPV6 << META_FLAGS_SHIFT
+const META_TEMPLATE = ConnectionFlags.TEMPLATE << META_FLAGS_SHIFT
+
+// IPv6 side pool: 16 words per v6 entry (client, virtual, destination, local), chunked.
+const POOL_BITS = 12
+const POOL_MASK = (1 << POOL_BITS) - 1
+const P_CLIENT = 0
+const P_VIRTUAL = 4
+const P_DEST = 8
+const P_LOCAL = 12
+
+// Timing wheel: 65536 slots of 16 ms = 17.5 min per revolution (ESTABLISHED entries are filed once).
+const WHEEL_BITS = 16
+const WHEEL_SIZE = 1 << WHEEL_BITS
+const WHEEL_MASK = WHEEL_SIZE - 1
+const TICK_MS = 16
+
+const INITIAL_TIMEOUT_MS = 3000
+const RELINGER_MS = 60000
+const REHASH_STEP = 4
+const EVICT_PROBES = 16
+const NO_TEMPLATE_PORT = 0xffff
+
+/**
+ * The connection table. Create it with {@link make}.
+ *
+ * @example
+ * ```ts
+ * const table = ConnectionTable.make({ maxConnections: 100_000 })
+ * const p = ConnectionParams.make()
+ * p.clientAddress = 0x0a000002; p.clientPort = 40000; p.virtualAddress = 0x0a000001; p.virtualPort = 80
+ * p.destinationAddress = 0xc0a80a01; p.destinationPort = 80; p.destination = 0
+ * const e = table.insert(p, 0)
+ * table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+ * table.lookupIn(Protocol.TCP, 0x0a000002, 40000, 0x0a000001, 80) === e // true
+ * ```
+ */
+export class ConnectionTable {
+  readonly maxConnections: number
+  readonly behaviour: Behaviour
+  readonly stats: Stats
+  readonly timeouts: Timeouts.Timeouts
+  readonly destinations: Destinations.Destinations
+
+  // Columns (arrays of chunks).
+  private readonly keyC: Array<Uint32Array> = []
+  private readonly daddrC: Array<Uint32Array> = [] // IPv6 entries: pool index
+  private readonly rportsC: Array<Uint32Array> = [] // destination port << 16 | local port
+  private readonly laddrC: Array<Uint32Array> = []
+  private readonly inNextC: Array<Int32Array> = [] // index + 1; also the free list
+  private readonly outNextC: Array<Int32Array> = []
+  private readonly wNextC: Array<Int32Array> = [] // wheel links: index + 1; prev of a head = -(slot + 1)
+  private readonly wPrevC: Array<Int32Array> = []
+  private readonly expC: Array<Float64Array> = []
+  private readonly timeoutC: Array<Uint32Array> = []
+  private readonly svcC: Array<Uint16Array> = []
+  private readonly destC: Array<Uint16Array> = []
+  private readonly linkC: Array<Int32Array> = [] // connection: control + 1; template: n_control
+  private readonly inPktsC: Array<Uint32Array> = []
+  private readonly outPktsC: Array<Uint32Array> = []
+  private readonly inBytesC: Array<Float64Array> = []
+  private readonly outBytesC: Array<Float64Array> = []
+
+  private readonly pool: Array<Uint32Array> = []
+  private poolFree = 0 // index + 1
+  private poolHigh = 0
+
+  private capacity = 0
+  private high = 0
+  private freeHead = 0
+  private count = 0
+  private readonly maxChunks: number
+
+  // Hash indexes (values are entry index + 1, 0 = empty), with incremental doubling.
+  private inB: Int32Array
+  private outB: Int32Array
+  private mask: number
+  private oldInB: Int32Array | null = null
+  private oldOutB: Int32Array | null = null
+  private oldMask = 0
+  private rehashPos = 0
+  private readonly seed: number
+  // Bucket selected by selectIn/selectOut.
+  private selArr: Int32Array
+  private selIdx = 0
+
+  private readonly wheel = new Int32Array(WHEEL_SIZE)
+  private tick: number
+
+  private rng: number
+
+  constructor(options: Options) {
+    const max = options.maxConnections
+    if (!Number.isInteger(max) || max < 1 || max > 0x7fff0000) {
+      throw new RangeError(`ConnectionTable: maxConnections ${max} is outside 1..${0x7fff0000}`)
+    }
+    const buckets = options.initialBuckets ?? 4096
+    if (!Number.isInteger(buckets) || buckets < 16 || (buckets & (buckets - 1)) !== 0 || buckets > 1 << 30) {
+      throw new RangeError(`ConnectionTable: initialBuckets ${buckets} is not a power of two in 16..2^30`)
+    }
+    this.maxConnections = max
+    this.maxChunks = Math.ceil(max / CHUNK_SIZE)
+    this.seed = (options.seed ?? (Math.random() * 0x100000000) >>> 0) >>> 0
+    this.rng = this.seed | 1
+    this.inB = new Int32Array(buckets)
+    this.outB = new Int32Array(buckets)
+    this.selArr = this.inB
+    this.mask = buckets - 1
+    this.tick = Math.floor((options.startTime ?? 0) / TICK_MS)
+    this.timeouts = options.timeouts ?? Timeouts.make()
+    this.destinations = options.destinations ?? Destinations.makeCounters(Destinations.NONE)
+    this.behaviour = {
+      secureTcp: 0,
+      dropEntry: 0,
+      defenceThreshold: 0.9,
+      evictWhenFull: true,
+      expireNodestConn: false,
+      expireQuiescentTemplate: false,
+      connReuseMode: 1,
+      sloppyTcp: false,
+      sloppySctp: false,
+      ...options.behaviour
+    }
+    this.stats = {
+      inserted: 0,
+      expired: 0,
+      relingered: 0,
+      refusedFull: 0,
+      evicted: 0,
+      defenceDropped: 0,
+      templatesInvalidated: 0,
+      expiredNow: 0
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Size and memory
+
+  /** Live entries (connections and templates). */
+  get size(): number {
+    return this.count
+  }
+
+  /** Entry slots allocated (chunks * 65536). */
+  get allocatedEntries(): number {
+    return this.capacity
+  }
+
+  /** Buckets per hash index (the "(size=N)" analogue). */
+  get bucketCount(): number {
+    return this.mask + 1
+  }
+
+  /** True while an incremental rehash is in progress. */
+  get rehashing(): boolean {
+    return this.oldInB !== null
+  }
+
+  /** Bytes held by every typed array of the table: columns, indexes (both during a rehash), wheel, IPv6 pool. */
+  byteSize(): number {
+    let bytes = this.capacity * BYTES_PER_ENTRY
+    bytes += this.inB.byteLength + this.outB.byteLength
+    if (this.oldInB !== null) bytes += this.oldInB.byteLength + this.oldOutB!.byteLength
+    bytes += this.wheel.byteLength
+    for (const chunk of this.pool) bytes += chunk.byteLength
+    return bytes
+  }
+
+  /**
+   * Worst-case bytes this configuration can reach: all chunks, the largest index pair plus the previous one
+   * mid-rehash, the wheel, and the IPv6 pool if every entry were IPv6.
+   */
+  maxByteSize(): number {
+    const entries = this.maxChunks * CHUNK_SIZE
+    let buckets = this.mask + 1
+    while (this.maxConnections > 2 * buckets) buckets *= 2
+    const poolEntries = Math.ceil(this.maxConnections / (1 << POOL_BITS)) << POOL_BITS
+    return entries * BYTES_PER_ENTRY + buckets * 8 * 1.5 + this.wheel.byteLength + poolEntries * 64
+  }
+
+  /** Whether the automatic defences (secure_tcp 1/2, drop_entry 1/2) are in effect now. */
+  get underPressure(): boolean {
+    return this.count >= this.behaviour.defenceThreshold * this.maxConnections
+  }
+
+  /** Whether the secure_tcp state tables are in use now. */
+  get secureTcpActive(): boolean {
+    const mode = this.behaviour.secureTcp
+    return mode === 3 || (mode !== 0 && this.underPressure)
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Entry fields
+
+  /** Whether `entry` is a live entry index. */
+  isLive(entry: number): boolean {
+    if (!(entry >= 0 && entry < this.high)) return false
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + K_META] !== 0
+  }
+  /** Protocol number. */
+  protocol(entry: number): number {
+    return this.meta(entry) & 0xff
+  }
+  /** Flags (ConnectionFlags, including internal bits). */
+  flags(entry: number): number {
+    return (this.meta(entry) >>> META_FLAGS_SHIFT) & 0xffff
+  }
+  /** Forwarding method (flags & FWD_MASK). */
+  method(entry: number): number {
+    return (this.meta(entry) >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+  }
+  /** Protocol state (TcpState/UdpState/SctpState; templates TEMPLATE_NONE/ASSURED). */
+  state(entry: number): number {
+    return this.meta(entry) >>> META_STATE_SHIFT
+  }
+  /** Whether the entry is a persistence template. */
+  isTemplate(entry: number): boolean {
+    return (this.meta(entry) & META_TEMPLATE) !== 0
+  }
+  /** Whether the entry holds IPv6 addresses. */
+  isIpv6(entry: number): boolean {
+    return (this.meta(entry) & META_IPV6) !== 0
+  }
+  /** IPv4 client address (IPv6 entries: use readClientAddress6). */
+  clientAddress(entry: number): number {
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + K_CLIENT]!
+  }
+  /** Client port (0 for templates). */
+  clientPort(entry: number): number {
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + K_PORTS]! >>> 16
+  }
+  /** IPv4 VIP, or the firewall mark of a fwmark template. */
+  virtualAddress(entry: number): number {
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + K_VIRTUAL]!
+  }
+  /** Virtual port (65535 on an invalidated template). */
+  virtualPort(entry: number): number {
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + K_PORTS]! & 0xffff
+  }
+  /** IPv4 real-server address. */
+  destinationAddress(entry: number): number {
+    return this.daddrC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Real-server port. */
+  destinationPort(entry: number): number {
+    return this.rportsC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]! >>> 16
+  }
+  /** FULLNAT local address (IPv4). */
+  localAddress(entry: number): number {
+    return this.laddrC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** FULLNAT local port. */
+  localPort(entry: number): number {
+    return this.rportsC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]! & 0xffff
+  }
+  /** Copies an IPv6 entry's client address into `out` at `offset`. */
+  readClientAddress6(entry: number, out: Uint32Array, offset: number): void {
+    this.read6(entry, P_CLIENT, out, offset)
+  }
+  /** Copies an IPv6 entry's virtual address into `out` at `offset`. */
+  readVirtualAddress6(entry: number, out: Uint32Array, offset: number): void {
+    this.read6(entry, P_VIRTUAL, out, offset)
+  }
+  /** Copies an IPv6 entry's real-server address into `out` at `offset`. */
+  readDestinationAddress6(entry: number, out: Uint32Array, offset: number): void {
+    this.read6(entry, P_DEST, out, offset)
+  }
+  /** Copies an IPv6 entry's FULLNAT local address into `out` at `offset`. */
+  readLocalAddress6(entry: number, out: Uint32Array, offset: number): void {
+    this.read6(entry, P_LOCAL, out, offset)
+  }
+  /** Service id. */
+  service(entry: number): number {
+    return this.svcC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Destination id (Destinations.NONE when unbound). */
+  destination(entry: number): number {
+    return this.destC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Absolute expiry time in ms. */
+  expiresAt(entry: number): number {
+    return this.expC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Current timeout in ms (what the next packet re-arms the timer with). */
+  timeout(entry: number): number {
+    return this.timeoutC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Controlling template index, or -1 (connections only). */
+  control(entry: number): number {
+    return this.isTemplate(entry) ? -1 : this.linkC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]! - 1
+  }
+  /** Number of entries this template controls (n_control); 0 for connections. */
+  controlled(entry: number): number {
+    return this.isTemplate(entry) ? this.linkC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]! : 0
+  }
+  /** Packets client -> server (the kernel's in_pkts, used by sync). */
+  inPackets(entry: number): number {
+    return this.inPktsC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Packets server -> client seen by the director. */
+  outPackets(entry: number): number {
+    return this.outPktsC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Bytes client -> server. */
+  inBytes(entry: number): number {
+    return this.inBytesC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Bytes server -> client. */
+  outBytes(entry: number): number {
+    return this.outBytesC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+  /** Listing name of the entry's state ("ESTABLISHED", "UDP", "C-SENT", templates "NONE"/"ASSURED"). */
+  stateName(entry: number): string {
+    const state = this.state(entry)
+    if (this.isTemplate(entry)) return state === TEMPLATE_ASSURED ? "ASSURED" : "NONE"
+    switch (this.protocol(entry)) {
+      case Protocol.TCP:
+        return TcpState.names[state] ?? "ERR!"
+      case Protocol.SCTP:
+        return SctpState.names[state] ?? "ERR!"
+      case Protocol.UDP:
+        return "UDP"
+      default:
+        return "NONE"
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Lookups (hot path: no allocation)
+
+  /**
+   * In-direction lookup of a connection (not a template): packet client -> virtual service, IPv4.
+   * Returns the entry index or -1.
+   */
+  lookupIn(protocol: number, clientAddress: number, clientPort: number, virtualAddress: number, virtualPort: number) {
+    return this.findIn(
+      protocol & 0xff,
+      clientAddress >>> 0,
+      virtualAddress >>> 0,
+      (((clientPort & 0xffff) << 16) | (virtualPort & 0xffff)) >>> 0,
+      null,
+      0,
+      null,
+      0
+    )
+  }
+
+  /** Template lookup (ip_vs_ct_in_get), IPv4: key (protocol, masked client, client port 0, VIP or fwmark, vport). */
+  lookupTemplate(protocol: number, clientAddress: number, virtualAddress: number, virtualPort: number): number {
+    return this.findIn(
+      (protocol & 0xff) | META_TEMPLATE,
+      clientAddress >>> 0,
+      virtualAddress >>> 0,
+      virtualPort & 0xffff,
+      null,
+      0,
+      null,
+      0
+    )
+  }
+
+  /** In-direction lookup, IPv6: addresses are 4 words each at the given offsets. */
+  lookupIn6(
+    protocol: number,
+    client: Uint32Array,
+    clientOffset: number,
+    clientPort: number,
+    virtual: Uint32Array,
+    virtualOffset: number,
+    virtualPort: number
+  ): number {
+    return this.findIn(
+      (protocol & 0xff) | META_IPV6,
+      fold6(client, clientOffset),
+      fold6(virtual, virtualOffset),
+      (((clientPort & 0xffff) << 16) | (virtualPort & 0xffff)) >>> 0,
+      client,
+      clientOffset,
+      virtual,
+      virtualOffset
+    )
+  }
+
+  /** Template lookup, IPv6 (the masked client prefix, VIP; fwmark templates put the mark in word 3, rest 0). */
+  lookupTemplate6(
+    protocol: number,
+    client: Uint32Array,
+    clientOffset: number,
+    virtual: Uint32Array,
+    virtualOffset: number,
+    virtualPort: number
+  ): number {
+    return this.findIn(
+      (protocol & 0xff) | META_IPV6 | META_TEMPLATE,
+      fold6(client, clientOffset),
+      fold6(virtual, virtualOffset),
+      virtualPort & 0xffff,
+      client,
+      clientOffset,
+      virtual,
+      virtualOffset
+    )
+  }
+
+  /**
+   * Out-direction lookup, IPv4: a packet source -> destination as seen on the wire from the real-server side
+   * (NAT: RIP:RPORT -> CIP:CPORT; FULLNAT: RIP:RPORT -> LIP:LPORT; DR/TUN/local: VIP:VPORT -> CIP:CPORT).
+   */
+  lookupOut(protocol: number, sourceAddress: number, sourcePort: number, destAddress: number, destPort: number) {
+    const src = sourceAddress >>> 0
+    const dst = destAddress >>> 0
+    const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
+    const h = hash3(this.seed, src, dst, ports, protocol & 0xff)
+    this.selectOut(h)
+    let e = this.selArr[this.selIdx]!
+    const keyC = this.keyC
+    while (e !== 0) {
+      const i = e - 1
+      const c = i >>> CHUNK_BITS
+      const s = i & CHUNK_MASK
+      const k = keyC[c]!
+      const o = s << 2
+      const meta = k[o + K_META]!
+      if ((meta & (0xff | META_IPV6)) === (protocol & 0xff) && this.outMatches4(c, s, k, o, meta, src, dst, ports)) {
+        return i
+      }
+      e = this.outNextC[c]![s]!
+    }
+    return -1
+  }
+
+  /** Out-direction lookup, IPv6. */
+  lookupOut6(
+    protocol: number,
+    source: Uint32Array,
+    sourceOffset: number,
+    sourcePort: number,
+    dest: Uint32Array,
+    destOffset: number,
+    destPort: number
+  ): number {
+    const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
+    const h = hash3(this.seed, fold6(source, sourceOffset), fold6(dest, destOffset), ports, (protocol & 0xff) | 0x100)
+    this.selectOut(h)
+    let e = this.selArr[this.selIdx]!
+    while (e !== 0) {
+      const i = e - 1
+      const meta = this.meta(i)
+      if ((meta & (0xff | META_IPV6)) === ((protocol & 0xff) | META_IPV6)) {
+        const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+        const rp = this.rportsC[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
+        const kp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + K_PORTS]!
+        let want: number
+        let srcPart: number
+        let dstPart: number
+        if (fwd === ConnectionFlags.MASQ) {
+          want = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
+          srcPart = P_DEST
+          dstPart = P_CLIENT
+        } else if (fwd === ConnectionFlags.FULLNAT) {
+          want = rp
+          srcPart = P_DEST
+          dstPart = P_LOCAL
+        } else {
+          want = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
+          srcPart = P_VIRTUAL
+          dstPart = P_CLIENT
+        }
+        if (
+          want === ports &&
+          this.equal6(i, srcPart, source, sourceOffset) &&
+          this.equal6(i, dstPart, dest, destOffset)
+        ) {
+          return i
+        }
+      }
+      e = this.outNextC[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
+    }
+    return -1
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Insert
+
+  /**
+   * Creates an entry (ip_vs_conn_new + ip_vs_bind_dest): flags get the method, INACTIVE (unless SYNC, which keeps the
+   * given INACTIVE bit) and NOOUTPUT for every method whose replies may bypass the director (all but NAT and
+   * FULLNAT); the destination is told (connectionBound / templateBound); a controlled entry increments its template's
+   * n_control. The timer is 3 s (or `params.timeout`). When the table is full an embryonic entry is evicted if
+   * `behaviour.evictWhenFull`, else (or when none is found) FULL is returned and counted.
+   */
+  insert(params: ConnectionParams, now: number): number {
+    const protocol = params.protocol
+    const template = (params.flags & ConnectionFlags.TEMPLATE) !== 0
+    if (
+      !(Protocol.isSupported(protocol) || (template && protocol === Protocol.IP)) ||
+      params.service >>> 16 !== 0 ||
+      params.destination >>> 16 !== 0 ||
+      params.clientPort >>> 16 !== 0 ||
+      params.virtualPort >>> 16 !== 0 ||
+      params.destinationPort >>> 16 !== 0 ||
+      params.localPort >>> 16 !== 0 ||
+      (params.control >= 0 && !(this.isLive(params.control) && this.isTemplate(params.control)))
+    ) {
+      return INVALID
+    }
+    if (this.count >= this.maxConnections) {
+      if (!(this.behaviour.evictWhenFull && this.evictOne(now, params.control))) {
+        this.stats.refusedFull++
+        return FULL
+      }
+    }
+    const i = this.allocate()
+    if (i < 0) {
+      this.stats.refusedFull++
+      return FULL
+    }
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    const o = s << 2
+    const method = params.method & ConnectionFlags.FWD_MASK
+    let flags = (params.flags & ~(ConnectionFlags.FWD_MASK | ConnectionFlags.INTERNAL_MASK)) | method
+    flags |= ConnectionFlags.HASHED
+    // dest->conn_flags: INACTIVE always, NOOUTPUT when replies may not pass the director; a sync-created connection
+    // keeps the master's INACTIVE bit.
+    if (!((flags & ConnectionFlags.SYNC) !== 0 && !template)) flags |= ConnectionFlags.INACTIVE
+    if (method !== ConnectionFlags.MASQ && method !== ConnectionFlags.FULLNAT) flags |= ConnectionFlags.NOOUTPUT
+    if (params.ipv6) flags |= ConnectionFlags.IPV6
+    const k = this.keyC[c]!
+    const cport = params.clientPort
+    if (params.ipv6) {
+      const p = this.allocatePool()
+      const chunk = this.pool[p >>> POOL_BITS]!
+      const po = (p & POOL_MASK) << 4
+      chunk.set(params.clientAddress6, po + P_CLIENT)
+      chunk.set(params.virtualAddress6, po + P_VIRTUAL)
+      chunk.set(params.destinationAddress6, po + P_DEST)
+      chunk.set(params.localAddress6, po + P_LOCAL)
+      this.daddrC[c]![s] = p
+      this.laddrC[c]![s] = 0
+      k[o + K_CLIENT] = fold6(params.clientAddress6, 0)
+      k[o + K_VIRTUAL] = fold6(params.virtualAddress6, 0)
+    } else {
+      this.daddrC[c]![s] = params.destinationAddress >>> 0
+      this.laddrC[c]![s] = method === ConnectionFlags.FULLNAT ? params.localAddress >>> 0 : 0
+      k[o + K_CLIENT] = params.clientAddress >>> 0
+      k[o + K_VIRTUAL] = params.virtualAddress >>> 0
+    }
+    k[o + K_PORTS] = ((cport << 16) | params.virtualPort) >>> 0
+    k[o + K_META] = ((flags << META_FLAGS_SHIFT) | (protocol & 0xff)) >>> 0
+    this.rportsC[c]![s] =
+      ((params.destinationPort << 16) | (method === ConnectionFlags.FULLNAT ? params.localPort : 0)) >>> 0
+    const timeout = params.timeout > 0 ? params.timeout : INITIAL_TIMEOUT_MS
+    this.timeoutC[c]![s] = timeout
+    this.expC[c]![s] = now + timeout
+    this.svcC[c]![s] = params.service
+    this.destC[c]![s] = params.destination
+    this.inPktsC[c]![s] = 0
+    this.outPktsC[c]![s] = 0
+    this.inBytesC[c]![s] = 0
+    this.outBytesC[c]![s] = 0
+    if (template) {
+      this.linkC[c]![s] = 0
+    } else if (params.control >= 0) {
+      this.linkC[c]![s] = params.control + 1
+      this.linkC[params.control >>> CHUNK_BITS]![params.control & CHUNK_MASK]!++
+    } else {
+      this.linkC[c]![s] = 0
+    }
+    this.count++
+    this.stats.inserted++
+    this.hashIn(i)
+    if (!template) this.hashOut(i)
+    this.file(i)
+    if (params.destination !== Destinations.NONE) {
+      if (template) this.destinations.templateBound(params.destination)
+      else this.destinations.connectionBound(params.destination, (flags & ConnectionFlags.INACTIVE) === 0)
+    }
+    if (this.oldInB !== null) this.rehashSome(REHASH_STEP)
+    else if (this.count > 2 * (this.mask + 1) && this.mask < 1 << 29) this.startGrow()
+    return i
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Packets
+
+  /**
+   * Whether a packet may create a new entry (conn_schedule): TCP SYN without RST (any non-RST segment with
+   * sloppy_tcp), SCTP INIT (any chunk with sloppy_sctp), UDP always. `signal` is the TCP flags byte or the SCTP
+   * chunk type.
+   */
+  schedulesNew(protocol: number, signal: number): boolean {
+    switch (protocol) {
+      case Protocol.TCP:
+        return (signal & TcpState.RST) === 0 && (this.behaviour.sloppyTcp || (signal & TcpState.SYN) !== 0)
+      case Protocol.SCTP:
+        return this.behaviour.sloppySctp || signal === SctpState.CHUNK_INIT
+      case Protocol.UDP:
+        return true
+      default:
+        return false
+    }
+  }
+
+  /**
+   * The checks ip_vs_in applies to a packet that found `entry`, before the state transition. `isNew` = the packet
+   * would start a connection (TCP SYN without RST, SCTP INIT). Returns FORWARD, DROP or RESCHEDULE; with
+   * RESCHEDULE the old entry was expired (unless it controls others) and the caller schedules a fresh connection.
+   */
+  inbound(entry: number, isNew: boolean, now: number): number {
+    const b = this.behaviour
+    const dest = this.destination(entry)
+    if (b.connReuseMode !== 0 && isNew) {
+      let resched = false
+      if (b.expireNodestConn && dest !== Destinations.NONE && this.destinations.weight(dest) === 0) resched = true
+      else if (this.newConnectionExpected(entry, b.connReuseMode)) resched = true
+      if (resched) {
+        // An entry that controls others stays (it is not matched by new lookups of its own kind any more once the
+        // fresh entry is hashed in front of it).
+        if (this.controlled(entry) === 0) this.expireNow(entry, now)
+        return RESCHEDULE
+      }
+    }
+    if (dest !== Destinations.NONE && !this.destinations.isAvailable(dest)) {
+      if (b.expireNodestConn) this.expireNow(entry, now)
+      return DROP
+    }
+    return FORWARD
+  }
+
+  /**
+   * Accounts one packet on `entry` and runs the protocol's state transition (set_tcp_state, set_sctp_state, UDP),
+   * then re-arms the timer with the (new) state's timeout. `direction` is Direction.INPUT or OUTPUT; `signal` is the
+   * TCP flags byte or the SCTP chunk type (ignored for UDP). Returns the new state.
+   */
+  packet(entry: number, direction: number, signal: number, bytes: number, now: number): number {
+    const c = entry >>> CHUNK_BITS
+    const s = entry & CHUNK_MASK
+    const k = this.keyC[c]!
+    const o = (s << 2) + K_META
+    let meta = k[o]!
+    if (direction === Direction.OUTPUT) {
+      this.outPktsC[c]![s]!++
+      this.outBytesC[c]![s]! += bytes
+    } else {
+      this.inPktsC[c]![s]!++
+      this.inBytesC[c]![s]! += bytes
+    }
+    const protocol = meta & 0xff
+    const state = meta >>> META_STATE_SHIFT
+    let next = state
+    let timeout: number
+    if ((meta & META_TEMPLATE) !== 0) {
+      timeout = this.timeoutC[c]![s]!
+    } else if (protocol === Protocol.UDP) {
+      if (direction === Direction.OUTPUT) this.assureControl(entry)
+      timeout = this.timeouts.udp[0]!
+      this.timeoutC[c]![s] = timeout
+    } else {
+      let dir = direction
+      if ((meta & (ConnectionFlags.NOOUTPUT << META_FLAGS_SHIFT)) !== 0) {
+        if (direction === Direction.OUTPUT) meta = (meta & ~(ConnectionFlags.NOOUTPUT << META_FLAGS_SHIFT)) >>> 0
+        else dir = Direction.INPUT_ONLY
+      }
+      let active: boolean
+      if (protocol === Protocol.TCP) {
+        next = TcpState.next(this.secureTcpActive, dir, TcpState.eventOf(signal), state)
+        active = TcpState.isActive(next)
+        timeout = this.timeouts.tcp[next]!
+      } else {
+        next = SctpState.next(dir, SctpState.eventOf(signal), state)
+        active = next === SctpState.ESTABLISHED
+        timeout = this.timeouts.sctp[next]!
+      }
+      if (next !== state) {
+        const dest = this.destC[c]![s]!
+        if (dest !== Destinations.NONE) {
+          const inactive = (meta & (ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)) !== 0
+          if (!inactive && !active) {
+            meta = (meta | (ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)) >>> 0
+            this.destinations.connectionDeactivated(dest)
+          } else if (inactive && active) {
+            meta = (meta & ~(ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)) >>> 0
+            this.destinations.connectionActivated(dest)
+          }
+        }
+        if (protocol === Protocol.TCP && next === TcpState.ESTABLISHED) this.assureControl(entry)
+        meta = ((meta & 0x00ffffff) | (next << META_STATE_SHIFT)) >>> 0
+      }
+      k[o] = meta
+      this.timeoutC[c]![s] = timeout
+    }
+    this.rearm(entry, now + timeout)
+    return next
+  }
+
+  /** Re-arms the timer with the entry's current timeout (ip_vs_conn_put), e.g. when a template is used. */
+  touch(entry: number, now: number): void {
+    this.rearm(entry, now + this.timeout(entry))
+  }
+
+  /** Sets the entry's timeout (ms) and re-arms the timer with it. */
+  setTimeout(entry: number, timeout: number, now: number): void {
+    this.timeoutC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK] = timeout
+    this.rearm(entry, now + timeout)
+  }
+
+  /**
+   * The sync backup's update of an entry (ipvs.md section 4.4): the INACTIVE bit comes from the record, moving the
+   * destination's counters when it changes; then the state and the timeout (ms; 0 = the local timeout of that state)
+   * are set and the timer re-armed. Also a way to place an entry in a given state.
+   */
+  syncUpdate(entry: number, state: number, inactive: boolean, timeout: number, now: number): void {
+    const c = entry >>> CHUNK_BITS
+    const o = ((entry & CHUNK_MASK) << 2) + K_META
+    const k = this.keyC[c]!
+    let meta = k[o]!
+    const template = (meta & META_TEMPLATE) !== 0
+    const was = (meta & (ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)) !== 0
+    const dest = this.destC[c]![entry & CHUNK_MASK]!
+    if (!template && was !== inactive && dest !== Destinations.NONE) {
+      if (inactive) this.destinations.connectionDeactivated(dest)
+      else this.destinations.connectionActivated(dest)
+    }
+    meta = inactive
+      ? meta | (ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)
+      : meta & ~(ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)
+    k[o] = ((meta & 0x00ffffff) | ((state & 0xff) << META_STATE_SHIFT)) >>> 0
+    let t = timeout
+    if (t <= 0) {
+      const protocol = meta & 0xff
+      t = template
+        ? 180000
+        : protocol === Protocol.TCP
+          ? this.timeouts.tcp[state]!
+          : protocol === Protocol.SCTP
+            ? this.timeouts.sctp[state]!
+            : this.timeouts.udp[0]!
+    }
+    this.setTimeout(entry, t, now)
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Templates
+
+  /**
+   * Template validity (ip_vs_check_template): invalid when unbound, its destination is not available, it is
+   * quiesced with expire_quiescent_template, or `requiredDestination` (>= 0) differs. An invalid template is made
+   * unmatchable once (vport = dport = 65535, cport = 0) and keeps its timer; returns false.
+   */
+  checkTemplate(template: number, requiredDestination: number): boolean {
+    const dest = this.destination(template)
+    const d = this.destinations
+    if (
+      dest === Destinations.NONE ||
+      !d.isAvailable(dest) ||
+      (this.behaviour.expireQuiescentTemplate && d.weight(dest) === 0) ||
+      (requiredDestination >= 0 && dest !== requiredDestination)
+    ) {
+      if (this.virtualPort(template) !== NO_TEMPLATE_PORT) {
+        this.unhashIn(template)
+        const c = template >>> CHUNK_BITS
+        const s = template & CHUNK_MASK
+        this.keyC[c]![(s << 2) + K_PORTS] = NO_TEMPLATE_PORT
+        this.rportsC[c]![s] = ((NO_TEMPLATE_PORT << 16) | (this.rportsC[c]![s]! & 0xffff)) >>> 0
+        this.hashIn(template)
+        this.stats.templatesInvalidated++
+      }
+      return false
+    }
+    return true
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Expiry
+
+  /**
+   * Advances the clock to `now` (ms): every entry whose expiry is <= now expires (a template that still controls
+   * others is re-armed for 60 s instead), telling the destinations. Also migrates some buckets of a running rehash.
+   * Returns the number of entries freed.
+   */
+  advance(now: number): number {
+    let freed = 0
+    let target = Math.floor(now / TICK_MS)
+    if (target < this.tick) target = this.tick
+    if (target - this.tick >= WHEEL_SIZE) this.tick = target - WHEEL_SIZE + 1
+    for (let t = this.tick; t <= target; t++) {
+      this.tick = t
+      const slot = t & WHEEL_MASK
+      let e = this.wheel[slot]!
+      this.wheel[slot] = 0
+      while (e !== 0) {
+        const i = e - 1
+        const c = i >>> CHUNK_BITS
+        const s = i & CHUNK_MASK
+        e = this.wNextC[c]![s]!
+        if (this.expC[c]![s]! <= now) {
+          if (this.expire(i, now, true)) freed++
+        } else {
+          this.file(i)
+        }
+      }
+    }
+    if (this.oldInB !== null) this.rehashSome(64)
+    return freed
+  }
+
+  /**
+   * ip_vs_conn_expire_now: expires the entry at once (a template controlling others is re-armed for 60 s).
+   * Returns true when the entry was freed.
+   */
+  expireNow(entry: number, now: number): boolean {
+    this.stats.expiredNow++
+    this.wheelUnlink(entry)
+    return this.expire(entry, now, true)
+  }
+
+  /** Removes every entry (ipvsadm -C leaves entries to expire; this is flush for tests and shutdown). */
+  clear(): void {
+    for (let i = 0; i < this.high; i++) {
+      if (this.isLive(i) && !this.isTemplate(i)) this.remove(i, false)
+    }
+    for (let i = 0; i < this.high; i++) if (this.isLive(i)) this.remove(i, false)
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Defence
+
+  /**
+   * The periodic drop_entry defence (call once a second): when dropEntry is 3, or 1/2 and the table is at least
+   * defenceThreshold full, probes up to `probes` random entries and drops the embryonic ones (TCP NONE/SYN_RECV/
+   * SYNACK, SCTP INIT1/INIT, one-packet UDP, unassured idle templates); established entries and entries that control
+   * others are never dropped. Returns the number dropped (also counted in stats.defenceDropped).
+   */
+  defend(now: number, probes: number): number {
+    const mode = this.behaviour.dropEntry
+    if (mode === 0 || (mode !== 3 && !this.underPressure) || this.high === 0) return 0
+    let dropped = 0
+    for (let n = 0; n < probes; n++) {
+      const i = this.randomIndex()
+      if (this.isLive(i) && this.isEvictable(i)) {
+        this.drop(i, now)
+        dropped++
+      }
+    }
+    this.stats.defenceDropped += dropped
+    return dropped
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Iteration
+
+  /**
+   * Visits up to `limit` live entries in index order starting at `from`; returns where to continue, or -1 at the
+   * end. Lookups and packets may run between calls (entries inserted meanwhile may or may not be visited; freed ones
+   * are not). Used for listings and for sync walks without stopping the data path.
+   */
+  scan(from: number, limit: number, visitor: Visitor): number {
+    let i = Math.max(from, 0)
+    let seen = 0
+    const high = this.high
+    while (i < high && seen < limit) {
+      if (this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + K_META] !== 0) {
+        visitor.visit(this, i)
+        seen++
+      }
+      i++
+    }
+    return i < high ? i : -1
+  }
+
+  /** All live entry indexes (control plane convenience; allocates). */
+  *entries(): Generator<number> {
+    for (let i = 0; i < this.high; i++) if (this.isLive(i)) yield i
+  }
+
+  /**
+   * Whether a state is one the sync master sends (ip_vs_sync_conn_needed): TCP ES/FW/CL/CW/TW, SCTP ES/SS/SR/SA/CL,
+   * UDP and templates always.
+   */
+  isSyncState(entry: number): boolean {
+    if (this.isTemplate(entry)) return true
+    const st = this.state(entry)
+    switch (this.protocol(entry)) {
+      case Protocol.TCP:
+        return (
+          st === TcpState.ESTABLISHED ||
+          st === TcpState.FIN_WAIT ||
+          st === TcpState.CLOSE ||
+          st === TcpState.CLOSE_WAIT ||
+          st === TcpState.TIME_WAIT
+        )
+      case Protocol.SCTP:
+        return (
+          st === SctpState.ESTABLISHED ||
+          st === SctpState.SHUTDOWN_SENT ||
+          st === SctpState.SHUTDOWN_RECEIVED ||
+          st === SctpState.SHUTDOWN_ACK_SENT ||
+          st === SctpState.CLOSED
+        )
+      default:
+        return true
+    }
+  }
+
+  /**
+   * The sync master's per-packet decision (ip_vs_sync_conn_needed, sync_refresh_period 0): ONE_PACKET never; TCP
+   * and SCTP only in sync states, at once on a state change to a non-ESTABLISHED state; otherwise the packet rule
+   * (period > 0: in_pkts % period == threshold; period 0: in_pkts == threshold). Templates skip the packet rule when
+   * period > 0 (sent every time).
+   */
+  syncNeeded(entry: number, stateChanged: boolean, threshold: number, period: number): boolean {
+    const flags = this.flags(entry)
+    if ((flags & ConnectionFlags.ONE_PACKET) !== 0) return false
+    const pkts = this.inPackets(entry)
+    if ((flags & ConnectionFlags.TEMPLATE) !== 0) return period > 0 || pkts === threshold
+    const protocol = this.protocol(entry)
+    if (protocol === Protocol.TCP || protocol === Protocol.SCTP) {
+      if (!this.isSyncState(entry)) return false
+      const established =
+        this.state(entry) === (protocol === Protocol.TCP ? TcpState.ESTABLISHED : SctpState.ESTABLISHED)
+      if (stateChanged && !established) return true
+    }
+    return period > 0 ? pkts % period === threshold : pkts === threshold
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Internals
+
+  private meta(entry: number): number {
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + K_META]!
+  }
+
+  private linkOf(entry: number): number {
+    return this.linkC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+  }
+
+  private newConnectionExpected(entry: number, mode: number): boolean {
+    if (this.isTemplate(entry) || this.linkOf(entry) !== 0) return false // controlled (persistence)
+    const st = this.state(entry)
+    switch (this.protocol(entry)) {
+      case Protocol.TCP:
+        return (
+          st === TcpState.TIME_WAIT ||
+          st === TcpState.CLOSE ||
+          ((mode & 2) !== 0 && st === TcpState.FIN_WAIT && (this.flags(entry) & ConnectionFlags.NOOUTPUT) !== 0)
+        )
+      case Protocol.SCTP:
+        return st === SctpState.CLOSED
+      default:
+        return false
+    }
+  }
+
+  private assureControl(entry: number): void {
+    const ct = this.linkOf(entry) - 1
+    if (ct < 0 || this.isTemplate(entry)) return
+    const c = ct >>> CHUNK_BITS
+    const o = ((ct & CHUNK_MASK) << 2) + K_META
+    const k = this.keyC[c]!
+    k[o] = ((k[o]! & 0x00ffffff) | (TEMPLATE_ASSURED << META_STATE_SHIFT)) >>> 0
+  }
+
+  private findIn(
+    tag: number,
+    a: number,
+    b: number,
+    ports: number,
+    a6: Uint32Array | null,
+    a6o: number,
+    b6: Uint32Array | null,
+    b6o: number
+  ): number {
+    const h = hash3(this.seed, a, b, ports, tag)
+    let e: number
+    const old = this.oldInB
+    if (old !== null && (h & this.oldMask) >= this.rehashPos) e = old[h & this.oldMask]!
+    else e = this.inB[h & this.mask]!
+    const keyC = this.keyC
+    const inNextC = this.inNextC
+    while (e !== 0) {
+      const i = e - 1
+      const k = keyC[i >>> CHUNK_BITS]!
+      const o = (i & CHUNK_MASK) << 2
+      if (
+        k[o] === a &&
+        k[o + 1] === b &&
+        k[o + 2] === ports &&
+        (k[o + 3]! & META_IN_MATCH) === tag &&
+        (a6 === null || (this.equal6(i, P_CLIENT, a6, a6o) && this.equal6(i, P_VIRTUAL, b6!, b6o)))
+      ) {
+        return i
+      }
+      e = inNextC[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
+    }
+    return -1
+  }
+
+  private outMatches4(
+    c: number,
+    s: number,
+    k: Uint32Array,
+    o: number,
+    meta: number,
+    src: number,
+    dst: number,
+    ports: number
+  ): boolean {
+    const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+    const kp = k[o + K_PORTS]!
+    if (fwd === ConnectionFlags.MASQ) {
+      const rp = this.rportsC[c]![s]!
+      return this.daddrC[c]![s] === src && k[o + K_CLIENT] === dst && ((rp & 0xffff0000) | (kp >>> 16)) >>> 0 === ports
+    }
+    if (fwd === ConnectionFlags.FULLNAT) {
+      return this.daddrC[c]![s] === src && this.laddrC[c]![s] === dst && this.rportsC[c]![s] === ports
+    }
+    return k[o + K_VIRTUAL] === src && k[o + K_CLIENT] === dst && (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0 === ports
+  }
+
+  private equal6(entry: number, part: number, words: Uint32Array, offset: number): boolean {
+    const p = this.daddrC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    const chunk = this.pool[p >>> POOL_BITS]!
+    const po = ((p & POOL_MASK) << 4) + part
+    return (
+      chunk[po] === words[offset] &&
+      chunk[po + 1] === words[offset + 1] &&
+      chunk[po + 2] === words[offset + 2] &&
+      chunk[po + 3] === words[offset + 3]
+    )
+  }
+
+  private read6(entry: number, part: number, out: Uint32Array, offset: number): void {
+    const p = this.daddrC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    const chunk = this.pool[p >>> POOL_BITS]!
+    const po = ((p & POOL_MASK) << 4) + part
+    out[offset] = chunk[po]!
+    out[offset + 1] = chunk[po + 1]!
+    out[offset + 2] = chunk[po + 2]!
+    out[offset + 3] = chunk[po + 3]!
+  }
+
+  private inHash(i: number): number {
+    const k = this.keyC[i >>> CHUNK_BITS]!
+    const o = (i & CHUNK_MASK) << 2
+    return hash3(this.seed, k[o]!, k[o + 1]!, k[o + 2]!, k[o + 3]! & META_IN_MATCH)
+  }
+
+  private outHash(i: number): number {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    const k = this.keyC[c]!
+    const o = s << 2
+    const meta = k[o + K_META]!
+    const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+    const kp = k[o + K_PORTS]!
+    const rp = this.rportsC[c]![s]!
+    const v6 = (meta & META_IPV6) !== 0
+    const tag = (meta & 0xff) | (v6 ? 0x100 : 0)
+    let src: number
+    let dst: number
+    let ports: number
+    if (fwd === ConnectionFlags.MASQ) {
+      src = v6 ? this.fold6Of(i, P_DEST) : this.daddrC[c]![s]!
+      dst = k[o + K_CLIENT]!
+      ports = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
+    } else if (fwd === ConnectionFlags.FULLNAT) {
+      src = v6 ? this.fold6Of(i, P_DEST) : this.daddrC[c]![s]!
+      dst = v6 ? this.fold6Of(i, P_LOCAL) : this.laddrC[c]![s]!
+      ports = rp
+    } else {
+      src = k[o + K_VIRTUAL]!
+      dst = k[o + K_CLIENT]!
+      ports = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
+    }
+    return hash3(this.seed, src, dst, ports, tag)
+  }
+
+  private fold6Of(entry: number, part: number): number {
+    const p = this.daddrC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    return fold6(this.pool[p >>> POOL_BITS]!, ((p & POOL_MASK) << 4) + part)
+  }
+
+  private selectIn(h: number): void {
+    const old = this.oldInB
+    if (old !== null && (h & this.oldMask) >= this.rehashPos) {
+      this.selArr = old
+      this.selIdx = h & this.oldMask
+    } else {
+      this.selArr = this.inB
+      this.selIdx = h & this.mask
+    }
+  }
+
+  private selectOut(h: number): void {
+    const old = this.oldOutB
+    if (old !== null && (h & this.oldMask) >= this.rehashPos) {
+      this.selArr = old
+      this.selIdx = h & this.oldMask
+    } else {
+      this.selArr = this.outB
+      this.selIdx = h & this.mask
+    }
+  }
+
+  private hashIn(i: number): void {
+    this.selectIn(this.inHash(i))
+    this.inNextC[i >>> CHUNK_BITS]![i & CHUNK_MASK] = this.selArr[this.selIdx]!
+    this.selArr[this.selIdx] = i + 1
+  }
+
+  private hashOut(i: number): void {
+    this.selectOut(this.outHash(i))
+    this.outNextC[i >>> CHUNK_BITS]![i & CHUNK_MASK] = this.selArr[this.selIdx]!
+    this.selArr[this.selIdx] = i + 1
+  }
+
+  private unhashIn(i: number): void {
+    this.selectIn(this.inHash(i))
+    this.unlinkChain(this.selArr, this.selIdx, this.inNextC, i)
+  }
+
+  private unhashOut(i: number): void {
+    this.selectOut(this.outHash(i))
+    this.unlinkChain(this.selArr, this.selIdx, this.outNextC, i)
+  }
+
+  private unlinkChain(heads: Int32Array, idx: number, next: Array<Int32Array>, i: number): void {
+    let e = heads[idx]!
+    if (e === i + 1) {
+      heads[idx] = next[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
+      return
+    }
+    while (e !== 0) {
+      const p = e - 1
+      const pc = next[p >>> CHUNK_BITS]!
+      const n = pc[p & CHUNK_MASK]!
+      if (n === i + 1) {
+        pc[p & CHUNK_MASK] = next[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
+        return
+      }
+      e = n
+    }
+  }
+
+  private startGrow(): void {
+    this.oldInB = this.inB
+    this.oldOutB = this.outB
+    this.oldMask = this.mask
+    this.rehashPos = 0
+    const n = (this.mask + 1) * 2
+    // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty".
+    this.inB = new Int32Array(n)
+    this.outB = new Int32Array(n)
+    this.mask = n - 1
+  }
+
+  private rehashSome(buckets: number): void {
+    const oldIn = this.oldInB!
+    const oldOut = this.oldOutB!
+    const end = Math.min(this.oldMask + 1, this.rehashPos + buckets)
+    for (let b = this.rehashPos; b < end; b++) {
+      let e = oldIn[b]!
+      oldIn[b] = 0
+      while (e !== 0) {
+        const i = e - 1
+        const nc = this.inNextC[i >>> CHUNK_BITS]!
+        const next = nc[i & CHUNK_MASK]!
+        const nb = this.inHash(i) & this.mask
+        nc[i & CHUNK_MASK] = this.inB[nb]!
+        this.inB[nb] = e
+        e = next
+      }
+      e = oldOut[b]!
+      oldOut[b] = 0
+      while (e !== 0) {
+        const i = e - 1
+        const nc = this.outNextC[i >>> CHUNK_BITS]!
+        const next = nc[i & CHUNK_MASK]!
+        const nb = this.outHash(i) & this.mask
+        nc[i & CHUNK_MASK] = this.outB[nb]!
+        this.outB[nb] = e
+        e = next
+      }
+    }
+    this.rehashPos = end
+    if (end > this.oldMask) {
+      this.oldInB = null
+      this.oldOutB = null
+    }
+  }
+
+  private file(i: number): void {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    let t = Math.floor(this.expC[c]![s]! / TICK_MS)
+    if (t < this.tick) t = this.tick
+    else if (t > this.tick + WHEEL_SIZE - 1) t = this.tick + WHEEL_SIZE - 1
+    const slot = t & WHEEL_MASK
+    const head = this.wheel[slot]!
+    this.wNextC[c]![s] = head
+    this.wPrevC[c]![s] = -(slot + 1)
+    if (head !== 0) this.wPrevC[(head - 1) >>> CHUNK_BITS]![(head - 1) & CHUNK_MASK] = i + 1
+    this.wheel[slot] = i + 1
+  }
+
+  private wheelUnlink(i: number): void {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    const p = this.wPrevC[c]![s]!
+    const n = this.wNextC[c]![s]!
+    if (p > 0) this.wNextC[(p - 1) >>> CHUNK_BITS]![(p - 1) & CHUNK_MASK] = n
+    else this.wheel[-p - 1] = n
+    if (n !== 0) this.wPrevC[(n - 1) >>> CHUNK_BITS]![(n - 1) & CHUNK_MASK] = p
+  }
+
+  private rearm(i: number, expires: number): void {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    const old = this.expC[c]![s]!
+    this.expC[c]![s] = expires
+    // Later expiries stay filed where they are (the wheel re-files them when it gets there); earlier ones move.
+    if (expires < old) {
+      this.wheelUnlink(i)
+      this.file(i)
+    }
+  }
+
+  // Returns true when freed; `detached` = not linked in the wheel any more.
+  private expire(i: number, now: number, detached: boolean): boolean {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    if (this.isTemplate(i) && this.linkC[c]![s]! > 0) {
+      this.timeoutC[c]![s] = RELINGER_MS
+      this.expC[c]![s] = now + RELINGER_MS
+      if (!detached) this.wheelUnlink(i)
+      this.file(i)
+      this.stats.relingered++
+      return false
+    }
+    this.remove(i, detached)
+    this.stats.expired++
+    return true
+  }
+
+  // Drop path (ip_vs_conn_del): also drops the controlling template when it is left unused and not assured.
+  private drop(i: number, _now: number): void {
+    const ct = this.isTemplate(i) ? -1 : this.linkOf(i) - 1
+    this.remove(i, false)
+    if (ct >= 0 && this.controlled(ct) === 0 && this.state(ct) !== TEMPLATE_ASSURED) this.remove(ct, false)
+  }
+
+  private remove(i: number, detached: boolean): void {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    const meta = this.meta(i)
+    const template = (meta & META_TEMPLATE) !== 0
+    this.unhashIn(i)
+    if (!template) this.unhashOut(i)
+    if (!detached) this.wheelUnlink(i)
+    if (!template) {
+      const ct = this.linkC[c]![s]! - 1
+      if (ct >= 0) this.linkC[ct >>> CHUNK_BITS]![ct & CHUNK_MASK]!--
+    }
+    const dest = this.destC[c]![s]!
+    if (dest !== Destinations.NONE) {
+      if (template) this.destinations.templateUnbound(dest)
+      else this.destinations.connectionUnbound(dest, (meta & (ConnectionFlags.INACTIVE << META_FLAGS_SHIFT)) === 0)
+    }
+    if ((meta & META_IPV6) !== 0) {
+      const p = this.daddrC[c]![s]!
+      this.pool[p >>> POOL_BITS]![(p & POOL_MASK) << 4] = this.poolFree
+      this.poolFree = p + 1
+    }
+    this.keyC[c]![(s << 2) + K_META] = 0
+    this.inNextC[c]![s] = this.freeHead
+    this.freeHead = i + 1
+    this.count--
+  }
+
+  private isEvictable(i: number): boolean {
+    const c = i >>> CHUNK_BITS
+    const s = i & CHUNK_MASK
+    const meta = this.meta(i)
+    const st = meta >>> META_STATE_SHIFT
+    if ((meta & META_TEMPLATE) !== 0) return this.linkC[c]![s] === 0 && st !== TEMPLATE_ASSURED
+    switch (meta & 0xff) {
+      case Protocol.TCP:
+        return st === TcpState.NONE || st === TcpState.SYN_RECV || st === TcpState.SYNACK
+      case Protocol.SCTP:
+        return st === SctpState.NONE || st === SctpState.INIT1 || st === SctpState.INIT
+      default:
+        return this.inPktsC[c]![s]! <= 1 && this.outPktsC[c]![s] === 0
+    }
+  }
+
+  private evictOne(now: number, protect: number): boolean {
+    if (this.high === 0) return false
+    for (let n = 0; n < EVICT_PROBES; n++) {
+      const i = this.randomIndex()
+      if (i !== protect && this.isLive(i) && this.isEvictable(i)) {
+        this.drop(i, now)
+        this.stats.evicted++
+        return true
+      }
+    }
+    return false
+  }
+
+  private randomIndex(): number {
+    let x = this.rng
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    this.rng = x
+    return (x >>> 0) % this.high
+  }
+
+  private allocate(): number {
+    if (this.freeHead !== 0) {
+      const i = this.freeHead - 1
+      this.freeHead = this.inNextC[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
+      return i
+    }
+    if (this.high === this.capacity) {
+      if (this.keyC.length >= this.maxChunks) return -1
+      this.keyC.push(new Uint32Array(CHUNK_SIZE * 4))
+      this.daddrC.push(new Uint32Array(CHUNK_SIZE))
+      this.rportsC.push(new Uint32Array(CHUNK_SIZE))
+      this.laddrC.push(new Uint32Array(CHUNK_SIZE))
+      this.inNextC.push(new Int32Array(CHUNK_SIZE))
+      this.outNextC.push(new Int32Array(CHUNK_SIZE))
+      this.wNextC.push(new Int32Array(CHUNK_SIZE))
+      this.wPrevC.push(new Int32Array(CHUNK_SIZE))
+      this.expC.push(new Float64Array(CHUNK_SIZE))
+      this.timeoutC.push(new Uint32Array(CHUNK_SIZE))
+      this.svcC.push(new Uint16Array(CHUNK_SIZE))
+      this.destC.push(new Uint16Array(CHUNK_SIZE))
+      this.linkC.push(new Int32Array(CHUNK_SIZE))
+      this.inPktsC.push(new Uint32Array(CHUNK_SIZE))
+      this.outPktsC.push(new Uint32Array(CHUNK_SIZE))
+      this.inBytesC.push(new Float64Array(CHUNK_SIZE))
+      this.outBytesC.push(new Float64Array(CHUNK_SIZE))
+      this.capacity += CHUNK_SIZE
+    }
+    return this.high++
+  }
+
+  private allocatePool(): number {
+    if (this.poolFree !== 0) {
+      const p = this.poolFree - 1
+      this.poolFree = this.pool[p >>> POOL_BITS]![(p & POOL_MASK) << 4]!
+      return p
+    }
+    if (this.poolHigh === this.pool.length << POOL_BITS) this.pool.push(new Uint32Array((1 << POOL_BITS) * 16))
+    return this.poolHigh++
+  }
+}
+
+/**
+ * Bytes of column storage per entry slot: key 16, real-server address 4, ports 4, local address 4, two hash links
+ * 8, two wheel links 8, expiry 8, timeout 4, service 2, destination 2, control 4, packet counters 8, byte counters 16.
+ *
+ * @example
+ * ```ts
+ * ConnectionTable.BYTES_PER_ENTRY // 88
+ * ```
+ */
+export const BYTES_PER_ENTRY = 16 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 2 + 2 + 4 + 8 + 16
+
+/**
+ * A new, empty table.
+ *
+ * @example
+ * ```ts
+ * const table = ConnectionTable.make({ maxConnections: 1_000_000 })
+ * ```
+ */
+export const make = (options: Options): ConnectionTable => new ConnectionTable(options)
