@@ -6,7 +6,11 @@
  * @module
  */
 import * as Checksum from "./Checksum.ts"
-import { read16, write16 } from "./internal/bytes.ts"
+import { IpProtocol } from "./IpProtocol.ts"
+import * as Ipv4 from "./Ipv4.ts"
+import { read16, write16, write32 } from "./internal/bytes.ts"
+import { copyBytes, nextId, replyL2 } from "./internal/reply.ts"
+import type { PacketParser } from "./PacketParser.ts"
 
 /** Header length (type, code, checksum, 4 bytes rest-of-header). @example `Icmp.HEADER_LENGTH // 8` */
 export const HEADER_LENGTH = 8
@@ -119,3 +123,140 @@ export const updateChecksum = (b: Uint8Array, l4: number, length: number): void 
  */
 export const isChecksumValid = (b: Uint8Array, l4: number, length: number): boolean =>
   Checksum.compute(b, l4, length) === 0
+
+/**
+ * Writes an ICMPv4 error about the parsed packet `p` (in `frame`) into `out` at `outOff` and returns the
+ * length written (0 when `p` is not IPv4). The reply keeps the frame's L2 header with MACs swapped, comes
+ * from `source`, and quotes the original datagram from its IP header on, as much as fits a 576-byte
+ * datagram (Linux `icmp_send`; at least the IP header + 8 bytes that RFC 792 requires). TOS is
+ * `(tos & 0x1e) | 0xc0` and TTL 64, as Linux sends errors. `rest` is the 32-bit rest-of-header word.
+ * `out` must not overlap the original packet.
+ *
+ * Callers decide whether an error may be sent at all (never about an ICMP error, a non-first fragment,
+ * or a broadcast; rate-limited), as `icmp_send` does.
+ *
+ * @example
+ * ```ts
+ * const n = Icmp.writeError(out, 0, frame, p, Icmp.Type.DestinationUnreachable, Icmp.UnreachableCode.Port, 0, ourIp)
+ * ```
+ */
+export const writeError = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  type: number,
+  code: number,
+  rest: number,
+  source: number
+): number => {
+  if (p.ipVersion !== 4) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
+  const quote = Math.min(p.l3End - p.l3Offset, MAX_ERROR_DATAGRAM - Ipv4.HEADER_LENGTH - HEADER_LENGTH)
+  const total = Ipv4.HEADER_LENGTH + HEADER_LENGTH + quote
+  const tos = (frame[p.l3Offset + Ipv4.TOS]! & 0x1e) | 0xc0
+  Ipv4.write(out, l3, tos, total, nextId(), 0, 64, IpProtocol.Icmp, source, Ipv4.source(frame, p.l3Offset))
+  const l4 = l3 + Ipv4.HEADER_LENGTH
+  out[l4] = type
+  out[l4 + CODE] = code
+  write32(out, l4 + 4, rest)
+  copyBytes(out, l4 + EMBEDDED, frame, p.l3Offset, quote)
+  updateChecksum(out, l4, HEADER_LENGTH + quote)
+  return l2 + total
+}
+
+/**
+ * Writes ICMP destination unreachable / port unreachable (type 3 code 3) about `p`; see {@link writeError}.
+ *
+ * @example
+ * ```ts
+ * Icmp.writePortUnreachable(out, 0, frame, p, ourIp)
+ * ```
+ */
+export const writePortUnreachable = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  source: number
+): number => writeError(out, outOff, frame, p, Type.DestinationUnreachable, UnreachableCode.Port, 0, source)
+
+/**
+ * Writes ICMP destination unreachable / fragmentation needed (type 3 code 4) with the next-hop MTU
+ * (RFC 1191), as IPVS sends when a DF packet exceeds the route MTU; see {@link writeError}.
+ *
+ * @example
+ * ```ts
+ * Icmp.writeFragmentationNeeded(out, 0, frame, p, 1480, ourIp)
+ * ```
+ */
+export const writeFragmentationNeeded = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  mtu: number,
+  source: number
+): number =>
+  writeError(
+    out,
+    outOff,
+    frame,
+    p,
+    Type.DestinationUnreachable,
+    UnreachableCode.FragmentationNeeded,
+    mtu & 0xffff,
+    source
+  )
+
+/**
+ * Writes ICMP time exceeded in transit (type 11 code 0), sent when the TTL would expire; see {@link writeError}.
+ *
+ * @example
+ * ```ts
+ * if (!Ipv4.decrementTtl(frame, p.l3Offset)) Icmp.writeTimeExceeded(out, 0, frame, p, ourIp)
+ * ```
+ */
+export const writeTimeExceeded = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  source: number
+): number => writeError(out, outOff, frame, p, Type.TimeExceeded, 0, 0, source)
+
+/**
+ * Writes the echo reply to the parsed echo request `p` (same identifier, sequence and data, addresses
+ * swapped, TTL 64) and returns its length, or 0 when `p` is not an IPv4 echo request.
+ *
+ * @example
+ * ```ts
+ * if (p.icmpType === Icmp.Type.EchoRequest) send(out, Icmp.writeEchoReply(out, 0, frame, p))
+ * ```
+ */
+export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Array, p: PacketParser): number => {
+  if (p.ipVersion !== 4 || p.icmpType !== Type.EchoRequest) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
+  const len = p.l4Length
+  const total = Ipv4.HEADER_LENGTH + len
+  Ipv4.write(
+    out,
+    l3,
+    Ipv4.tos(frame, p.l3Offset),
+    total,
+    nextId(),
+    0,
+    64,
+    IpProtocol.Icmp,
+    Ipv4.destination(frame, p.l3Offset),
+    Ipv4.source(frame, p.l3Offset)
+  )
+  const l4 = l3 + Ipv4.HEADER_LENGTH
+  copyBytes(out, l4, frame, p.l4Offset, len)
+  out[l4] = Type.EchoReply
+  out[l4 + CODE] = 0
+  updateChecksum(out, l4, len)
+  return l2 + total
+}

@@ -7,7 +7,10 @@
  */
 import * as Checksum from "./Checksum.ts"
 import { IpProtocol } from "./IpProtocol.ts"
-import { read16, read32, write16 } from "./internal/bytes.ts"
+import * as Ipv6 from "./Ipv6.ts"
+import { read16, read32, write16, write32 } from "./internal/bytes.ts"
+import { copyBytes, replyL2 } from "./internal/reply.ts"
+import type { PacketParser } from "./PacketParser.ts"
 
 /** Header length (type, code, checksum, 4 bytes). @example `Icmpv6.HEADER_LENGTH // 8` */
 export const HEADER_LENGTH = 8
@@ -121,3 +124,130 @@ export const updateChecksum = (b: Uint8Array, l3: number, l4: number, length: nu
  */
 export const isChecksumValid = (b: Uint8Array, l3: number, l4: number, length: number): boolean =>
   Checksum.transport(b, l3, l4, IpProtocol.Icmpv6, length) === 0
+
+/**
+ * Writes an ICMPv6 error about the parsed IPv6 packet `p` (in `frame`) into `out` and returns the length
+ * written (0 when `p` is not IPv6). L2 header kept with MACs swapped; source `source` (16 bytes at
+ * `sourceOffset`), destination the original source, hop limit 64; the quote is as much of the original
+ * packet as fits 1280 bytes (RFC 4443 §2.4(c)). `rest` is the 32-bit word after the checksum (the MTU
+ * of packet too big). `out` must not overlap the original packet.
+ *
+ * @example
+ * ```ts
+ * Icmpv6.writeError(out, 0, frame, p, Icmpv6.Type.DestinationUnreachable, Icmpv6.UnreachableCode.Port, 0, ours, 0)
+ * ```
+ */
+export const writeError = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  type: number,
+  code: number,
+  rest: number,
+  source: Uint8Array,
+  sourceOffset: number
+): number => {
+  if (p.ipVersion !== 6) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
+  const quote = Math.min(p.l3End - p.l3Offset, MAX_ERROR_PACKET - Ipv6.HEADER_LENGTH - HEADER_LENGTH)
+  const len = HEADER_LENGTH + quote
+  Ipv6.write(out, l3, 0, 0, len, IpProtocol.Icmpv6, 64, source, sourceOffset, frame, p.l3Offset + Ipv6.SOURCE)
+  const l4 = l3 + Ipv6.HEADER_LENGTH
+  out[l4] = type
+  out[l4 + CODE] = code
+  write32(out, l4 + 4, rest)
+  copyBytes(out, l4 + EMBEDDED, frame, p.l3Offset, quote)
+  updateChecksum(out, l3, l4, len)
+  return l2 + Ipv6.HEADER_LENGTH + len
+}
+
+/**
+ * Writes ICMPv6 destination unreachable / port unreachable (type 1 code 4); see {@link writeError}.
+ *
+ * @example
+ * ```ts
+ * Icmpv6.writePortUnreachable(out, 0, frame, p, ours, 0)
+ * ```
+ */
+export const writePortUnreachable = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  source: Uint8Array,
+  sourceOffset: number
+): number =>
+  writeError(out, outOff, frame, p, Type.DestinationUnreachable, UnreachableCode.Port, 0, source, sourceOffset)
+
+/**
+ * Writes ICMPv6 packet too big (type 2) with `mtu`, as IPVS sends when a packet exceeds the route MTU;
+ * see {@link writeError}.
+ *
+ * @example
+ * ```ts
+ * Icmpv6.writePacketTooBig(out, 0, frame, p, 1280, ours, 0)
+ * ```
+ */
+export const writePacketTooBig = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  mtu: number,
+  source: Uint8Array,
+  sourceOffset: number
+): number => writeError(out, outOff, frame, p, Type.PacketTooBig, 0, mtu >>> 0, source, sourceOffset)
+
+/**
+ * Writes ICMPv6 time exceeded / hop limit exceeded in transit (type 3 code 0); see {@link writeError}.
+ *
+ * @example
+ * ```ts
+ * if (!Ipv6.decrementHopLimit(frame, p.l3Offset)) Icmpv6.writeTimeExceeded(out, 0, frame, p, ours, 0)
+ * ```
+ */
+export const writeTimeExceeded = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  source: Uint8Array,
+  sourceOffset: number
+): number => writeError(out, outOff, frame, p, Type.TimeExceeded, 0, 0, source, sourceOffset)
+
+/**
+ * Writes the echo reply to the parsed ICMPv6 echo request `p` (addresses swapped, hop limit 64) and
+ * returns its length, or 0 when `p` is not one. Extension headers of the request are not copied.
+ *
+ * @example
+ * ```ts
+ * if (p.icmpType === Icmpv6.Type.EchoRequest) send(out, Icmpv6.writeEchoReply(out, 0, frame, p))
+ * ```
+ */
+export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Array, p: PacketParser): number => {
+  if (p.ipVersion !== 6 || p.icmpType !== Type.EchoRequest) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
+  const len = p.l4Length
+  Ipv6.write(
+    out,
+    l3,
+    Ipv6.trafficClass(frame, p.l3Offset),
+    0,
+    len,
+    IpProtocol.Icmpv6,
+    64,
+    frame,
+    p.l3Offset + Ipv6.DESTINATION,
+    frame,
+    p.l3Offset + Ipv6.SOURCE
+  )
+  const l4 = l3 + Ipv6.HEADER_LENGTH
+  copyBytes(out, l4, frame, p.l4Offset, len)
+  out[l4] = Type.EchoReply
+  out[l4 + CODE] = 0
+  updateChecksum(out, l3, l4, len)
+  return l2 + Ipv6.HEADER_LENGTH + len
+}

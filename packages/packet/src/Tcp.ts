@@ -6,7 +6,11 @@
  */
 import * as Checksum from "./Checksum.ts"
 import { IpProtocol } from "./IpProtocol.ts"
+import * as Ipv4 from "./Ipv4.ts"
+import * as Ipv6 from "./Ipv6.ts"
 import { copy, read16, read32, write16, write32 } from "./internal/bytes.ts"
+import { replyL2 } from "./internal/reply.ts"
+import type { PacketParser } from "./PacketParser.ts"
 import { ParseResult } from "./ParseResult.ts"
 
 /** Minimum header length. @example `Tcp.HEADER_LENGTH // 20` */
@@ -377,3 +381,73 @@ export const updateChecksum = (b: Uint8Array, l3: number, l4: number, l4Length: 
  */
 export const isChecksumValid = (b: Uint8Array, l3: number, l4: number, l4Length: number): boolean =>
   Checksum.transport(b, l3, l4, IpProtocol.Tcp, l4Length) === 0
+
+/**
+ * Writes the RST that answers the parsed TCP segment `p` (in `frame`) into `out` and returns its length,
+ * or 0 when `p` is not a TCP segment or is itself a RST (never answer a RST). RFC 9293 §3.10.7.1 / Linux
+ * `tcp_v4_send_reset`: if the segment has ACK, `seq = SEG.ACK` and flags RST; otherwise `seq = 0`,
+ * `ack = SEG.SEQ + SEG.LEN` (SYN and FIN count one) and flags RST|ACK. Addresses and ports are swapped,
+ * the L2 header is kept with MACs swapped, TTL/hop limit 64, window 0. IPv4 and IPv6.
+ *
+ * @example
+ * ```ts
+ * const n = Tcp.writeReset(out, 0, frame, p)
+ * if (n > 0) send(out.subarray(0, n))
+ * ```
+ */
+export const writeReset = (out: Uint8Array, outOff: number, frame: Uint8Array, p: PacketParser): number => {
+  if (p.protocol !== IpProtocol.Tcp || p.sourcePort < 0) return 0
+  const f = p.tcpFlags
+  if ((f & Flag.Rst) !== 0) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
+  const v4 = p.ipVersion === 4
+  const hl = v4 ? 20 : 40
+  if (v4) {
+    Ipv4.write(
+      out,
+      l3,
+      0,
+      hl + HEADER_LENGTH,
+      0,
+      Ipv4.FLAG_DF,
+      64,
+      IpProtocol.Tcp,
+      Ipv4.destination(frame, p.l3Offset),
+      Ipv4.source(frame, p.l3Offset)
+    )
+  } else {
+    Ipv6.write(
+      out,
+      l3,
+      0,
+      0,
+      HEADER_LENGTH,
+      IpProtocol.Tcp,
+      64,
+      frame,
+      p.l3Offset + Ipv6.DESTINATION,
+      frame,
+      p.l3Offset + Ipv6.SOURCE
+    )
+  }
+  const l4 = l3 + hl
+  const i = p.l4Offset
+  write16(out, l4, p.destinationPort)
+  write16(out, l4 + DESTINATION_PORT, p.sourcePort)
+  if ((f & Flag.Ack) !== 0) {
+    write32(out, l4 + SEQUENCE, read32(frame, i + ACKNOWLEDGMENT))
+    write32(out, l4 + ACKNOWLEDGMENT, 0)
+    out[l4 + FLAGS] = Flag.Rst
+  } else {
+    const segLen = p.l3End - p.payloadOffset + ((f & Flag.Syn) !== 0 ? 1 : 0) + ((f & Flag.Fin) !== 0 ? 1 : 0)
+    write32(out, l4 + SEQUENCE, 0)
+    write32(out, l4 + ACKNOWLEDGMENT, (read32(frame, i + SEQUENCE) + segLen) >>> 0)
+    out[l4 + FLAGS] = Flag.Rst | Flag.Ack
+  }
+  out[l4 + DATA_OFFSET] = 5 << 4
+  write16(out, l4 + WINDOW, 0)
+  write16(out, l4 + URGENT_POINTER, 0)
+  updateChecksum(out, l3, l4, HEADER_LENGTH)
+  return l2 + hl + HEADER_LENGTH
+}

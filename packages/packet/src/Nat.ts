@@ -1,0 +1,328 @@
+/**
+ * Address and port translation with incremental checksum updates (RFC 1624), as IPVS NAT does it
+ * (`tcp_dnat_handler` / `tcp_snat_handler`, `udp_*nat_handler`, `ip_vs_nat_icmp`).
+ *
+ * One function call changes the address, the port, the IPv4 header checksum and the TCP/UDP (or
+ * ICMPv6) checksum, folding all word changes into one update. Ports of other protocols are left alone
+ * (SCTP would need a CRC32c recompute, which IPVS does and this package does not yet).
+ *
+ * `l4` is the transport header offset, or -1 when the packet carries none (a non-first fragment:
+ * `parser.fragmentOffset !== 0`); only the address changes then. A UDP checksum of 0 over IPv4 ("no
+ * checksum") stays 0 (the kernel instead computes a full checksum for it; see the README).
+ *
+ * @module
+ */
+
+import { IpProtocol } from "./IpProtocol.ts"
+import { read16, read32, write16, write32 } from "./internal/bytes.ts"
+import type { PacketParser } from "./PacketParser.ts"
+
+/** Folds a 32-bit-ish one's-complement accumulator to 16 bits. */
+const fold16 = (acc: number): number => {
+  acc = (acc & 0xffff) + (acc >>> 16)
+  acc = (acc & 0xffff) + (acc >>> 16)
+  return acc
+}
+
+/** Applies an accumulated `~old + new` delta to the checksum stored at `at`. */
+const apply = (b: Uint8Array, at: number, delta: number): void => {
+  const c = (b[at]! << 8) | b[at + 1]!
+  const r = ~fold16((~c & 0xffff) + delta) & 0xffff
+  b[at] = r >>> 8
+  b[at + 1] = r
+}
+
+/** Same for a UDP checksum: 0 ("none", IPv4 only) stays 0, a computed 0 is sent as 0xffff. */
+const applyUdp = (b: Uint8Array, at: number, delta: number, v4: boolean): void => {
+  const c = (b[at]! << 8) | b[at + 1]!
+  if (c === 0 && v4) return
+  let r = ~fold16((~c & 0xffff) + delta) & 0xffff
+  if (r === 0) r = 0xffff
+  b[at] = r >>> 8
+  b[at + 1] = r
+}
+
+/** `~old + new` for a 32-bit value change, as a small positive accumulator. */
+const delta32 = (oldV: number, newV: number): number =>
+  (~oldV & 0xffff) + ((~oldV >>> 16) & 0xffff) + (newV & 0xffff) + (newV >>> 16)
+
+const rewriteV4 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  address: number,
+  port: number,
+  addressField: number,
+  portField: number
+): void => {
+  address >>>= 0
+  const at = l3 + addressField
+  const oldAddr = read32(b, at)
+  write32(b, at, address)
+  const d = delta32(oldAddr, address)
+  apply(b, l3 + 10, d)
+  // A non-first fragment carries no transport header, whatever the caller passed.
+  if (l4 < 0 || (read16(b, l3 + 6) & 0x1fff) !== 0) return
+  if (protocol === IpProtocol.Tcp) {
+    let dl4 = d
+    if (port >= 0) {
+      dl4 += (~read16(b, l4 + portField) & 0xffff) + port
+      write16(b, l4 + portField, port)
+    }
+    apply(b, l4 + 16, dl4)
+  } else if (protocol === IpProtocol.Udp) {
+    let dl4 = d
+    if (port >= 0) {
+      dl4 += (~read16(b, l4 + portField) & 0xffff) + port
+      write16(b, l4 + portField, port)
+    }
+    applyUdp(b, l4 + 6, dl4, true)
+  }
+}
+
+/**
+ * DNAT of an IPv4 packet (client -> VIP becomes client -> RIP): destination address and, for TCP/UDP,
+ * destination port (`port` < 0 keeps it), with the IPv4 header and L4 checksums updated incrementally.
+ *
+ * @example
+ * ```ts
+ * Nat.setDestinationV4(frame, p.l3Offset, p.l4Offset, p.protocol, realServer, 8080)
+ * ```
+ */
+export const setDestinationV4 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  address: number,
+  port: number
+): void => rewriteV4(b, l3, l4, protocol, address, port, 16, 2)
+
+/**
+ * SNAT of an IPv4 packet (RIP -> client reply becomes VIP -> client): source address and, for TCP/UDP,
+ * source port (`port` < 0 keeps it), with checksums updated incrementally.
+ *
+ * @example
+ * ```ts
+ * Nat.setSourceV4(frame, p.l3Offset, p.l4Offset, p.protocol, vip, 80)
+ * ```
+ */
+export const setSourceV4 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  address: number,
+  port: number
+): void => rewriteV4(b, l3, l4, protocol, address, port, 12, 0)
+
+/** Copies 16 address bytes and returns `~old + new` summed over the 8 words. */
+const swap128 = (b: Uint8Array, at: number, address: Uint8Array, addressOffset: number): number => {
+  let d = 0
+  for (let i = 0; i < 16; i += 2) {
+    const o = (b[at + i]! << 8) | b[at + i + 1]!
+    const n = (address[addressOffset + i]! << 8) | address[addressOffset + i + 1]!
+    d += (~o & 0xffff) + n
+    b[at + i] = n >>> 8
+    b[at + i + 1] = n
+  }
+  return d
+}
+
+const rewriteV6 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  address: Uint8Array,
+  addressOffset: number,
+  port: number,
+  addressField: number,
+  portField: number
+): void => {
+  const d = swap128(b, l3 + addressField, address, addressOffset)
+  if (l4 < 0) return
+  if (protocol === IpProtocol.Tcp || protocol === IpProtocol.Udp) {
+    let dl4 = d
+    if (port >= 0) {
+      dl4 += (~read16(b, l4 + portField) & 0xffff) + port
+      write16(b, l4 + portField, port)
+    }
+    if (protocol === IpProtocol.Tcp) apply(b, l4 + 16, dl4)
+    else applyUdp(b, l4 + 6, dl4, false)
+  } else if (protocol === IpProtocol.Icmpv6) {
+    apply(b, l4 + 2, d) // the ICMPv6 checksum covers the pseudo-header addresses
+  }
+}
+
+/**
+ * DNAT of an IPv6 packet: destination address (16 bytes of `address` at `addressOffset`) and, for
+ * TCP/UDP, destination port (`port` < 0 keeps it); TCP/UDP/ICMPv6 checksums updated incrementally.
+ *
+ * @example
+ * ```ts
+ * Nat.setDestinationV6(frame, p.l3Offset, p.l4Offset, p.protocol, rip6, 0, 8080)
+ * ```
+ */
+export const setDestinationV6 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  address: Uint8Array,
+  addressOffset: number,
+  port: number
+): void => rewriteV6(b, l3, l4, protocol, address, addressOffset, port, 24, 2)
+
+/**
+ * SNAT of an IPv6 packet: source address and, for TCP/UDP, source port, checksums updated incrementally.
+ *
+ * @example
+ * ```ts
+ * Nat.setSourceV6(frame, p.l3Offset, p.l4Offset, p.protocol, vip6, 0, 80)
+ * ```
+ */
+export const setSourceV6 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  address: Uint8Array,
+  addressOffset: number,
+  port: number
+): void => rewriteV6(b, l3, l4, protocol, address, addressOffset, port, 8, 0)
+
+const icmpErrorV4 = (
+  b: Uint8Array,
+  p: PacketParser,
+  address: number,
+  port: number,
+  outerField: number,
+  innerField: number,
+  innerPortField: number
+): boolean => {
+  if (p.ipVersion !== 4 || p.innerL3Offset < 0 || p.innerResult !== 0 || b[p.innerL3Offset]! >>> 4 !== 4) return false
+  address >>>= 0
+  const l3 = p.l3Offset
+  const l4 = p.l4Offset
+  const il3 = p.innerL3Offset
+  const il4 = p.innerL4Offset
+  // Outer address + outer header checksum (the ICMP checksum does not cover the outer header).
+  const oldOuter = read32(b, l3 + outerField)
+  write32(b, l3 + outerField, address)
+  apply(b, l3 + 10, delta32(oldOuter, address))
+  // Embedded address + embedded header checksum; both changes are inside the ICMP message.
+  const oldInner = read32(b, il3 + innerField)
+  write32(b, il3 + innerField, address)
+  const dAddr = delta32(oldInner, address)
+  const oldInnerCsum = read16(b, il3 + 10)
+  apply(b, il3 + 10, dAddr)
+  let dIcmp = dAddr + (~oldInnerCsum & 0xffff) + read16(b, il3 + 10)
+  const ip = p.innerProtocol
+  if ((ip === IpProtocol.Tcp || ip === IpProtocol.Udp) && port >= 0) {
+    const oldPort = read16(b, il4 + innerPortField)
+    write16(b, il4 + innerPortField, port)
+    const dPort = (~oldPort & 0xffff) + port
+    dIcmp += dPort
+    if (ip === IpProtocol.Udp) {
+      // The quoted UDP checksum is within the 8 quoted bytes: keep it consistent (IPVS leaves it stale).
+      const oldUdp = read16(b, il4 + 6)
+      applyUdp(b, il4 + 6, dAddr + dPort, true)
+      dIcmp += (~oldUdp & 0xffff) + read16(b, il4 + 6)
+    }
+  }
+  apply(b, l4 + 2, fold16(dIcmp))
+  return true
+}
+
+/**
+ * NAT of an ICMPv4 error travelling client -> real server (IPVS `ip_vs_nat_icmp`, inbound): outer
+ * destination VIP -> `address`, embedded source VIP -> `address`, embedded source port -> `port`
+ * (`port` < 0 keeps it); outer and embedded header checksums and the ICMP checksum updated
+ * incrementally. `p` must have parsed the frame (an ICMP error with `innerResult` Ok); returns false
+ * and changes nothing otherwise.
+ *
+ * @example
+ * ```ts
+ * if (p.icmpType === 3) Nat.icmpErrorInV4(frame, p, realServer, 8080)
+ * ```
+ */
+export const icmpErrorInV4 = (b: Uint8Array, p: PacketParser, address: number, port: number): boolean =>
+  icmpErrorV4(b, p, address, port, 16, 12, 0)
+
+/**
+ * NAT of an ICMPv4 error travelling real server -> client (IPVS `ip_vs_nat_icmp`, outbound): outer
+ * source RIP -> `address` (VIP), embedded destination RIP -> VIP, embedded destination port -> `port`.
+ *
+ * @example
+ * ```ts
+ * Nat.icmpErrorOutV4(frame, p, vip, 80)
+ * ```
+ */
+export const icmpErrorOutV4 = (b: Uint8Array, p: PacketParser, address: number, port: number): boolean =>
+  icmpErrorV4(b, p, address, port, 12, 16, 2)
+
+const icmpErrorV6 = (
+  b: Uint8Array,
+  p: PacketParser,
+  address: Uint8Array,
+  addressOffset: number,
+  port: number,
+  outerField: number,
+  innerField: number,
+  innerPortField: number
+): boolean => {
+  if (p.ipVersion !== 6 || p.innerL3Offset < 0 || p.innerResult !== 0 || b[p.innerL3Offset]! >>> 4 !== 6) return false
+  const il4 = p.innerL4Offset
+  // The ICMPv6 checksum covers the outer addresses (pseudo-header) and the whole quote.
+  let d = swap128(b, p.l3Offset + outerField, address, addressOffset)
+  const dInner = swap128(b, p.innerL3Offset + innerField, address, addressOffset)
+  d += dInner
+  const ip = p.innerProtocol
+  if ((ip === IpProtocol.Tcp || ip === IpProtocol.Udp) && port >= 0 && il4 >= 0) {
+    const oldPort = read16(b, il4 + innerPortField)
+    write16(b, il4 + innerPortField, port)
+    const dPort = (~oldPort & 0xffff) + port
+    d += dPort
+    if (ip === IpProtocol.Udp) {
+      const oldUdp = read16(b, il4 + 6)
+      applyUdp(b, il4 + 6, fold16(dInner + dPort), false)
+      d += (~oldUdp & 0xffff) + read16(b, il4 + 6)
+    }
+  }
+  apply(b, p.l4Offset + 2, fold16(d))
+  return true
+}
+
+/**
+ * {@link icmpErrorInV4} for ICMPv6 errors (address: 16 bytes at `addressOffset`).
+ *
+ * @example
+ * ```ts
+ * Nat.icmpErrorInV6(frame, p, rip6, 0, 8080)
+ * ```
+ */
+export const icmpErrorInV6 = (
+  b: Uint8Array,
+  p: PacketParser,
+  address: Uint8Array,
+  addressOffset: number,
+  port: number
+): boolean => icmpErrorV6(b, p, address, addressOffset, port, 24, 8, 0)
+
+/**
+ * {@link icmpErrorOutV4} for ICMPv6 errors (address: 16 bytes at `addressOffset`).
+ *
+ * @example
+ * ```ts
+ * Nat.icmpErrorOutV6(frame, p, vip6, 0, 80)
+ * ```
+ */
+export const icmpErrorOutV6 = (
+  b: Uint8Array,
+  p: PacketParser,
+  address: Uint8Array,
+  addressOffset: number,
+  port: number
+): boolean => icmpErrorV6(b, p, address, addressOffset, port, 8, 24, 2)
