@@ -309,13 +309,14 @@ export const make = (
               ? { _tag: "None" as const }
               : yield* Queue.take(queue).pipe(Effect.timeoutOption(Duration.millis((deadline - now) / 1000)))
         now = yield* nowUs
+        let done: Deferred.Deferred<void> | undefined
         if (event._tag === "Some") {
           const ev = event.value
           if (ev._tag === "Incoming") yield* dispatch(ev.incoming, now)
           else {
             ev.f(now)
             yield* flushPending
-            if (ev.done !== undefined) yield* Deferred.succeed(ev.done, undefined)
+            done = ev.done
           }
         }
         for (const e of engines.values()) {
@@ -323,6 +324,8 @@ export const make = (
           if (d !== undefined && d <= now) yield* run(e, e.tick(now))
         }
         yield* settle(now)
+        // Callers of `submit` resume once sync groups have settled the consequences.
+        if (done !== undefined) yield* Deferred.succeed(done, undefined)
       }
     })
 
