@@ -77,7 +77,10 @@ export const connect = (options: ConnectOptions): Effect.Effect<net.Socket, Conn
       })
       return Effect.sync(() => socket.destroy())
     }),
-    (socket) => Effect.sync(() => socket.destroy())
+    (socket) => Effect.sync(() => socket.destroy()),
+    // The connect itself must be interruptible so the attempt's deadline can cut it (the callback's own
+    // cleanup then destroys the half-open socket).
+    { interruptible: true }
   )
 
 /** Write all bytes. */
