@@ -126,6 +126,68 @@ export const rewrite = (b: Uint8Array, off: number, destination: Uint8Array, sou
 }
 
 /**
+ * A destination + source MAC pair packed into numbers, made once per next hop, so the per-packet rewrite
+ * is 12 byte stores with no loads ({@link rewritePair}; about twice as fast as {@link rewrite}).
+ *
+ * @example
+ * ```ts
+ * const pair: Ethernet.MacPair = Ethernet.macPair(realServerMac, ourMac)
+ * ```
+ */
+export interface MacPair {
+  /** Destination bytes 0..3 as an unsigned 32-bit number. */
+  readonly destinationHigh: number
+  /** Destination bytes 4..5. */
+  readonly destinationLow: number
+  /** Source bytes 0..3. */
+  readonly sourceHigh: number
+  /** Source bytes 4..5. */
+  readonly sourceLow: number
+}
+
+/**
+ * Packs two 6-byte MACs (offset 0 of their arrays) into a {@link MacPair}.
+ *
+ * @example
+ * ```ts
+ * const pair = Ethernet.macPair(realServerMac, ourMac)
+ * ```
+ */
+export const macPair = (destination: Uint8Array, source: Uint8Array): MacPair => ({
+  destinationHigh: ((destination[0]! << 24) | (destination[1]! << 16) | (destination[2]! << 8) | destination[3]!) >>> 0,
+  destinationLow: (destination[4]! << 8) | destination[5]!,
+  sourceHigh: ((source[0]! << 24) | (source[1]! << 16) | (source[2]! << 8) | source[3]!) >>> 0,
+  sourceLow: (source[4]! << 8) | source[5]!
+})
+
+/**
+ * {@link rewrite} from a precomputed {@link MacPair}: the DR hot path.
+ *
+ * @example
+ * ```ts
+ * Ethernet.rewritePair(frame, 0, pair)
+ * ```
+ */
+export const rewritePair = (b: Uint8Array, off: number, pair: MacPair): void => {
+  const dh = pair.destinationHigh
+  const dl = pair.destinationLow
+  const sh = pair.sourceHigh
+  const sl = pair.sourceLow
+  b[off] = dh >>> 24
+  b[off + 1] = dh >>> 16
+  b[off + 2] = dh >>> 8
+  b[off + 3] = dh
+  b[off + 4] = dl >>> 8
+  b[off + 5] = dl
+  b[off + 6] = sh >>> 24
+  b[off + 7] = sh >>> 16
+  b[off + 8] = sh >>> 8
+  b[off + 9] = sh
+  b[off + 10] = sl >>> 8
+  b[off + 11] = sl
+}
+
+/**
  * Swaps source and destination MAC in place (for replies sent back to the frame's sender).
  *
  * @example

@@ -199,6 +199,26 @@ describe("PacketParser", () => {
     expect(parser.innerDestinationPort).toBe(40000)
   })
 
+  it("leaves no stale fields from the previous frame (fast path, failures, ICMP)", () => {
+    const tcp = ipv4Frame({ protocol: 6, sport: 1, dport: 2 })
+    const inner = ipv4Frame({ protocol: 17, sport: 5000, dport: 53 })
+    const icmp = ipv4Frame({ protocol: 1, raw: [3, 3, 0, 0, 0, 0, 0, 0, ...inner.buf.subarray(14, 42)] })
+    const fresh = new PacketParser()
+    const snapshot = (q: PacketParser) => JSON.stringify(q)
+    for (const [a, b] of [
+      [icmp, tcp],
+      [tcp, icmp],
+      [tcp, { ...tcp, len: 30 }],
+      [icmp, { ...icmp, len: 20 }],
+      [tcp, ipv6Frame({ protocol: 17 })]
+    ] as const) {
+      parser.parse(a.buf, 0, a.len)
+      parser.parse(b.buf, 0, b.len)
+      fresh.parse(b.buf, 0, b.len)
+      expect(snapshot(parser)).toBe(snapshot(fresh))
+    }
+  })
+
   it("parses a bare IP packet (tunnel payload)", () => {
     const inner = ipv4Frame({ protocol: 6, dport: 8080 })
     expect(parser.parseIp(inner.buf, 14, inner.len - 14)).toBe(ParseResult.Ok)

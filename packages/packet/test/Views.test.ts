@@ -170,3 +170,16 @@ describe("Ipv6 writer", () => {
     expect(Ipv6.hopLimit(b, 0)).toBe(254)
   })
 })
+
+describe("Ethernet.macPair", () => {
+  it("rewritePair writes the same bytes as rewrite", () => {
+    const d = Address.parseMac("fe:dc:ba:98:76:54")
+    const s = Address.parseMac("01:23:45:67:89:ab")
+    const a = new Uint8Array(20).fill(0x11)
+    const b = new Uint8Array(20).fill(0x11)
+    Ethernet.rewrite(a, 3, d, s)
+    Ethernet.rewritePair(b, 3, Ethernet.macPair(d, s))
+    expect(b).toEqual(a)
+    expect(Address.formatMac(b, 3)).toBe("fe:dc:ba:98:76:54")
+  })
+})
