@@ -10,7 +10,8 @@
  *    - tx: the worker writes one 60-byte frame in a loop.
  *    The worker is pinned to CPU 0 and the generator to CPU 1 when the machine has two or more CPUs.
  *
- * Run: `pnpm --filter @lvs-ts/lvs run bench` (as root for part 2). Options: `--seconds N`, `--reps N`.
+ * Run: `pnpm --filter @lvs-ts/lvs run bench` (as root for part 2). Options: `--seconds N`, `--reps N`,
+ * `--no-pin` (let the scheduler place the worker and the generator).
  */
 import { execFileSync, spawn } from "node:child_process"
 import { availableParallelism } from "node:os"
@@ -115,7 +116,7 @@ const inMemory = async () => {
 
 const ns = `lvs${process.pid}-bench`
 const ip = (...args: Array<string>) => execFileSync("ip", args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
-const twoCpus = availableParallelism() >= 2
+const twoCpus = availableParallelism() >= 2 && !process.argv.includes("--no-pin")
 const workerCpu = twoCpus ? 0 : undefined
 const generatorCpu = twoCpus ? 1 : undefined
 

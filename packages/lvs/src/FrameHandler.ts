@@ -45,7 +45,7 @@ export interface Context {
   readonly view: DataView
   /** Bytes reserved before every frame's offset in its slot. */
   readonly headroom: number
-  /** Largest frame + prepended headers that fit (slot size minus headroom, plus headroom if grown). */
+  /** Bytes available from a slot's frame offset to the slot's end; prepending into the headroom adds more. */
   readonly frameCapacity: number
   /** Frame-start offsets of this worker's scratch slots (for originated frames). */
   readonly scratch: Int32Array

@@ -19,7 +19,7 @@ export interface Layout {
   readonly headroom: number
   /** Largest frame a slot holds (Ethernet header + MTU + room for a VLAN tag). */
   readonly frameCapacity: number
-  /** Bytes per slot: headroom + frameCapacity rounded up to a 64-byte cache line. */
+  /** Bytes per slot: headroom + frameCapacity + 1 rounded up to a 64-byte cache line. */
   readonly slotSize: number
   /** Receive slots per worker: the most frames read in one batch. */
   readonly batchSize: number
@@ -69,7 +69,9 @@ export const layout = (options: {
   check("scratchSlots", options.scratchSlots, 0, 1024)
   check("workers", options.workers, 1, 256)
   const frameCapacity = options.mtu + ETHERNET_OVERHEAD
-  const slotSize = Math.ceil((options.headroom + frameCapacity) / 64) * 64
+  // One spare byte beyond the largest frame lets a reader detect a longer (truncated) frame: read() of
+  // frameCapacity + 1 bytes returning more than frameCapacity means the frame did not fit.
+  const slotSize = Math.ceil((options.headroom + frameCapacity + 1) / 64) * 64
   const slotsPerWorker = options.batchSize + options.scratchSlots
   return {
     headroom: options.headroom,

@@ -28,7 +28,7 @@ export const PortField = {
   txErrors: 7,
   /** `write()` returned EAGAIN, or the handler asked to send something invalid (bad port, length). */
   txDropped: 8,
-  /** Frames the kernel handed over larger than the slot (truncated by read, dropped). */
+  /** Frames longer than MTU + 18 (MTU raised behind our back, offload super-frames): truncated, dropped. */
   rxOversize: 9,
   /** First bucket of the batch-size histogram. */
   batchHistogram: 10

@@ -234,6 +234,47 @@ describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", () => {
     Netns.remove(ns)
   })
 
+  it("counts and skips frames larger than a slot (MTU raised behind its back), and keeps reading", async () => {
+    const ns = Netns.create("big")
+    const capture = Capture.allocate()
+    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0", mtu: 1500 }] }, capture)
+    try {
+      Netns.ip("-n", ns, "link", "set", "lvst0", "mtu", "9000")
+      Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+      Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+      await Netns.run(ns, "ping", ["-q", "-n", "-c", "1", "-s", "4000", "-M", "dont", "-W", "0.2", "10.9.0.2"])
+      await Netns.run(ns, "ping", ["-q", "-n", "-c", "1", "-s", "100", "-W", "0.2", "10.9.0.2"])
+      const small = (c: { frame: Uint8Array }) => c.frame.length === 14 + 20 + 8 + 100
+      expect(await Netns.waitFor(() => Capture.read(capture).some(small))).toBe(true)
+      const port = (await counters(ports)).ports[0]!
+      expect(port.rxOversize).toBe(1)
+      expect(Capture.read(capture).every((c) => c.frame.length <= ports.layout.slotSize - ports.layout.headroom)).toBe(
+        true
+      )
+      expect(port.rxFrames).toBe(Capture.read(capture).length)
+    } finally {
+      await close()
+      Netns.remove(ns)
+    }
+  })
+
+  it("fails with a clear error when the handler module cannot be loaded, and leaves no device behind", async () => {
+    const ns = Netns.create("badh")
+    const exit = await Effect.runPromiseExit(
+      Effect.scoped(
+        TapPorts.make({
+          netns: ns,
+          ports: [{ name: "lvst0" }],
+          handler: { module: new URL("./fixtures/missing.ts", import.meta.url) }
+        })
+      )
+    )
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect(String(exit)).toContain("missing.ts")
+    expect(Netns.linkExists(ns, "lvst0")).toBe(false)
+    Netns.remove(ns)
+  })
+
   it("fails with a clear error for a bad port spec or a missing namespace", async () => {
     const capture = Capture.allocate()
     const bad = await Effect.runPromiseExit(

@@ -50,7 +50,9 @@ const fds = Int32Array.from(input.fds)
 const scratch = new Int32Array(layout.scratchSlots)
 const slotOffset0 = queue * layout.slotsPerWorker * layout.slotSize + layout.headroom
 for (let i = 0; i < layout.scratchSlots; i++) scratch[i] = slotOffset0 + (layout.batchSize + i) * layout.slotSize
-const readCapacity = layout.slotSize - layout.headroom
+// Ask for one byte more than the largest valid frame: a longer result means the kernel handed over a
+// frame that did not fit (MTU raised behind our back, an offload super-frame) and was truncated.
+const readCapacity = layout.frameCapacity + 1
 
 const send = (port: number, offset: number, length: number): boolean => {
   if (port >>> 0 >= nports) {
@@ -89,7 +91,7 @@ const load = async (): Promise<FrameHandler.Handler | undefined> => {
       bytes,
       view: new DataView(input.pool),
       headroom: layout.headroom,
-      frameCapacity: readCapacity,
+      frameCapacity: layout.slotSize - layout.headroom,
       scratch,
       queue,
       ports: input.ports,
@@ -178,7 +180,7 @@ const run = (handler: FrameHandler.Handler) => {
           break
         }
         if (r === 0) break
-        if (r > readCapacity) {
+        if (r > layout.frameCapacity) {
           counters[cb + PortCounters.PortField.rxOversize]!++
           continue
         }
