@@ -3,7 +3,7 @@
  * gratuitous ARP. A userspace director answers ARP for its VIPs itself (IPVS relies on the kernel for that).
  *
  * Builders write a whole Ethernet frame (14 + 28 = 42 bytes, no padding: the NIC or TAP pads short
- * frames) into a caller-provided buffer and return its length. MACs are 6 bytes at offset 0 of their array.
+ * frames) into a caller-provided buffer and return its length (0 when it does not fit). MACs are 6 bytes at offset 0 of their array.
  *
  * @module
  */
@@ -82,6 +82,7 @@ const writeFrame = (
   targetMac: Uint8Array,
   targetIp: number
 ): number => {
+  if (off < 0 || off + FRAME_LENGTH > b.length) return 0
   Ethernet.write(b, off, ethernetDestination, senderMac, Ethernet.EtherType.Arp)
   const a = off + Ethernet.HEADER_LENGTH
   write16(b, a, 1)

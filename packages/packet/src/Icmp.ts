@@ -126,7 +126,7 @@ export const isChecksumValid = (b: Uint8Array, l4: number, length: number): bool
 
 /**
  * Writes an ICMPv4 error about the parsed packet `p` (in `frame`) into `out` at `outOff` and returns the
- * length written (0 when `p` is not IPv4). The reply keeps the frame's L2 header with MACs swapped, comes
+ * length written (0 when `p` is not IPv4 or `out` is too small). The reply keeps the frame's L2 header with MACs swapped, comes
  * from `source`, and quotes the original datagram from its IP header on, as much as fits a 576-byte
  * datagram (Linux `icmp_send`; at least the IP header + 8 bytes that RFC 792 requires). TOS is
  * `(tos & 0x1e) | 0xc0` and TTL 64, as Linux sends errors. `rest` is the 32-bit rest-of-header word.
@@ -151,10 +151,11 @@ export const writeError = (
   source: number
 ): number => {
   if (p.ipVersion !== 4) return 0
-  const l2 = replyL2(out, outOff, frame, p)
-  const l3 = outOff + l2
   const quote = Math.min(p.l3End - p.l3Offset, MAX_ERROR_DATAGRAM - Ipv4.HEADER_LENGTH - HEADER_LENGTH)
   const total = Ipv4.HEADER_LENGTH + HEADER_LENGTH + quote
+  if (outOff + (p.l3Offset - p.offset) + total > out.length) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
   const tos = (frame[p.l3Offset + Ipv4.TOS]! & 0x1e) | 0xc0
   Ipv4.write(out, l3, tos, total, nextId(), 0, 64, IpProtocol.Icmp, source, Ipv4.source(frame, p.l3Offset))
   const l4 = l3 + Ipv4.HEADER_LENGTH
@@ -237,10 +238,11 @@ export const writeTimeExceeded = (
  */
 export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Array, p: PacketParser): number => {
   if (p.ipVersion !== 4 || p.icmpType !== Type.EchoRequest) return 0
-  const l2 = replyL2(out, outOff, frame, p)
-  const l3 = outOff + l2
   const len = p.l4Length
   const total = Ipv4.HEADER_LENGTH + len
+  if (outOff + (p.l3Offset - p.offset) + total > out.length) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
   Ipv4.write(
     out,
     l3,

@@ -127,7 +127,7 @@ export const isChecksumValid = (b: Uint8Array, l3: number, l4: number, length: n
 
 /**
  * Writes an ICMPv6 error about the parsed IPv6 packet `p` (in `frame`) into `out` and returns the length
- * written (0 when `p` is not IPv6). L2 header kept with MACs swapped; source `source` (16 bytes at
+ * written (0 when `p` is not IPv6 or `out` is too small). L2 header kept with MACs swapped; source `source` (16 bytes at
  * `sourceOffset`), destination the original source, hop limit 64; the quote is as much of the original
  * packet as fits 1280 bytes (RFC 4443 §2.4(c)). `rest` is the 32-bit word after the checksum (the MTU
  * of packet too big). `out` must not overlap the original packet.
@@ -149,10 +149,11 @@ export const writeError = (
   sourceOffset: number
 ): number => {
   if (p.ipVersion !== 6) return 0
-  const l2 = replyL2(out, outOff, frame, p)
-  const l3 = outOff + l2
   const quote = Math.min(p.l3End - p.l3Offset, MAX_ERROR_PACKET - Ipv6.HEADER_LENGTH - HEADER_LENGTH)
   const len = HEADER_LENGTH + quote
+  if (outOff + (p.l3Offset - p.offset) + Ipv6.HEADER_LENGTH + len > out.length) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
   Ipv6.write(out, l3, 0, 0, len, IpProtocol.Icmpv6, 64, source, sourceOffset, frame, p.l3Offset + Ipv6.SOURCE)
   const l4 = l3 + Ipv6.HEADER_LENGTH
   out[l4] = type
@@ -228,9 +229,10 @@ export const writeTimeExceeded = (
  */
 export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Array, p: PacketParser): number => {
   if (p.ipVersion !== 6 || p.icmpType !== Type.EchoRequest) return 0
+  const len = p.l4Length
+  if (outOff + (p.l3Offset - p.offset) + Ipv6.HEADER_LENGTH + len > out.length) return 0
   const l2 = replyL2(out, outOff, frame, p)
   const l3 = outOff + l2
-  const len = p.l4Length
   Ipv6.write(
     out,
     l3,

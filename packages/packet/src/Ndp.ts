@@ -49,7 +49,7 @@ const ALL_NODES_MAC = Uint8Array.from([0x33, 0x33, 0, 0, 0, 1])
 
 /**
  * Writes a neighbour advertisement frame for `target` (16 bytes at `targetOffset`) with a target
- * link-layer address option carrying `mac`, and returns its length (86). Hop limit 255 (RFC 4861 §7.1.2
+ * link-layer address option carrying `mac`, and returns its length (86; 0 when `out` is too small). Hop limit 255 (RFC 4861 §7.1.2
  * requires it), ICMPv6 checksum computed. `flags` combines {@link Flag} bits.
  *
  * @example
@@ -70,6 +70,7 @@ export const writeAdvertisement = (
   targetOffset: number,
   flags: number
 ): number => {
+  if (off < 0 || off + ADVERTISEMENT_FRAME_LENGTH > out.length) return 0
   Ethernet.write(out, off, destinationMac, mac, Ethernet.EtherType.Ipv6)
   const l3 = off + Ethernet.HEADER_LENGTH
   Ipv6.write(out, l3, 0, 0, 32, IpProtocol.Icmpv6, 255, source, sourceOffset, destination, destinationOffset)

@@ -384,7 +384,7 @@ export const isChecksumValid = (b: Uint8Array, l3: number, l4: number, l4Length:
 
 /**
  * Writes the RST that answers the parsed TCP segment `p` (in `frame`) into `out` and returns its length,
- * or 0 when `p` is not a TCP segment or is itself a RST (never answer a RST). RFC 9293 §3.10.7.1 / Linux
+ * or 0 when `p` is not a TCP segment, `out` is too small, or `p` is itself a RST (never answer a RST). RFC 9293 §3.10.7.1 / Linux
  * `tcp_v4_send_reset`: if the segment has ACK, `seq = SEG.ACK` and flags RST; otherwise `seq = 0`,
  * `ack = SEG.SEQ + SEG.LEN` (SYN and FIN count one) and flags RST|ACK. Addresses and ports are swapped,
  * the L2 header is kept with MACs swapped, TTL/hop limit 64, window 0. IPv4 and IPv6.
@@ -399,10 +399,11 @@ export const writeReset = (out: Uint8Array, outOff: number, frame: Uint8Array, p
   if (p.protocol !== IpProtocol.Tcp || p.sourcePort < 0) return 0
   const f = p.tcpFlags
   if ((f & Flag.Rst) !== 0) return 0
-  const l2 = replyL2(out, outOff, frame, p)
-  const l3 = outOff + l2
   const v4 = p.ipVersion === 4
   const hl = v4 ? 20 : 40
+  if (outOff + (p.l3Offset - p.offset) + hl + HEADER_LENGTH > out.length) return 0
+  const l2 = replyL2(out, outOff, frame, p)
+  const l3 = outOff + l2
   if (v4) {
     Ipv4.write(
       out,

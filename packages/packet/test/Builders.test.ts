@@ -186,3 +186,20 @@ describe("Tcp.writeReset", () => {
     )
   })
 })
+
+describe("builders with a small output buffer", () => {
+  it("return 0 and write nothing past the end", () => {
+    const f = ipv4Frame({ protocol: 6, payload: new Array(50).fill(1) })
+    p.parse(f.buf, 0, f.len)
+    const small = new Uint8Array(60)
+    expect(Icmp.writePortUnreachable(small, 0, f.buf, p, OUR_IP)).toBe(0)
+    expect(Tcp.writeReset(small, 10, f.buf, p)).toBe(0)
+    expect(Tcp.writeReset(small, 0, f.buf, p)).toBe(54)
+    const v6 = ipv6Frame({ protocol: 17 })
+    p.parse(v6.buf, 0, v6.len)
+    expect(Icmpv6.writePortUnreachable(small, 0, v6.buf, p, OUR_V6, 0)).toBe(0)
+    const mac = Address.parseMac("02:00:00:00:00:01")
+    expect(Ndp.writeUnsolicitedAdvertisement(small, 0, mac, OUR_V6, 0, OUR_V6, 0, true)).toBe(0)
+    expect(small.every((x, i) => i < 54 || x === 0)).toBe(true)
+  })
+})
