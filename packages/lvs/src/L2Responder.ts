@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { Checksum } from "@lvs-ts/packet"
+import { Arp, Checksum, Ethernet, ParseResult } from "@lvs-ts/packet"
 import * as FrameHandler from "./FrameHandler.ts"
 import * as Frames from "./internal/Frames.ts"
 import * as TapDevice from "./TapDevice.ts"
@@ -119,29 +119,22 @@ export const make = FrameHandler.define((ctx) => {
   }
 
   const arp = (port: number, o: number, length: number) => {
-    if (length < Frames.ETH_HEADER + Frames.ARP_LENGTH) return void stats[Stat.malformed]!++
-    const a = o + Frames.ETH_HEADER
-    if (
-      Frames.readU16(b, a) !== 1 ||
-      Frames.readU16(b, a + 2) !== Frames.ETHERTYPE_IPV4 ||
-      b[a + 4] !== 6 ||
-      b[a + 5] !== 4
-    ) {
-      return void stats[Stat.malformed]!++
-    }
-    if (Frames.readU16(b, a + 6) !== Frames.ARP_REQUEST) return void stats[Stat.ignored]!++
-    const target = Frames.readU32(b, a + 24)
+    const a = o + Ethernet.HEADER_LENGTH
+    if (Arp.validate(b, a, length - Ethernet.HEADER_LENGTH) !== ParseResult.Ok) return void stats[Stat.malformed]!++
+    if (Arp.operation(b, a) !== Arp.Operation.Request) return void stats[Stat.ignored]!++
+    const target = Arp.targetProtocol(b, a)
     if (!owns(port, target)) return void stats[Stat.arpNotOurs]!++
-    const sender = Frames.readU32(b, a + 14)
-    // Reply in place: Ethernet dst = requester, src = us; ARP op 2, target = requester, sender = us.
-    b.copyWithin(o, a + 8, a + 14)
-    setOurMac(port, o + 6)
-    Frames.writeU16(b, a + 6, Frames.ARP_REPLY)
-    b.copyWithin(a + 18, a + 8, a + 14)
-    Frames.writeU32(b, a + 24, sender)
-    setOurMac(port, a + 8)
-    Frames.writeU32(b, a + 14, target)
-    if (ctx.send(port, o, Frames.ETH_HEADER + Frames.ARP_LENGTH)) stats[Stat.arpReplies]!++
+    const sender = Arp.senderProtocol(b, a)
+    // Reply in place (the requester's MAC is read from the request before it is overwritten):
+    // Ethernet dst = requester, src = us; ARP op 2, target = requester, sender = us.
+    b.copyWithin(o + Ethernet.DESTINATION, a + Arp.SENDER_HARDWARE, a + Arp.SENDER_HARDWARE + 6)
+    setOurMac(port, o + Ethernet.SOURCE)
+    Frames.writeU16(b, a + Arp.OPERATION, Arp.Operation.Reply)
+    b.copyWithin(a + Arp.TARGET_HARDWARE, a + Arp.SENDER_HARDWARE, a + Arp.SENDER_HARDWARE + 6)
+    Frames.writeU32(b, a + Arp.TARGET_PROTOCOL, sender)
+    setOurMac(port, a + Arp.SENDER_HARDWARE)
+    Frames.writeU32(b, a + Arp.SENDER_PROTOCOL, target)
+    if (ctx.send(port, o, Arp.FRAME_LENGTH)) stats[Stat.arpReplies]!++
   }
 
   const ipv4 = (port: number, o: number, length: number) => {
@@ -178,12 +171,11 @@ export const make = FrameHandler.define((ctx) => {
   if (options.gratuitousArp ?? true) {
     const o = ctx.scratch[0]
     if (o !== undefined) {
-      const broadcast = new Uint8Array(6).fill(0xff)
       for (let p = 0; p < nports; p++) {
         const mac = macs.subarray(p * 6, p * 6 + 6)
         for (const address of owned[p]!) {
-          Frames.writeArp(b, o, Frames.ARP_REQUEST, broadcast, mac, address, new Uint8Array(6), address)
-          if (ctx.send(p, o, Frames.ETH_HEADER + Frames.ARP_LENGTH)) stats[Stat.gratuitousArps]!++
+          const length = Arp.writeGratuitous(b, o, mac, address)
+          if (ctx.send(p, o, length)) stats[Stat.gratuitousArps]!++
         }
       }
     }
@@ -199,11 +191,11 @@ export const make = FrameHandler.define((ctx) => {
           stats[Stat.malformed]!++
           continue
         }
-        const type = Frames.readU16(b, o + 12)
-        if (type === Frames.ETHERTYPE_ARP) {
+        const type = Ethernet.etherType(b, o)
+        if (type === Ethernet.EtherType.Arp) {
           if (isBroadcast(o) || isOurMac(port, o)) arp(port, o, length)
           else stats[Stat.ignored]!++
-        } else if (type === Frames.ETHERTYPE_IPV4 && isOurMac(port, o)) {
+        } else if (type === Ethernet.EtherType.Ipv4 && isOurMac(port, o)) {
           ipv4(port, o, length)
         } else {
           stats[Stat.ignored]!++

@@ -1,4 +1,4 @@
-import { Checksum } from "@lvs-ts/packet"
+import { Arp, Checksum } from "@lvs-ts/packet"
 import * as fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type * as FrameHandler from "../src/FrameHandler.ts"
@@ -8,7 +8,6 @@ import * as TapDevice from "../src/TapDevice.ts"
 
 const ourMac = TapDevice.parseMac("02:00:00:00:01:01")!
 const peerMac = TapDevice.parseMac("02:00:00:00:09:09")!
-const broadcast = new Uint8Array(6).fill(0xff)
 const ours = Frames.parseIpv4("10.200.1.1")!
 const vip = Frames.parseIpv4("10.200.1.100")!
 const peer = Frames.parseIpv4("10.200.1.10")!
@@ -52,7 +51,7 @@ const harness = (
 
 const arpRequest = (target: number) => {
   const f = new Uint8Array(60) // padded to the Ethernet minimum, as on the wire
-  Frames.writeArp(f, 0, Frames.ARP_REQUEST, broadcast, peerMac, peer, new Uint8Array(6), target)
+  Arp.writeRequest(f, 0, peerMac, peer, target)
   return f
 }
 
@@ -62,7 +61,7 @@ const echoRequest = (dst: number, payload = 56) => {
   return f
 }
 
-describe("L2Responder", () => {
+describe("L2Responder", { timeout: 30_000 }, () => {
   it("announces each owned address with one gratuitous ARP at start", () => {
     const { sent, stats } = harness()
     expect(stats[L2Responder.Stat.gratuitousArps]).toBe(2)

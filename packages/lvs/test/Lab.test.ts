@@ -28,7 +28,7 @@ const labNamespaces = () =>
     .split("\n")
     .filter((line) => line.startsWith(`${options.name}-`))
 
-describe("Lab plan", () => {
+describe("Lab plan", { timeout: 30_000 }, () => {
   it("keeps every interface name within IFNAMSIZ and has no default route in the plan", () => {
     const p = Lab.plan(options)
     for (const name of [
@@ -54,7 +54,7 @@ describe("Lab plan", () => {
   })
 })
 
-describe.skipIf(!Netns.canRun)("Lab in network namespaces (root)", () => {
+describe.skipIf(!Netns.canRun)("Lab in network namespaces (root)", { timeout: 60_000 }, () => {
   afterAll(async () => {
     await Effect.runPromise(Effect.ignore(Lab.down(options)))
     rmSync(runDir, { recursive: true, force: true })

@@ -28,7 +28,7 @@ const send = (ports: TapPorts.Service, port: number, frame: Uint8Array, headroom
 
 const counters = (ports: TapPorts.Service) => Effect.runPromise(ports.counters)
 
-describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", () => {
+describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", { timeout: 30_000 }, () => {
   afterAll(() => Netns.removeAll())
 
   it("creates the tap inside the namespace from a setns'd worker; the test thread stays in its namespace", async () => {
