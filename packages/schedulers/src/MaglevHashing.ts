@@ -114,8 +114,8 @@ export class MaglevHashing implements Scheduler {
     for (let i = 0; i < n; i++) {
       const d = list[i]!
       const v = (d.port + d.foldedAddress()) >>> 0
-      perm[i] = hsiphash(v, KEY1) % m
-      skip[i] = (hsiphash(v, KEY2) % (m - 1)) + 1
+      perm[i] = (hsiphash(v, KEY1) >>> 0) % m
+      skip[i] = ((hsiphash(v, KEY2) >>> 0) % (m - 1)) + 1
       const lw = d.lastWeight
       const t = Math.trunc(lw / g) >> this.rshift
       turns[i] = t !== 0 ? t : lw !== 0 ? 1 : 0
@@ -151,14 +151,14 @@ export class MaglevHashing implements Scheduler {
     const m = this.size
     const v =
       ((pool.flags & ServiceFlags.Port ? sourcePort & 0xffff : 0) + foldAddress(bytes, sourceOffset, pool.family)) >>> 0
-    const ihash = hsiphash(v, KEY1) % m
+    const ihash = (hsiphash(v, KEY1) >>> 0) % m
     const dest = this.lookup[ihash]
     if (dest === undefined) return noDestinationAvailable
     if (available(dest)) return dest
     if ((pool.flags & ServiceFlags.Fallback) === 0) return noDestinationAvailable
     for (let offset = 0; offset < m; offset++) {
       const roffset = (offset + ihash) % m
-      const d = this.lookup[hsiphash((roffset + v) >>> 0, KEY1) % m]
+      const d = this.lookup[(hsiphash((roffset + v) >>> 0, KEY1) >>> 0) % m]
       if (d === undefined) break
       if (available(d)) return d
     }

@@ -32,7 +32,7 @@ export class TwoChoices implements Scheduler {
   private readonly random: (bound: number) => number
 
   constructor(options: SchedulerOptions = {}) {
-    this.random = options.random ?? defaultRandom
+    this.random = options.random ?? makeDefaultRandom()
   }
 
   init(pool: DestinationPool): void {
@@ -88,4 +88,32 @@ export class TwoChoices implements Scheduler {
 
 const value = (d: Destination): number => ((d.flags & DestinationFlags.Overload) === 0 && d.weight > 0 ? d.weight : 0)
 
-const defaultRandom = (bound: number): number => Math.floor(Math.random() * bound)
+/**
+ * The default random source: xorshift128 seeded from the system CSPRNG, unbiased below `bound` by rejection
+ * like the kernel's get_random_u32_below. Integer-only, so it returns small integers without boxing doubles
+ * (a Math.random-based source allocated a heap number per call in the benchmark).
+ */
+const makeDefaultRandom = (): ((bound: number) => number) => {
+  const st = new Int32Array(4)
+  crypto.getRandomValues(st)
+  if ((st[0]! | st[1]! | st[2]! | st[3]!) === 0) st[0] = 1
+  const next = (): number => {
+    let t = st[3]!
+    const s0 = st[0]!
+    st[3] = st[2]!
+    st[2] = st[1]!
+    st[1] = s0
+    t ^= t << 11
+    t ^= t >>> 8
+    st[0] = t ^ s0 ^ (s0 >>> 19)
+    return st[0]!
+  }
+  return (bound: number): number => {
+    if (bound <= 1) return 0
+    const limit = 4294967296 - (4294967296 % bound)
+    // next() is a signed int32 (no boxing across the call); >>> 0 makes it the u32 the kernel draws.
+    let x = next() >>> 0
+    while (x >= limit) x = next() >>> 0
+    return x % bound
+  }
+}

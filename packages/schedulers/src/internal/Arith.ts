@@ -33,19 +33,18 @@ export const gcd = (a: number, b: number): number => {
 /** `hash_32(v, bits)` from include/linux/hash.h: top `bits` bits of v * GOLDEN_RATIO_32 (mod 2^32). */
 export const hash32 = (v: number, bits: number): number => Math.imul(v, 0x61c88647) >>> (32 - bits)
 
-/** Reads the big-endian 32-bit word at `offset`. */
+/**
+ * Reads the big-endian 32-bit word at `offset` as a SIGNED int32: small integers never box across calls, and
+ * every consumer (imul, xor, `>>> 0` sums) gives the same bits as the kernel's u32.
+ */
 export const readWord = (bytes: Uint8Array, offset: number): number =>
-  ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0
+  (bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!
 
-/** The kernel's address fold: IPv4 word, or XOR of the four IPv6 words, in host order. */
+/** The kernel's address fold: IPv4 word, or XOR of the four IPv6 words, in host order (signed int32 bits). */
 export const foldAddress = (bytes: Uint8Array, offset: number, family: 4 | 6): number =>
   family === 4
     ? readWord(bytes, offset)
-    : (readWord(bytes, offset) ^
-        readWord(bytes, offset + 4) ^
-        readWord(bytes, offset + 8) ^
-        readWord(bytes, offset + 12)) >>>
-      0
+    : readWord(bytes, offset) ^ readWord(bytes, offset + 4) ^ readWord(bytes, offset + 8) ^ readWord(bytes, offset + 12)
 
 /** Smallest power of two >= n (at least 16). */
 export const pow2AtLeast = (n: number): number => {

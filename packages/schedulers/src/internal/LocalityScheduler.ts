@@ -50,7 +50,7 @@ export abstract class LocalityScheduler implements Scheduler {
 
   protected readonly heads = new Int32Array(TABLE_SIZE).fill(-1)
   protected next = new Int32Array(0)
-  protected addr = new Uint32Array(0)
+  protected addr = new Int32Array(0)
   protected lastUse = new Float64Array(0)
   protected bucketOf = new Int32Array(0)
   private freeHead = -1
@@ -147,7 +147,7 @@ export abstract class LocalityScheduler implements Scheduler {
     const w0 = readWord(bytes, offset)
     if (this.pool!.family === 4) return hash32(w0, TABLE_BITS)
     return hash32(
-      (w0 ^ readWord(bytes, offset + 4) ^ readWord(bytes, offset + 8) ^ readWord(bytes, offset + 12)) >>> 0,
+      w0 ^ readWord(bytes, offset + 4) ^ readWord(bytes, offset + 8) ^ readWord(bytes, offset + 12),
       TABLE_BITS
     )
   }
@@ -197,7 +197,7 @@ export abstract class LocalityScheduler implements Scheduler {
     const old = this.capacity
     const next = new Int32Array(capacity)
     next.set(this.next)
-    const addr = new Uint32Array(capacity * 4)
+    const addr = new Int32Array(capacity * 4)
     addr.set(this.addr)
     const lastUse = new Float64Array(capacity)
     lastUse.set(this.lastUse)
@@ -309,7 +309,11 @@ export abstract class LocalityScheduler implements Scheduler {
     const out: Array<{ address: Array<number>; lastUse: number; entry: number }> = []
     for (let b = 0; b < TABLE_SIZE; b++) {
       for (let e = this.heads[b]!; e >= 0; e = this.next[e]!) {
-        out.push({ address: Array.from(this.addr.subarray(e * 4, e * 4 + 4)), lastUse: this.lastUse[e]!, entry: e })
+        out.push({
+          address: Array.from(this.addr.subarray(e * 4, e * 4 + 4), (w) => w >>> 0),
+          lastUse: this.lastUse[e]!,
+          entry: e
+        })
       }
     }
     return out

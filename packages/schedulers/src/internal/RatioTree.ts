@@ -40,10 +40,12 @@ export class RatioTree {
 
   /** Sets a leaf and replays the matches on its path to the root: O(log capacity). */
   update(slot: number, eligible: boolean, num: number, den: number): void {
-    this.num[slot] = num
-    this.den[slot] = den
     const w = this.winners
     let i = this.capacity + slot
+    // Unchanged leaf (e.g. fo/ovf on most counter changes): nothing to replay.
+    if (w[i] === (eligible ? slot : -1) && this.num[slot] === num && this.den[slot] === den) return
+    this.num[slot] = num
+    this.den[slot] = den
     w[i] = eligible ? slot : -1
     i >>= 1
     while (i >= 1) {

@@ -80,12 +80,13 @@ const round = (): void => {
   s[7] = v3l
 }
 
-/** High 32 bits of the last {@link sipHash4} result (the low 32 bits are its return value). */
-export let lastHigh = 0
+/** [0] = high 32 bits of the last {@link sipHash4} result (a typed array: storing to a module `let` would box). */
+export const lastHigh = new Uint32Array(1)
 
 /**
  * SipHash-c-d of the 4-byte little-endian encoding of `value` under key (k0, k1), each given as hi/lo words.
- * Returns the low 32 bits of the 64-bit tag (unsigned); the high 32 bits are left in {@link lastHigh}.
+ * Returns the low 32 bits of the 64-bit tag as a SIGNED int32 (so it stays a small integer across calls instead of
+ * a boxed double; use `>>> 0` for the unsigned value); the high 32 bits are left in `lastHigh[0]`.
  */
 export const sipHash4 = (
   value: number,
@@ -114,9 +115,9 @@ export const sipHash4 = (
   s[1] = (s[1]! ^ bl) >>> 0
   s[5] = (s[5]! ^ 0xff) >>> 0
   for (let i = 0; i < dRounds; i++) round()
-  lastHigh = (s[0]! ^ s[2]! ^ s[4]! ^ s[6]!) >>> 0
-  return (s[1]! ^ s[3]! ^ s[5]! ^ s[7]!) >>> 0
+  lastHigh[0] = s[0]! ^ s[2]! ^ s[4]! ^ s[6]!
+  return s[1]! ^ s[3]! ^ s[5]! ^ s[7]!
 }
 
-/** The kernel's `hsiphash(&v, 4, key)` on x86_64 with key = {k, k} (both words equal, < 2^32). */
+/** The kernel's `hsiphash(&v, 4, key)` on x86_64 with key = {k, k} (both words equal, < 2^32), as a signed int32. */
 export const hsiphash = (value: number, key: number): number => sipHash4(value, 0, key, 0, key, 1, 3)
