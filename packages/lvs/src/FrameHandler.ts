@@ -68,8 +68,11 @@ export interface Handler {
   readonly onBatch: (batch: Batch) => void
   /** A control-plane message (posted with `TapPorts.control`), delivered between batches. */
   readonly onControl?: (message: unknown) => void
-  /** Called when `poll()` timed out with nothing to read (timers, ageing). */
-  readonly onIdle?: () => void
+  /**
+   * Called about every `pollTimeoutMs`, busy or idle, between batches, with `performance.now()`: the place
+   * for timers that must run inside the data plane (neighbour and connection ageing).
+   */
+  readonly onTick?: (nowMs: number) => void
   /** Called once when the worker stops. */
   readonly onClose?: () => void
 }

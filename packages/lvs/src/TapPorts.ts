@@ -43,7 +43,7 @@ export interface Options {
   readonly headroom?: number
   /** Slots per worker for frames the handler originates. Default 8. */
   readonly scratchSlots?: number
-  /** `poll()` timeout, after which the handler's `onIdle` runs. Default 1000 ms. */
+  /** Longest `poll()` wait, and the period of the handler's `onTick`. Default 1000 ms. */
   readonly pollTimeoutMs?: number
   /** How long to wait for a worker to exit before terminating it. Default 5000 ms. */
   readonly stopTimeoutMs?: number

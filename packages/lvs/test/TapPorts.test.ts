@@ -275,6 +275,47 @@ describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", { timeo
     Netns.remove(ns)
   })
 
+  it("runs the handler's tick about every pollTimeoutMs while frames keep arriving", async () => {
+    const ns = Netns.create("tick")
+    const capture = Capture.allocate()
+    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0" }], pollTimeoutMs: 100 }, capture)
+    try {
+      Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+      Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+      const before = (await Effect.runPromise(ports.handlerStats))[0]!
+      // A frame every 10 ms for ~1.2 s: poll() keeps returning frames, yet ticks must still run.
+      await Netns.run(ns, "ping", ["-q", "-n", "-c", "120", "-i", "0.01", "-W", "0.1", "-w", "2", "10.9.0.2"])
+      const stats = await Effect.runPromise(ports.handlerStats)
+      const snap = await counters(ports)
+      expect(stats[0]! - before).toBeGreaterThanOrEqual(5)
+      expect(stats[1]).toBeGreaterThan(0)
+      expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(120)
+    } finally {
+      await close()
+      Netns.remove(ns)
+    }
+  })
+
+  it("works as a Layer: the service is provided, and releasing the layer removes the device", async () => {
+    const ns = Netns.create("layer")
+    const capture = Capture.allocate()
+    const layer = TapPorts.layer({
+      netns: ns,
+      ports: [{ name: "lvstl" }],
+      handler: { module: handlerModule, options: { capture } }
+    })
+    const names = await Effect.runPromise(
+      Effect.gen(function* () {
+        const ports = yield* TapPorts.TapPorts
+        expect(Netns.linkExists(ns, "lvstl")).toBe(true)
+        return ports.ports.map((p) => p.name)
+      }).pipe(Effect.provide(layer))
+    )
+    expect(names).toEqual(["lvstl"])
+    expect(Netns.linkExists(ns, "lvstl")).toBe(false)
+    Netns.remove(ns)
+  })
+
   it("fails with a clear error for a bad port spec or a missing namespace", async () => {
     const capture = Capture.allocate()
     const bad = await Effect.runPromiseExit(

@@ -129,24 +129,33 @@ const run = (handler: FrameHandler.Handler) => {
   const maxBatch = layout.batchSize
   const timeout = input.pollTimeoutMs
   const onControl = handler.onControl
-  const onIdle = handler.onIdle
+  const onTick = handler.onTick
+  let nextTick = performance.now() + timeout
 
   while (Atomics.load(stop, queue) === 0) {
+    // Ticks run about every `timeout` ms whether or not traffic flows (ageing, timers); poll() waits at
+    // most until the next one.
+    let wait = timeout
+    if (onTick !== undefined) {
+      const now = performance.now()
+      if (now >= nextTick) {
+        nextTick = now + timeout
+        try {
+          onTick(now)
+        } catch {
+          counters[wb + PortCounters.WorkerField.handlerErrors]!++
+        }
+      }
+      wait = Math.ceil(nextTick - now)
+    }
     counters[wb + PortCounters.WorkerField.polls]!++
-    const n = c.poll(pollBuf, npoll, timeout)
+    const n = c.poll(pollBuf, npoll, wait)
     if (n < 0) {
       if (c.errno() !== Libc.EINTR) counters[wb + PortCounters.WorkerField.pollErrors]!++
       continue
     }
     if (n === 0) {
       counters[wb + PortCounters.WorkerField.pollTimeouts]!++
-      if (onIdle !== undefined) {
-        try {
-          onIdle()
-        } catch {
-          counters[wb + PortCounters.WorkerField.handlerErrors]!++
-        }
-      }
       continue
     }
     if (pollEv[nports * 4 + 3]! !== 0) {
