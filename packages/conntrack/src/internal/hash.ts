@@ -16,7 +16,7 @@ export const hash3 = (seed: number, a: number, b: number, c: number, tag: number
   h ^= h >>> 13
   h = Math.imul(h, 0xc2b2ae35)
   h ^= h >>> 16
-  return h >>> 0
+  return h
 }
 
 /** Folds an IPv6 address (4 words at `offset`) into one word for hashing; equality is checked on all 4 words. */

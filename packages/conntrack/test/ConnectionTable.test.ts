@@ -1,0 +1,403 @@
+import { describe, expect, it } from "vitest"
+import {
+  ConnectionFlags,
+  ConnectionParams,
+  ConnectionTable,
+  type Destinations,
+  Direction,
+  Protocol,
+  TcpState
+} from "../src/index.ts"
+import { CIP, conn, ip, makeTable, RIP, VIP } from "./helpers.ts"
+
+describe("lookups in both directions", () => {
+  it("NAT: in on client -> VIP, out on RIP -> client", () => {
+    const { table } = makeTable()
+    const e = table.insert(conn({ clientPort: 40000, destinationPort: 8080 }), 0)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40000, VIP, 80)).toBe(e)
+    expect(table.lookupOut(Protocol.TCP, RIP, 8080, CIP, 40000)).toBe(e)
+    // Wrong protocol, port or direction tuple misses.
+    expect(table.lookupIn(Protocol.UDP, CIP, 40000, VIP, 80)).toBe(-1)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40001, VIP, 80)).toBe(-1)
+    expect(table.lookupOut(Protocol.TCP, VIP, 80, CIP, 40000)).toBe(-1)
+  })
+
+  it("DR/TUN: out matches the reply from VIP:VPORT", () => {
+    const { table } = makeTable()
+    const e = table.insert(conn({ method: ConnectionFlags.DROUTE }), 0)
+    expect(table.lookupOut(Protocol.TCP, VIP, 80, CIP, 51234)).toBe(e)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 51234)).toBe(-1)
+  })
+
+  it("FULLNAT: out matches RIP -> local address", () => {
+    const { table } = makeTable()
+    const p = conn({ method: ConnectionFlags.FULLNAT })
+    p.localAddress = ip("10.1.1.1")
+    p.localPort = 33000
+    const e = table.insert(p, 0)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, ip("10.1.1.1"), 33000)).toBe(e)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 51234)).toBe(-1)
+    expect(table.localAddress(e)).toBe(ip("10.1.1.1"))
+    expect(table.localPort(e)).toBe(33000)
+  })
+
+  it("IPv6 entries are found with all 128 bits compared, in and out", () => {
+    const { table } = makeTable()
+    const p = conn()
+    p.ipv6 = true
+    p.clientAddress6.set([0x20010db8, 0, 0, 2])
+    p.virtualAddress6.set([0x20010db8, 0, 0, 0x100])
+    p.destinationAddress6.set([0xfd000000, 0, 0, 1])
+    const e = table.insert(p, 0)
+    expect(table.isIpv6(e)).toBe(true)
+    const c = new Uint32Array([0x20010db8, 0, 0, 2])
+    const v = new Uint32Array([0x20010db8, 0, 0, 0x100])
+    const d = new Uint32Array([0xfd000000, 0, 0, 1])
+    expect(table.lookupIn6(Protocol.TCP, c, 0, 51234, v, 0, 80)).toBe(e)
+    expect(table.lookupOut6(Protocol.TCP, d, 0, 80, c, 0, 51234)).toBe(e)
+    // Same folded value, different address: (2 ^ 1) folding collisions must not match.
+    const other = new Uint32Array([0x20010db8, 0, 0, 3])
+    expect(table.lookupIn6(Protocol.TCP, other, 0, 51234, v, 0, 80)).toBe(-1)
+    expect(table.lookupIn(Protocol.TCP, 2, 51234, 0x100, 80)).toBe(-1)
+    const out = new Uint32Array(4)
+    table.readDestinationAddress6(e, out, 0)
+    expect([...out]).toEqual([0xfd000000, 0, 0, 1])
+    table.expireNow(e, 0)
+    expect(table.lookupIn6(Protocol.TCP, c, 0, 51234, v, 0, 80)).toBe(-1)
+  })
+
+  it("batched lookups agree with scalar lookups", () => {
+    const { table } = makeTable()
+    const keys = new Uint32Array(4 * 300)
+    const want: Array<number> = []
+    for (let i = 0; i < 300; i++) {
+      const p = conn({ client: ip("10.9.0.0") + i, clientPort: 1000 + i })
+      const e = i % 3 === 0 ? -1 : table.insert(p, 0)
+      want.push(e)
+      keys.set([ip("10.9.0.0") + i, VIP, ((1000 + i) << 16) | 80, Protocol.TCP], 4 * i)
+    }
+    const out = new Int32Array(300)
+    expect(table.lookupInBatch(keys, 300, out)).toBe(200)
+    expect([...out]).toEqual(want)
+  })
+
+  it("rejects invalid parameters with INVALID, not a throw", () => {
+    const { table } = makeTable()
+    expect(table.insert(conn({ protocol: 1 }), 0)).toBe(ConnectionTable.INVALID)
+    expect(table.insert(conn({ clientPort: 70000 }), 0)).toBe(ConnectionTable.INVALID)
+    const p = conn()
+    p.control = 5
+    expect(table.insert(p, 0)).toBe(ConnectionTable.INVALID)
+    expect(table.size).toBe(0)
+  })
+})
+
+describe("growth with incremental rehashing", () => {
+  it("every entry stays findable in both directions while the indexes double many times", () => {
+    const { table } = makeTable({ maxConnections: 200_000, initialBuckets: 16 })
+    const n = 150_000
+    let lastBuckets = table.bucketCount
+    let doublings = 0
+    for (let i = 0; i < n; i++) {
+      const e = table.insert(conn({ client: 0x0b000000 + i, clientPort: i & 0xffff, destination: i & 63 }), 0)
+      expect(e).toBeGreaterThanOrEqual(0)
+      if (table.bucketCount !== lastBuckets) {
+        doublings++
+        lastBuckets = table.bucketCount
+      }
+      // Spot-check older entries while a rehash is in progress.
+      if (table.rehashing && (i & 1023) === 0) {
+        for (let j = 0; j <= i; j += 997) {
+          if (table.lookupIn(Protocol.TCP, 0x0b000000 + j, j & 0xffff, VIP, 80) < 0) throw new Error(`lost ${j}`)
+          if (table.lookupOut(Protocol.TCP, RIP, 80, 0x0b000000 + j, j & 0xffff) < 0) throw new Error(`lost out ${j}`)
+        }
+      }
+    }
+    expect(doublings).toBeGreaterThanOrEqual(10)
+    for (let j = 0; j < n; j++) {
+      if (table.lookupIn(Protocol.TCP, 0x0b000000 + j, j & 0xffff, VIP, 80) < 0) throw new Error(`lost ${j}`)
+    }
+    expect(table.size).toBe(n)
+    // Memory per entry slot stays within the 96-byte budget.
+    expect(table.byteSize() / table.allocatedEntries).toBeLessThanOrEqual(96)
+  })
+
+  it("removing half the entries during a rehash leaves the other half findable", () => {
+    const { table } = makeTable({ maxConnections: 50_000, initialBuckets: 16 })
+    const entries: Array<number> = []
+    for (let i = 0; i < 40_000; i++) entries.push(table.insert(conn({ client: 0x0c000000 + i }), 0))
+    for (let i = 0; i < 40_000; i += 2) table.expireNow(entries[i]!, 0)
+    for (let i = 0; i < 40_000; i++) {
+      const found = table.lookupIn(Protocol.TCP, 0x0c000000 + i, 51234, VIP, 80)
+      if (found >= 0 !== (i % 2 === 1)) throw new Error(`entry ${i}: found=${found}`)
+    }
+    expect(table.size).toBe(20_000)
+  })
+})
+
+describe("timers", () => {
+  it("a new entry gets 3 s until a packet sets the state timeout", () => {
+    const { table, counters } = makeTable()
+    const e = table.insert(conn(), 1000)
+    expect(table.expiresAt(e)).toBe(4000)
+    expect(table.advance(3999)).toBe(0)
+    expect(table.advance(4000)).toBe(1)
+    expect(table.isLive(e)).toBe(false)
+    expect(counters.inactive[0]).toBe(0)
+  })
+
+  it("each packet re-arms the timer with the current state's timeout; expiry frees at the exact ms", () => {
+    const { table, counters } = makeTable()
+    const e = table.insert(conn(), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    expect(table.expiresAt(e)).toBe(60_000)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 40, 10_000)
+    expect(table.state(e)).toBe(TcpState.ESTABLISHED)
+    expect(counters.active[0]).toBe(1)
+    expect(table.expiresAt(e)).toBe(910_000)
+    // Moving to an earlier expiry (CLOSE, 10 s) must move the wheel filing too.
+    table.packet(e, Direction.INPUT, TcpState.RST, 40, 20_000)
+    expect(table.expiresAt(e)).toBe(30_000)
+    expect(table.advance(29_999)).toBe(0)
+    expect(table.advance(30_000)).toBe(1)
+    expect(counters.active[0]).toBe(0)
+    expect(counters.inactive[0]).toBe(0)
+    expect(table.stats.expired).toBe(1)
+  })
+
+  it("large time jumps expire everything due, and nothing early", () => {
+    const { table } = makeTable()
+    const early = table.insert(conn({ clientPort: 1 }), 0)
+    table.packet(early, Direction.INPUT, TcpState.SYN | TcpState.ACK, 60, 0)
+    const late = table.insert(conn({ clientPort: 2 }), 0)
+    table.setTimeout(late, 5 * 86_400_000, 0)
+    expect(table.advance(86_400_000)).toBe(1)
+    expect(table.isLive(late)).toBe(true)
+    expect(table.advance(5 * 86_400_000 - 1)).toBe(0)
+    expect(table.advance(5 * 86_400_000)).toBe(1)
+  })
+
+  it("--set tcp tcpfin udp changes the ESTABLISHED, FIN_WAIT and UDP timeouts for the next packet", () => {
+    const { table } = makeTable()
+    table.timeouts.setIpvsadm({ tcp: 3600, tcpfin: 30, udp: 0 })
+    expect(table.timeouts.ipvsadm()).toEqual({ tcp: 3600, tcpfin: 30, udp: 300 })
+    const e = table.insert(conn({ method: ConnectionFlags.DROUTE }), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    expect(table.timeout(e)).toBe(3_600_000)
+    table.packet(e, Direction.INPUT, TcpState.FIN | TcpState.ACK, 60, 0)
+    expect(table.state(e)).toBe(TcpState.FIN_WAIT)
+    expect(table.timeout(e)).toBe(30_000)
+    expect(() => table.timeouts.setIpvsadm({ tcp: 2678401, tcpfin: 0, udp: 0 })).toThrow(/tcp = 2678401/)
+  })
+})
+
+describe("behaviour switches", () => {
+  const established = (table: ConnectionTable.ConnectionTable, clientPort = 51234, destination = 0) => {
+    const e = table.insert(conn({ clientPort, destination }), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    return e
+  }
+
+  it("conn_reuse_mode 1: a SYN on TIME_WAIT/CLOSE reschedules and expires the old entry", () => {
+    const { table, counters } = makeTable()
+    const e = established(table)
+    table.packet(e, Direction.INPUT, TcpState.RST, 40, 0)
+    expect(table.state(e)).toBe(TcpState.CLOSE)
+    expect(table.inbound(e, true, 1)).toBe(ConnectionTable.RESCHEDULE)
+    expect(table.isLive(e)).toBe(false)
+    expect(counters.inactive[0]).toBe(0)
+    // A non-SYN packet on CLOSE is simply forwarded.
+    const f = established(table, 2)
+    table.packet(f, Direction.INPUT, TcpState.RST, 40, 0)
+    expect(table.inbound(f, false, 1)).toBe(ConnectionTable.FORWARD)
+    table.behaviour.connReuseMode = 0
+    expect(table.inbound(f, true, 1)).toBe(ConnectionTable.FORWARD)
+  })
+
+  it("conn_reuse_mode 2 adds FIN_WAIT entries with NOOUTPUT", () => {
+    const { table } = makeTable()
+    const e = table.insert(conn({ method: ConnectionFlags.DROUTE }), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.FIN, 60, 0)
+    expect(table.state(e)).toBe(TcpState.FIN_WAIT)
+    expect(table.inbound(e, true, 1)).toBe(ConnectionTable.FORWARD)
+    table.behaviour.connReuseMode = 3
+    expect(table.inbound(e, true, 1)).toBe(ConnectionTable.RESCHEDULE)
+  })
+
+  it("expire_nodest_conn: deleted destination drops packets; with the switch the entry expires", () => {
+    const { table, counters } = makeTable()
+    const e = established(table)
+    counters.setAvailable(0, false)
+    expect(table.inbound(e, false, 5)).toBe(ConnectionTable.DROP)
+    expect(table.isLive(e)).toBe(true)
+    table.behaviour.expireNodestConn = true
+    expect(table.inbound(e, false, 5)).toBe(ConnectionTable.DROP)
+    expect(table.isLive(e)).toBe(false)
+    expect(counters.active[0]).toBe(0)
+  })
+
+  it("expire_nodest_conn also reschedules a SYN to a quiesced (weight 0) destination", () => {
+    const { table, counters } = makeTable()
+    const e = established(table)
+    counters.setWeight(0, 0)
+    expect(table.inbound(e, true, 5)).toBe(ConnectionTable.FORWARD)
+    table.behaviour.expireNodestConn = true
+    expect(table.inbound(e, true, 5)).toBe(ConnectionTable.RESCHEDULE)
+    expect(table.isLive(e)).toBe(false)
+  })
+
+  it("sloppy_tcp lets any non-RST segment create an entry; SCTP needs INIT unless sloppy_sctp", () => {
+    const { table } = makeTable()
+    expect(table.schedulesNew(Protocol.TCP, TcpState.SYN)).toBe(true)
+    expect(table.schedulesNew(Protocol.TCP, TcpState.SYN | TcpState.ACK)).toBe(true)
+    expect(table.schedulesNew(Protocol.TCP, TcpState.SYN | TcpState.RST)).toBe(false)
+    expect(table.schedulesNew(Protocol.TCP, TcpState.ACK)).toBe(false)
+    table.behaviour.sloppyTcp = true
+    expect(table.schedulesNew(Protocol.TCP, TcpState.ACK)).toBe(true)
+    expect(table.schedulesNew(Protocol.TCP, TcpState.RST)).toBe(false)
+    expect(table.schedulesNew(Protocol.SCTP, 0)).toBe(false)
+    expect(table.schedulesNew(Protocol.SCTP, 1)).toBe(true)
+    table.behaviour.sloppySctp = true
+    expect(table.schedulesNew(Protocol.SCTP, 0)).toBe(true)
+    expect(table.schedulesNew(Protocol.UDP, 0)).toBe(true)
+  })
+
+  it("secure_tcp automatic mode switches tables only while the table is under pressure", () => {
+    const { table } = makeTable({ maxConnections: 10, behaviour: { secureTcp: 1, defenceThreshold: 0.5 } })
+    const e = table.insert(conn({ clientPort: 1 }), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    expect(table.state(e)).toBe(TcpState.ESTABLISHED) // normal tables: client ACK establishes
+    for (let i = 2; i <= 6; i++) table.insert(conn({ clientPort: i }), 0)
+    expect(table.secureTcpActive).toBe(true)
+    const f = table.insert(conn({ clientPort: 99 }), 0)
+    table.packet(f, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(f, Direction.INPUT, TcpState.ACK, 60, 0)
+    expect(table.state(f)).toBe(TcpState.SYN_RECV) // secure tables: only the RS's ACK establishes
+    table.packet(f, Direction.OUTPUT, TcpState.SYN | TcpState.ACK, 60, 0)
+    expect(table.state(f)).toBe(TcpState.SYNACK)
+    table.packet(f, Direction.OUTPUT, TcpState.ACK, 60, 0)
+    expect(table.state(f)).toBe(TcpState.ESTABLISHED)
+  })
+})
+
+describe("bounded memory", () => {
+  it("refuses new entries beyond maxConnections when nothing is evictable, and counts them", () => {
+    const { table } = makeTable({ maxConnections: 4 })
+    for (let i = 0; i < 4; i++) {
+      const e = table.insert(conn({ clientPort: i }), 0)
+      table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+      table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    }
+    expect(table.insert(conn({ clientPort: 10 }), 0)).toBe(ConnectionTable.FULL)
+    expect(table.insert(conn({ clientPort: 11 }), 0)).toBe(ConnectionTable.FULL)
+    expect(table.stats.refusedFull).toBe(2)
+    expect(table.size).toBe(4)
+  })
+
+  it("evicts an embryonic entry (never an established one) for a new connection when full", () => {
+    const { table, counters } = makeTable({ maxConnections: 4 })
+    const est: Array<number> = []
+    for (let i = 0; i < 3; i++) {
+      const e = table.insert(conn({ clientPort: i }), 0)
+      table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+      table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+      est.push(e)
+    }
+    const syn = table.insert(conn({ clientPort: 100 }), 0)
+    table.packet(syn, Direction.INPUT, TcpState.SYN, 60, 0)
+    let inserted = 0
+    for (let i = 0; i < 50; i++) {
+      const e = table.insert(conn({ clientPort: 200 + i }), 0)
+      if (e >= 0) {
+        inserted++
+        table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+      }
+    }
+    expect(inserted + table.stats.refusedFull).toBe(50)
+    expect(table.stats.evicted).toBe(inserted)
+    expect(inserted).toBeGreaterThan(0)
+    for (let i = 0; i < 3; i++) expect(table.lookupIn(Protocol.TCP, CIP, i, VIP, 80)).toBe(est[i])
+    expect(counters.active[0]).toBe(4) // 3 established + 1 SYN_RECV
+    expect(table.size).toBe(4)
+  })
+
+  it("defend() drops embryonic entries only under pressure (drop_entry 1) or always (3)", () => {
+    const { table } = makeTable({ maxConnections: 100, behaviour: { dropEntry: 1, defenceThreshold: 0.5 } })
+    for (let i = 0; i < 40; i++)
+      table.packet(table.insert(conn({ clientPort: i }), 0), Direction.INPUT, TcpState.SYN, 60, 0)
+    expect(table.defend(0, 1000)).toBe(0)
+    for (let i = 40; i < 60; i++)
+      table.packet(table.insert(conn({ clientPort: i }), 0), Direction.INPUT, TcpState.SYN, 60, 0)
+    const dropped = table.defend(0, 1000)
+    expect(dropped).toBeGreaterThan(0)
+    expect(table.stats.defenceDropped).toBe(dropped)
+    expect(table.size).toBe(60 - dropped)
+  })
+})
+
+describe("iteration", () => {
+  it("scan visits every live entry once, in bounded steps, while entries come and go", () => {
+    const { table } = makeTable()
+    for (let i = 0; i < 1000; i++) table.insert(conn({ clientPort: i }), 0)
+    const seen = new Set<number>()
+    const visitor = { visit: (_t: ConnectionTable.ConnectionTable, e: number) => void seen.add(e) }
+    let cursor = 0
+    let steps = 0
+    while (cursor >= 0) {
+      cursor = table.scan(cursor, 64, visitor)
+      steps++
+      // Expire an entry already visited and one not yet visited between steps.
+      if (steps === 3) {
+        table.expireNow(0, 0)
+        table.expireNow(999, 0)
+      }
+    }
+    expect(steps).toBeGreaterThanOrEqual(1000 / 64)
+    expect(seen.has(999)).toBe(false)
+    expect(seen.size).toBe(999)
+  })
+
+  it("syncNeeded follows the master's rules: forced state changes, packet rule, templates", () => {
+    const { table } = makeTable()
+    const e = table.insert(conn(), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    expect(table.isSyncState(e)).toBe(false)
+    expect(table.syncNeeded(e, true, 3, 50)).toBe(false)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    expect(table.syncNeeded(e, true, 3, 50)).toBe(false) // ESTABLISHED follows the packet rule (2 packets)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0)
+    expect(table.syncNeeded(e, false, 3, 50)).toBe(true) // 3rd packet
+    table.packet(e, Direction.INPUT, TcpState.FIN, 60, 0)
+    expect(table.syncNeeded(e, true, 3, 50)).toBe(true) // forced: CLOSE_WAIT
+  })
+})
+
+describe("accounting through a custom DestinationAccounting", () => {
+  it("reports bind, transitions and unbind in kernel order", () => {
+    const log: Array<string> = []
+    const destinations: Destinations.Destinations = {
+      connectionBound: (d, a) => void log.push(`bind ${d} ${a ? "active" : "inactive"}`),
+      connectionUnbound: (d, a) => void log.push(`unbind ${d} ${a ? "active" : "inactive"}`),
+      connectionActivated: (d) => void log.push(`activate ${d}`),
+      connectionDeactivated: (d) => void log.push(`deactivate ${d}`),
+      templateBound: (d) => void log.push(`tbind ${d}`),
+      templateUnbound: (d) => void log.push(`tunbind ${d}`),
+      isAvailable: () => true,
+      weight: () => 1
+    }
+    const table = ConnectionTable.make({ maxConnections: 10, destinations })
+    const p = ConnectionParams.make()
+    p.destination = 7
+    const e = table.insert(p, 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0) // NONE -> SR (active)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0) // SR -> ES (still active)
+    table.packet(e, Direction.INPUT, TcpState.FIN, 60, 0) // ES -> CW (inactive)
+    table.advance(60_000)
+    expect(log).toEqual(["bind 7 inactive", "activate 7", "deactivate 7", "unbind 7 inactive"])
+  })
+})
