@@ -80,6 +80,8 @@ export interface Plan {
 export interface State {
   readonly plan: Plan
   readonly servers: ReadonlyArray<{ readonly name: string; readonly pid: number }>
+  /** The background process attached to the director taps (`up --respond`), if any. */
+  readonly director?: { readonly pid: number; readonly log: string }
   readonly createdAt: string
 }
 
@@ -211,6 +213,7 @@ export const down = (options: Options = {}): Effect.Effect<void, LabError> =>
     const state = readState(p)
     const existing = new Set(yield* listNetns)
     const pids = new Set<number>(state?.servers.map((s) => s.pid) ?? [])
+    if (state?.director !== undefined) pids.add(state.director.pid)
     for (const ns of namespaces(p)) {
       if (!existing.has(ns)) continue
       const out = yield* Effect.orElseSucceed(ip("pids", "netns", "pids", ns), () => "")
@@ -363,6 +366,14 @@ export const status = (options: Options = {}): Effect.Effect<ReadonlyArray<Statu
         entries.push({ what: `tap ${port.tap}`, ok: out.length > 0, detail: out.trim() || "missing" })
       }
     }
+    if (state?.director !== undefined) {
+      const alive = isAlive(state.director.pid)
+      entries.push({
+        what: "director process",
+        ok: alive,
+        detail: alive ? `pid ${state.director.pid}, log ${state.director.log}` : `pid ${state.director.pid} gone`
+      })
+    }
     for (const server of state?.servers ?? []) {
       const alive = isAlive(server.pid)
       entries.push({
@@ -467,3 +478,56 @@ export const verify = (options: Options = {}): Effect.Effect<ReadonlyArray<Check
       return checks
     })
   )
+
+const isSource = import.meta.url.endsWith(".ts")
+const cliPath = new URL(isSource ? "./bin/lvs.ts" : "./bin/lvs.js", import.meta.url).pathname
+
+/**
+ * Starts `lvs lab respond` as a background process attached to the director taps (ARP and ping for the
+ * director's addresses), records its pid in the lab state so `down` stops it, and waits until it answers.
+ * Only one process can attach to a (single-queue) tap: `verify` fails while it runs.
+ *
+ * @example
+ * ```ts
+ * await Effect.runPromise(Effect.andThen(Lab.up(options), Lab.startResponder(options)))
+ * ```
+ */
+export const startResponder = (options: Options = {}): Effect.Effect<State, LabError> =>
+  Effect.gen(function* () {
+    const p = plan(options)
+    const state = readState(p)
+    if (state === undefined)
+      return yield* new LabError({ step: "respond", message: `lab ${p.name} is not up (no ${p.stateDir}/state.json)` })
+    if (state.director !== undefined && isAlive(state.director.pid)) return state
+    const log = join(p.stateDir, "director.log")
+    const fd = openSync(log, "a")
+    const args = [
+      ...(isSource ? ["--conditions=@lvs-ts/source"] : process.execArgv),
+      cliPath,
+      "lab",
+      "respond",
+      "--name",
+      p.name,
+      "--run-dir",
+      join(p.stateDir, ".."),
+      "--queues",
+      String(p.queues)
+    ]
+    const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] })
+    child.unref()
+    if (child.pid === undefined)
+      return yield* new LabError({ step: "respond", message: "could not start the responder" })
+    const next: State = { ...state, director: { pid: child.pid, log } }
+    writeFileSync(join(p.stateDir, "state.json"), `${JSON.stringify(next, null, 2)}\n`)
+    for (let i = 0; i < 200; i++) {
+      const text = existsSync(log) ? readFileSync(log, "utf8") : ""
+      if (text.includes("answering ARP")) return next
+      if (!isAlive(child.pid)) break
+      yield* Effect.sleep("50 millis")
+    }
+    const text = existsSync(log) ? readFileSync(log, "utf8").trim() : ""
+    return yield* new LabError({
+      step: "respond",
+      message: `the responder did not start: ${text || "no output"} (${log})`
+    })
+  })

@@ -71,16 +71,27 @@ describe.skipIf(!Netns.canRun)("Lab in network namespaces (root)", { timeout: 60
     const checks = await Effect.runPromise(Lab.verify(options))
     for (const check of checks) expect(check, check.what).toMatchObject({ ok: true })
     expect(checks.length).toBeGreaterThanOrEqual(8)
+    // A background responder keeps the director's addresses reachable after up; down stops it.
+    const next = await Effect.runPromise(Lab.startResponder(options))
+    expect(next.director?.pid).toBeGreaterThan(0)
+    const ping = await Netns.run(`${options.name}-client`, "ping", ["-n", "-c", "1", "-W", "2", Lab.plan(options).vip])
+    expect(ping.code).toBe(0)
     const status = await Effect.runPromise(Lab.status(options))
     expect(status.every((entry) => entry.ok)).toBe(true)
+    expect(status.some((entry) => entry.what === "director process")).toBe(true)
   })
 
   it("comes down completely and idempotently, including through the CLI", async () => {
     const state = await Effect.runPromise(Lab.status(options))
     expect(state.some((e) => e.what === "http rs1" && e.ok)).toBe(true)
+    const pids = state
+      .filter((e) => e.detail.startsWith("pid "))
+      .map((e) => Number(e.detail.split(" ")[1]!.replace(",", "")))
+    expect(pids).toHaveLength(3)
     const down = await lvs("lab", "down", "--name", options.name!, "--run-dir", runDir)
     expect(down.code).toBe(0)
     expect(labNamespaces()).toEqual([])
+    for (const pid of pids) expect(() => process.kill(pid, 0), `pid ${pid} still alive`).toThrow()
     expect(existsSync(join(runDir, options.name!))).toBe(false)
     const again = await lvs("lab", "down", "--name", options.name!, "--run-dir", runDir)
     expect(again.code).toBe(0)

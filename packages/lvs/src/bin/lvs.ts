@@ -3,7 +3,8 @@
  * `lvs`: the command-line entry of the userspace director. This release has the lab commands:
  *
  * ```
- * lvs lab up      [--name N] [--run-dir D] [--queues Q] [--no-verify]   build the lab, then verify it
+ * lvs lab up      [--name N] [--run-dir D] [--queues Q] [--no-verify] [--respond]
+ *                                                 build the lab, verify it, optionally leave a responder running
  * lvs lab verify  [--name N]                                           answer ARP/ping on the taps and check
  * lvs lab respond [--name N]                                           answer ARP/ping until Ctrl-C
  * lvs lab status  [--name N] [--json]
@@ -17,9 +18,10 @@ import * as L2Responder from "../L2Responder.ts"
 import * as Lab from "../Lab.ts"
 import * as TapPorts from "../TapPorts.ts"
 
-const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--json]
+const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--json]
 
-  up       build the lab (namespaces, bridges, director taps, HTTP real servers), then verify it
+  up       build the lab (namespaces, bridges, director taps, HTTP real servers), then verify it;
+           --respond leaves an ARP/ICMP responder running on the director taps (stopped by down)
   down     remove everything the lab created (idempotent)
   status   show what exists
   verify   attach an ARP/ICMP responder to the director taps and check connectivity
@@ -30,6 +32,7 @@ interface Args {
   readonly command: ReadonlyArray<string>
   readonly options: Lab.Options
   readonly verify: boolean
+  readonly respond: boolean
   readonly json: boolean
 }
 
@@ -39,6 +42,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   let runDir: string | undefined
   let queues: number | undefined
   let verify = true
+  let respond = false
   let json = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -53,6 +57,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
       else if (arg === "--queues") queues = Number(value())
       else if (arg === "--no-verify") verify = false
       else if (arg === "--json") json = true
+      else if (arg === "--respond") respond = true
       else if (arg === "-h" || arg === "--help") return usage
       else if (arg.startsWith("-")) return `unknown option ${arg}\n\n${usage}`
       else command.push(arg)
@@ -68,7 +73,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
     ...(runDir !== undefined ? { runDir } : {}),
     ...(queues !== undefined ? { queues } : {})
   }
-  return { command, options, verify, json }
+  return { command, options, verify, respond, json }
 }
 
 const printChecks = (checks: ReadonlyArray<Lab.Check>) =>
@@ -102,9 +107,15 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
       case "up": {
         const state = yield* Lab.up(args.options)
         yield* printPlan(state.plan)
-        if (!args.verify) return 0
-        const ok = yield* printChecks(yield* Lab.verify(args.options))
-        console.log(ok ? "lab is up and wired" : "lab is up but some checks failed")
+        let ok = true
+        if (args.verify) {
+          ok = yield* printChecks(yield* Lab.verify(args.options))
+          console.log(ok ? "lab is up and wired" : "lab is up but some checks failed")
+        }
+        if (args.respond) {
+          const next = yield* Lab.startResponder(args.options)
+          console.log(`responder running (pid ${next.director?.pid}, log ${next.director?.log})`)
+        }
         return ok ? 0 : 1
       }
       case "down": {
