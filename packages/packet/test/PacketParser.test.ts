@@ -219,6 +219,28 @@ describe("PacketParser", () => {
     }
   })
 
+  it("the IPv4+TCP fast path agrees with the general path on random and mutated frames", () => {
+    const fast = new PacketParser()
+    const general = new PacketParser()
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 20 }),
+        fc.array(fc.tuple(fc.integer({ min: 12, max: 60 }), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+        fc.integer({ min: 0, max: 20 }),
+        (data, mutations, cut) => {
+          const f = ipv4Frame({ protocol: 6, payload: data, df: data.length % 2 === 0 })
+          for (const [at, v] of mutations) if (at < f.len) f.buf[at] = v
+          const len = Math.max(0, f.len - cut)
+          const r1 = fast.parse(f.buf, 0, len)
+          const r2 = general["parseFrame"](f.buf, 0, len)
+          expect(r1).toBe(r2)
+          expect(JSON.stringify(fast)).toBe(JSON.stringify(general))
+        }
+      ),
+      { numRuns: 2000 }
+    )
+  })
+
   it("parses a bare IP packet (tunnel payload)", () => {
     const inner = ipv4Frame({ protocol: 6, dport: 8080 })
     expect(parser.parseIp(inner.buf, 14, inner.len - 14)).toBe(ParseResult.Ok)
