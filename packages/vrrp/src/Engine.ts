@@ -384,7 +384,8 @@ export class Engine {
     if (this.state === "FAULT") return
     const wasMaster = this.state === "MASTER"
     this.state = "FAULT"
-    this.log(out, "info", `Entering FAULT STATE (${reason})`)
+    this.log(out, "info", "Entering FAULT STATE")
+    this.log(out, "debug", `fault reason: ${reason}`)
     this.downTimer = undefined
     this.advertTimer = undefined
     this.garpTimer = undefined

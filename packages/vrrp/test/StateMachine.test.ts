@@ -254,7 +254,7 @@ describe("election rules (reference §2.6–§2.7)", () => {
       expect(zeros[1]!.id).toBe(zeros[0]!.id + 1)
       yield* TestClock.adjust(1000)
       expect(transitionAt(b, "V2_plain", "MASTER", 10_000)! - zeros[0]!.at).toBe(609.375)
-      expect(lines(a)).toContain("(V2_plain) Entering FAULT STATE (interface eth0 down)")
+      expect(lines(a)).toContain("(V2_plain) Entering FAULT STATE")
       // Recovery: back to BACKUP (B is master at 100, A at 150 preempts after its down timer).
       yield* a.setFault("V2_plain", "interface eth0 down", false)
       expect(a.state("V2_plain")).toBe("BACKUP")

@@ -185,7 +185,8 @@ describe("trackers in a running router (real scripts and files)", () => {
         yield* realWait(300)
         yield* TestClock.adjust(1)
         expect(a.state("VI")).toBe("FAULT")
-        expect(lines(a)).toContain("(VI) Entering FAULT STATE (tracked file f)")
+        expect(lines(a)).toContain("(VI) Entering FAULT STATE")
+        expect(lines(a)).toContain("(VI) fault reason: tracked file f")
       }),
     20_000
   )
