@@ -15,7 +15,14 @@
  * @module
  */
 
-/** A batch of frames read from one port: parallel arrays, valid for `count` entries. Reused per batch. */
+/**
+ * A batch of frames read from one port: parallel arrays, valid for `count` entries. Reused per batch.
+ *
+ * @example
+ * ```ts
+ * for (let i = 0; i < batch.count; i++) inspect(ctx.bytes, batch.offsets[i]!, batch.lengths[i]!)
+ * ```
+ */
 export interface Batch {
   /** Index of the port the frames came from (order of `ports` in the options). */
   port: number
@@ -27,7 +34,14 @@ export interface Batch {
   readonly lengths: Int32Array
 }
 
-/** Static facts about one port as seen by a worker. */
+/**
+ * Static facts about one port as seen by a worker.
+ *
+ * @example
+ * ```ts
+ * ctx.ports[batch.port]!.name // "tapc"
+ * ```
+ */
 export interface PortInfo {
   readonly index: number
   readonly name: string
@@ -37,7 +51,14 @@ export interface PortInfo {
   readonly mtu: number
 }
 
-/** What a handler gets at start-up. */
+/**
+ * What a handler gets at start-up.
+ *
+ * @example
+ * ```ts
+ * const type = ctx.view.getUint16(batch.offsets[0]! + 12) // EtherType of the first frame
+ * ```
+ */
 export interface Context {
   /** The whole shared pool. Frame offsets are indices into it. */
   readonly bytes: Uint8Array
@@ -63,7 +84,14 @@ export interface Context {
   readonly send: (port: number, offset: number, length: number) => boolean
 }
 
-/** The hooks a handler implements. Only `onBatch` is required. */
+/**
+ * The hooks a handler implements. Only `onBatch` is required.
+ *
+ * @example
+ * ```ts
+ * const handler: FrameHandler.Handler = { onBatch: (batch) => void batch.count, onTick: (now) => expire(now) }
+ * ```
+ */
 export interface Handler {
   readonly onBatch: (batch: Batch) => void
   /** A control-plane message (posted with `TapPorts.control`), delivered between batches. */
@@ -77,10 +105,24 @@ export interface Handler {
   readonly onClose?: () => void
 }
 
-/** What a handler module exports as `make` or `default`. */
+/**
+ * What a handler module exports as `make` or `default`.
+ *
+ * @example
+ * ```ts
+ * export const make: FrameHandler.Factory = (ctx) => ({ onBatch: () => {} })
+ * ```
+ */
 export type Factory = (context: Context) => Handler | Promise<Handler>
 
-/** Number of handler statistics entries per worker. */
+/**
+ * Number of handler statistics entries per worker.
+ *
+ * @example
+ * ```ts
+ * ctx.stats[FrameHandler.STATS_PER_WORKER - 1]!++ // the last entry a handler may use
+ * ```
+ */
 export const STATS_PER_WORKER = 64
 
 /**

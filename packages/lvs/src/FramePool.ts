@@ -13,7 +13,14 @@
  * @module
  */
 
-/** Sizes that define a pool. */
+/**
+ * Sizes that define a pool.
+ *
+ * @example
+ * ```ts
+ * const bytesPerWorker = layout.slotSize * layout.slotsPerWorker
+ * ```
+ */
 export interface Layout {
   /** Bytes reserved before each frame for encapsulation. */
   readonly headroom: number
@@ -33,13 +40,34 @@ export interface Layout {
   readonly byteLength: number
 }
 
-/** Ethernet header (14) + 802.1Q tag (4): added to the MTU to get the largest frame. */
+/**
+ * Ethernet header (14) + 802.1Q tag (4): added to the MTU to get the largest frame.
+ *
+ * @example
+ * ```ts
+ * const largestFrame = mtu + FramePool.ETHERNET_OVERHEAD // 1518 for MTU 1500
+ * ```
+ */
 export const ETHERNET_OVERHEAD = 18
 
-/** Default bytes reserved before each frame: room for an outer Ethernet + IPv6 + UDP + GUE header. */
+/**
+ * Default bytes reserved before each frame: room for an outer Ethernet + IPv6 + UDP + GUE header.
+ *
+ * @example
+ * ```ts
+ * FramePool.layout({ mtu: 1500, headroom: FramePool.DEFAULT_HEADROOM, batchSize: 64, scratchSlots: 8, workers: 1 })
+ * ```
+ */
 export const DEFAULT_HEADROOM = 64
 
-/** Default frames per batch. */
+/**
+ * Default frames per batch.
+ *
+ * @example
+ * ```ts
+ * FramePool.layout({ mtu: 1500, headroom: 64, batchSize: FramePool.DEFAULT_BATCH_SIZE, scratchSlots: 8, workers: 1 })
+ * ```
+ */
 export const DEFAULT_BATCH_SIZE = 64
 
 /**

@@ -19,7 +19,14 @@ import * as FrameHandler from "./FrameHandler.ts"
 import * as Frames from "./internal/Frames.ts"
 import * as TapDevice from "./TapDevice.ts"
 
-/** Per-port configuration, index-aligned with the `TapPorts` ports. */
+/**
+ * Per-port configuration, index-aligned with the `TapPorts` ports.
+ *
+ * @example
+ * ```ts
+ * const client: L2Responder.PortConfig = { mac: "02:00:0a:c8:01:01", addresses: ["10.200.1.1", "10.200.1.100"] }
+ * ```
+ */
 export interface PortConfig {
   /** The director's MAC on this port (the source of its replies), e.g. `"02:00:0a:c8:01:01"`. */
   readonly mac: string
@@ -27,14 +34,29 @@ export interface PortConfig {
   readonly addresses: ReadonlyArray<string>
 }
 
-/** Options passed as `handler.options`. */
+/**
+ * Options passed as `handler.options`.
+ *
+ * @example
+ * ```ts
+ * const options: L2Responder.Options = { ports: [client, servers], gratuitousArp: true }
+ * ```
+ */
 export interface Options {
   readonly ports: ReadonlyArray<PortConfig>
   /** Send one gratuitous ARP per address at start. Default true. */
   readonly gratuitousArp?: boolean
 }
 
-/** Indices of the responder's counters in `TapPorts.handlerStats`. */
+/**
+ * Indices of the responder's counters in `TapPorts.handlerStats`.
+ *
+ * @example
+ * ```ts
+ * const stats = yield* ports.handlerStats
+ * stats[L2Responder.Stat.echoReplies] // ICMP echo replies sent
+ * ```
+ */
 export const Stat = {
   arpReplies: 0,
   echoReplies: 1,
@@ -47,7 +69,14 @@ export const Stat = {
   arpNotOurs: 5
 } as const
 
-/** URL of this module, to pass as `TapPorts` `handler.module`. */
+/**
+ * URL of this module, to pass as `TapPorts` `handler.module`.
+ *
+ * @example
+ * ```ts
+ * TapPorts.make({ ports, handler: { module: L2Responder.handlerModule, options } })
+ * ```
+ */
 export const handlerModule: URL = new URL(
   import.meta.url.endsWith(".ts") ? "./L2Responder.ts" : "./L2Responder.js",
   import.meta.url

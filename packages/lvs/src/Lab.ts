@@ -31,7 +31,14 @@ import { Effect, Schema } from "effect"
 import * as L2Responder from "./L2Responder.ts"
 import * as TapPorts from "./TapPorts.ts"
 
-/** Where and how to build the lab. */
+/**
+ * Where and how to build the lab.
+ *
+ * @example
+ * ```ts
+ * Lab.up({ name: "lvs-lab", runDir: "/run/lvs-ts/lab", queues: 1 })
+ * ```
+ */
 export interface Options {
   /** Prefix of every namespace name. Default `lvs-lab`. */
   readonly name?: string
@@ -41,7 +48,14 @@ export interface Options {
   readonly queues?: number
 }
 
-/** A real server of the plan. */
+/**
+ * A real server of the plan.
+ *
+ * @example
+ * ```ts
+ * Lab.plan().realServers[1] // { name: "rs2", address: "10.200.2.12", httpPorts: [80, 8000], ... }
+ * ```
+ */
 export interface RealServer {
   readonly name: string
   readonly netns: string
@@ -49,7 +63,14 @@ export interface RealServer {
   readonly httpPorts: ReadonlyArray<number>
 }
 
-/** The full plan: names and addresses, derived from the options. */
+/**
+ * The full plan: names and addresses, derived from the options.
+ *
+ * @example
+ * ```ts
+ * const p: Lab.Plan = Lab.plan({ name: "demo" }) // p.client.netns === "demo-client"
+ * ```
+ */
 export interface Plan {
   readonly name: string
   readonly stateDir: string
@@ -76,7 +97,15 @@ export interface Plan {
   readonly vip: string
 }
 
-/** What `up` records. */
+/**
+ * What `up` records.
+ *
+ * @example
+ * ```ts
+ * const state: Lab.State = await Effect.runPromise(Lab.up())
+ * state.servers.map((s) => s.pid)
+ * ```
+ */
 export interface State {
   readonly plan: Plan
   readonly servers: ReadonlyArray<{ readonly name: string; readonly pid: number }>
@@ -85,7 +114,14 @@ export interface State {
   readonly createdAt: string
 }
 
-/** A lab step failed: which step, and the command's own message. */
+/**
+ * A lab step failed: which step, and the command's own message.
+ *
+ * @example
+ * ```ts
+ * Lab.up().pipe(Effect.catchTag("LabError", (e) => Effect.logError(e.step, e.message)))
+ * ```
+ */
 export class LabError extends Schema.TaggedError<LabError>()("LabError", {
   step: Schema.String,
   message: Schema.String
@@ -327,7 +363,14 @@ export const up = (options: Options = {}): Effect.Effect<State, LabError> =>
     return state
   })
 
-/** One line of `status`. */
+/**
+ * One line of `status`.
+ *
+ * @example
+ * ```ts
+ * for (const e of entries) console.log(e.ok ? "ok" : "--", e.what, e.detail)
+ * ```
+ */
 export interface StatusEntry {
   readonly what: string
   readonly ok: boolean
@@ -385,7 +428,14 @@ export const status = (options: Options = {}): Effect.Effect<ReadonlyArray<Statu
     return entries
   })
 
-/** One connectivity check of `verify`. */
+/**
+ * One connectivity check of `verify`.
+ *
+ * @example
+ * ```ts
+ * checks.filter((c) => !c.ok).map((c) => c.what)
+ * ```
+ */
 export interface Check {
   readonly what: string
   readonly ok: boolean

@@ -13,7 +13,14 @@
  * @module
  */
 
-/** Field index of each per-port counter. */
+/**
+ * Field index of each per-port counter.
+ *
+ * @example
+ * ```ts
+ * counters[PortCounters.portBase(worker, ports, port) + PortCounters.PortField.rxFrames]
+ * ```
+ */
 export const PortField = {
   rxFrames: 0,
   rxBytes: 1,
@@ -34,13 +41,34 @@ export const PortField = {
   batchHistogram: 10
 } as const
 
-/** Number of histogram buckets (1, 2-3, 4-7, ..., 128+). */
+/**
+ * Number of histogram buckets (1, 2-3, 4-7, ..., 128+).
+ *
+ * @example
+ * ```ts
+ * const bucket = Math.min(31 - Math.clz32(batchSize), PortCounters.HISTOGRAM_BUCKETS - 1)
+ * ```
+ */
 export const HISTOGRAM_BUCKETS = 8
 
-/** Per-port field count. */
+/**
+ * Per-port field count.
+ *
+ * @example
+ * ```ts
+ * PortCounters.portBase(0, 2, 1) - PortCounters.portBase(0, 2, 0) === PortCounters.PORT_FIELDS
+ * ```
+ */
 export const PORT_FIELDS = PortField.batchHistogram + HISTOGRAM_BUCKETS
 
-/** Field index of each per-worker counter. */
+/**
+ * Field index of each per-worker counter.
+ *
+ * @example
+ * ```ts
+ * counters[PortCounters.workerBase(worker, ports) + PortCounters.WorkerField.polls]
+ * ```
+ */
 export const WorkerField = {
   /** `poll()` calls. */
   polls: 0,
@@ -56,10 +84,24 @@ export const WorkerField = {
   handlerErrors: 5
 } as const
 
-/** Per-worker field count. */
+/**
+ * Per-worker field count.
+ *
+ * @example
+ * ```ts
+ * PortCounters.portBase(0, 1, 0) === PortCounters.WORKER_FIELDS
+ * ```
+ */
 export const WORKER_FIELDS = 8
 
-/** Number of `Float64Array` entries for `workers` workers with `ports` ports each. */
+/**
+ * Number of `Float64Array` entries for `workers` workers with `ports` ports each.
+ *
+ * @example
+ * ```ts
+ * const counters = new Float64Array(new SharedArrayBuffer(PortCounters.size(workers, ports) * 8))
+ * ```
+ */
 export const size = (workers: number, ports: number): number => workers * (WORKER_FIELDS + ports * PORT_FIELDS)
 
 /**
@@ -83,7 +125,14 @@ export const workerBase = (worker: number, ports: number): number => worker * (W
 export const portBase = (worker: number, ports: number, port: number): number =>
   workerBase(worker, ports) + WORKER_FIELDS + port * PORT_FIELDS
 
-/** Counters of one port summed over all workers (queues). */
+/**
+ * Counters of one port summed over all workers (queues).
+ *
+ * @example
+ * ```ts
+ * const { rxFrames, txFrames, batchHistogram } = snapshot.ports[0]!
+ * ```
+ */
 export interface Port {
   readonly name: string
   readonly rxFrames: number
@@ -100,7 +149,14 @@ export interface Port {
   readonly batchHistogram: ReadonlyArray<number>
 }
 
-/** Counters of one worker. */
+/**
+ * Counters of one worker.
+ *
+ * @example
+ * ```ts
+ * snapshot.workers[0]!.wakes // wake-pipe wake-ups of queue 0
+ * ```
+ */
 export interface Worker {
   readonly polls: number
   readonly pollTimeouts: number
@@ -110,7 +166,14 @@ export interface Worker {
   readonly handlerErrors: number
 }
 
-/** A point-in-time copy of all counters. */
+/**
+ * A point-in-time copy of all counters.
+ *
+ * @example
+ * ```ts
+ * const snapshot: PortCounters.Snapshot = yield* ports.counters
+ * ```
+ */
 export interface Snapshot {
   readonly ports: ReadonlyArray<Port>
   readonly workers: ReadonlyArray<Worker>

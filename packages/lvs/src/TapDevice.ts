@@ -15,7 +15,14 @@
  */
 import * as Libc from "./internal/Libc.ts"
 
-/** What to open: one TAP interface with one or more queues. */
+/**
+ * What to open: one TAP interface with one or more queues.
+ *
+ * @example
+ * ```ts
+ * const spec: TapDevice.Spec = { name: "tap0", queues: 2, mtu: 1500, mac: "02:00:00:00:00:01" }
+ * ```
+ */
 export interface Spec {
   /** Interface name, at most 15 bytes (`IFNAMSIZ - 1`). An existing persistent tap of that name is attached. */
   readonly name: string
@@ -29,7 +36,14 @@ export interface Spec {
   readonly up?: boolean
 }
 
-/** An opened TAP device: its name as the kernel reports it, index, MAC, MTU and one fd per queue. */
+/**
+ * An opened TAP device: its name as the kernel reports it, index, MAC, MTU and one fd per queue.
+ *
+ * @example
+ * ```ts
+ * const { name, ifindex, fds } = TapDevice.open({ name: "tap0" })
+ * ```
+ */
 export interface Device {
   readonly name: string
   readonly ifindex: number
@@ -39,7 +53,14 @@ export interface Device {
   readonly fds: ReadonlyArray<number>
 }
 
-/** Thrown by the plain API: names the device, the step and the errno. */
+/**
+ * Thrown by the plain API: names the device, the step and the errno.
+ *
+ * @example
+ * ```ts
+ * try { TapDevice.open({ name: "tap0" }) } catch (e) { if (e instanceof TapDevice.TapDeviceError) console.error(e.step, e.errno) }
+ * ```
+ */
 export class TapDeviceError extends Error {
   readonly device: string
   readonly step: string

@@ -20,7 +20,14 @@ import * as Libc from "./internal/Libc.ts"
 import * as PortCounters from "./PortCounters.ts"
 import * as TapDevice from "./TapDevice.ts"
 
-/** One port: a TAP interface, opened with `queues` queues. */
+/**
+ * One port: a TAP interface, opened with `queues` queues.
+ *
+ * @example
+ * ```ts
+ * const port: TapPorts.PortSpec = { name: "tapc", mtu: 1500 }
+ * ```
+ */
 export interface PortSpec {
   readonly name: string
   readonly mtu?: number
@@ -28,7 +35,14 @@ export interface PortSpec {
   readonly up?: boolean
 }
 
-/** Everything `TapPorts` needs to start. */
+/**
+ * Everything `TapPorts` needs to start.
+ *
+ * @example
+ * ```ts
+ * const options: TapPorts.Options = { netns: "lab", queues: 2, ports: [{ name: "tapc" }], handler: { module: url } }
+ * ```
+ */
 export interface Options {
   readonly ports: ReadonlyArray<PortSpec>
   /** Queues per port (= worker threads). More than one opens the devices with `IFF_MULTI_QUEUE`. Default 1. */
@@ -49,19 +63,41 @@ export interface Options {
   readonly stopTimeoutMs?: number
 }
 
-/** Why `TapPorts` could not start: the step and a message naming the field, device or errno. */
+/**
+ * Why `TapPorts` could not start: the step and a message naming the field, device or errno.
+ *
+ * @example
+ * ```ts
+ * TapPorts.make(options).pipe(Effect.catchTag("TapPortsError", (e) => Effect.logError(e.step, e.message)))
+ * ```
+ */
 export class TapPortsError extends Schema.TaggedError<TapPortsError>()("TapPortsError", {
   step: Schema.String,
   message: Schema.String
 }) {}
 
-/** An open port as the service reports it. */
+/**
+ * An open port as the service reports it.
+ *
+ * @example
+ * ```ts
+ * const fdOfQueue0 = ports.ports[0]!.fds[0]
+ * ```
+ */
 export interface Port extends FrameHandler.PortInfo {
   /** One fd per queue (owned by the service: do not close). */
   readonly fds: ReadonlyArray<number>
 }
 
-/** The running ports. */
+/**
+ * The running ports.
+ *
+ * @example
+ * ```ts
+ * const service: TapPorts.Service = yield* TapPorts.TapPorts
+ * yield* service.control({ type: "reload" })
+ * ```
+ */
 export interface Service {
   readonly ports: ReadonlyArray<Port>
   readonly layout: FramePool.Layout
