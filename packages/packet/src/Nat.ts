@@ -230,6 +230,11 @@ const icmpErrorV4 = (
       const oldUdp = read16(b, il4 + 6)
       applyUdp(b, il4 + 6, dAddr + dPort, true)
       dIcmp += (~oldUdp & 0xffff) + read16(b, il4 + 6)
+    } else if (il4 + 18 <= p.l3End) {
+      // The quoted TCP checksum, when the quote reaches it (Linux quotes up to 576 bytes): same reason.
+      const oldTcp = read16(b, il4 + 16)
+      apply(b, il4 + 16, dAddr + dPort)
+      dIcmp += (~oldTcp & 0xffff) + read16(b, il4 + 16)
     }
   }
   apply(b, l4 + 2, fold16(dIcmp))
@@ -239,8 +244,8 @@ const icmpErrorV4 = (
 /**
  * NAT of an ICMPv4 error travelling client -> real server (IPVS `ip_vs_nat_icmp`, inbound): outer
  * destination VIP -> `address`, embedded source VIP -> `address`, embedded source port -> `port`
- * (`port` < 0 keeps it); outer and embedded header checksums and the ICMP checksum updated
- * incrementally. `p` must have parsed the frame (an ICMP error with `innerResult` Ok); returns false
+ * (`port` < 0 keeps it); outer and embedded header checksums, the quoted TCP/UDP checksum (when the
+ * quote contains it; IPVS leaves it stale) and the ICMP checksum updated incrementally. `p` must have parsed the frame (an ICMP error with `innerResult` Ok); returns false
  * and changes nothing otherwise.
  *
  * @example
@@ -289,6 +294,10 @@ const icmpErrorV6 = (
       const oldUdp = read16(b, il4 + 6)
       applyUdp(b, il4 + 6, fold16(dInner + dPort), false)
       d += (~oldUdp & 0xffff) + read16(b, il4 + 6)
+    } else if (il4 + 18 <= p.l3End) {
+      const oldTcp = read16(b, il4 + 16)
+      apply(b, il4 + 16, fold16(dInner + dPort))
+      d += (~oldTcp & 0xffff) + read16(b, il4 + 16)
     }
   }
   apply(b, p.l4Offset + 2, fold16(d))

@@ -165,8 +165,9 @@ describe("Nat of ICMP errors", () => {
           expect(Ipv4.isChecksumValid(f.buf, 14)).toBe(true)
           expect(Ipv4.isChecksumValid(f.buf, il3)).toBe(true)
           expect(Icmp.isChecksumValid(f.buf, 34, f.len - 34)).toBe(true)
-          if (protocol === 17 && quoteAll) {
-            expect(Udp.isChecksumValid(f.buf, il3, p.innerL4Offset)).toBe(true)
+          if (quoteAll) {
+            if (protocol === 17) expect(Udp.isChecksumValid(f.buf, il3, p.innerL4Offset)).toBe(true)
+            else expect(Tcp.isChecksumValid(f.buf, il3, p.innerL4Offset, p.l3End - p.innerL4Offset)).toBe(true)
           }
         }
       ),
