@@ -1,0 +1,185 @@
+/**
+ * The library's builders against Linux itself: for each reply Linux sent in the golden captures (ARP, neighbour
+ * advertisement, echo replies, ICMP errors, TCP RST), the library builds the reply to the same captured request and
+ * the two frames must be byte for byte equal, except for fields Linux fills from per-host state (the IPv4
+ * identification, the IPv6 flow label) and the checksums that cover them, which are verified instead.
+ *
+ * Replies that came from B crossed router R (TTL/hop limit - 1, MACs rewritten): the library's frame gets the same
+ * DR-style rewrite (Ethernet.rewrite + Ipv4.decrementTtl / Ipv6.decrementHopLimit) before the comparison.
+ */
+import { Address, Arp, Ethernet, Icmp, Icmpv6, Ipv4, Ipv6, Ndp, PacketParser, ParseResult, Tcp } from "@lvs-ts/packet"
+import { describe, expect, it } from "vitest"
+import { loadFixture } from "./fixtures.ts"
+
+const MAC_A = Address.parseMac("02:00:0a:c9:01:02")
+const MAC_R0 = Address.parseMac("02:00:0a:c9:01:01")
+const R4 = Address.parseIpv4("10.201.1.1")
+const A4 = Address.parseIpv4("10.201.1.2")
+const B4 = Address.parseIpv4("10.201.2.2")
+const R6 = Address.parseIpv6("fd00:201:1::1")
+const A6 = Address.parseIpv6("fd00:201:1::2")
+const B6 = Address.parseIpv6("fd00:201:2::2")
+
+const frame = (name: string, index: number): Uint8Array => loadFixture(name).pcap.records[index]!.data
+
+const parsed = (b: Uint8Array): PacketParser => {
+  const p = new PacketParser()
+  expect(p.parse(b, 0, b.length)).toBe(ParseResult.Ok)
+  return p
+}
+
+/** Byte ranges (absolute, [from, to)) that may differ, each with a reason. */
+type Mask = ReadonlyArray<readonly [number, number, string]>
+
+const IPV4_ID_AND_CHECKSUM = (l3: number): Mask => [
+  [l3 + Ipv4.IDENTIFICATION, l3 + Ipv4.IDENTIFICATION + 2, "IPv4 identification (per-host counter)"],
+  [l3 + Ipv4.CHECKSUM, l3 + Ipv4.CHECKSUM + 2, "IPv4 header checksum (covers the identification)"]
+]
+
+/**
+ * Compares our frame with Linux's. Returns a readable list of differing fields outside the mask; the masked
+ * checksums are checked by the caller.
+ */
+const differences = (ours: Uint8Array, linux: Uint8Array, mask: Mask): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  if (ours.length !== linux.length) out.push(`length ${ours.length} != Linux ${linux.length}`)
+  const n = Math.min(ours.length, linux.length)
+  for (let i = 0; i < n; i++) {
+    if (ours[i] === linux[i]) continue
+    if (mask.some(([from, to]) => i >= from && i < to)) continue
+    out.push(`byte ${i}: 0x${ours[i]!.toString(16)} != Linux 0x${linux[i]!.toString(16)}`)
+  }
+  return out
+}
+
+/** What router R did to a packet from B before it reached A's interface. */
+/** What B received: A's packet after R decremented its TTL / hop limit (B quotes that in its errors). */
+const receivedByB = (captured: Uint8Array): Uint8Array => {
+  const b = captured.slice()
+  const p = parsed(b)
+  if (p.ipVersion === 4) expect(Ipv4.decrementTtl(b, p.l3Offset)).toBe(true)
+  else expect(Ipv6.decrementHopLimit(b, p.l3Offset)).toBe(true)
+  return b
+}
+
+const forwardedByR = (b: Uint8Array, p: PacketParser) => {
+  Ethernet.rewrite(b, 0, MAC_A, MAC_R0)
+  if (p.ipVersion === 4) expect(Ipv4.decrementTtl(b, p.l3Offset)).toBe(true)
+  else expect(Ipv6.decrementHopLimit(b, p.l3Offset)).toBe(true)
+}
+
+describe("builders produce what Linux produced for the same request", () => {
+  it("ARP request (A asks for R) and ARP reply (R answers)", () => {
+    const out = new Uint8Array(64)
+    let n = Arp.writeRequest(out, 0, MAC_A, A4, R4)
+    expect(differences(out.subarray(0, n), frame("arp-ping4", 0), [])).toEqual([])
+    n = Arp.writeReply(out, 0, MAC_R0, R4, MAC_A, A4)
+    expect(differences(out.subarray(0, n), frame("arp-ping4", 1), [])).toEqual([])
+  })
+
+  it("solicited neighbour advertisement (R answers A's solicitation)", () => {
+    const linux = frame("nd-ping6", 1)
+    const out = new Uint8Array(128)
+    const flags = Ndp.Flag.Router | Ndp.Flag.Solicited | Ndp.Flag.Override
+    const n = Ndp.writeAdvertisement(out, 0, MAC_R0, R6, 0, MAC_A, A6, 0, R6, 0, flags)
+    expect(differences(out.subarray(0, n), linux, [])).toEqual([])
+  })
+
+  it("ICMP echo reply (R answers A's ping)", () => {
+    const request = frame("arp-ping4", 2)
+    const linux = frame("arp-ping4", 3)
+    const out = new Uint8Array(256)
+    const n = Icmp.writeEchoReply(out, 0, request, parsed(request))
+    const ours = out.subarray(0, n)
+    expect(differences(ours, linux, IPV4_ID_AND_CHECKSUM(14))).toEqual([])
+    expect(Ipv4.isChecksumValid(ours, 14)).toBe(true)
+  })
+
+  it("ICMPv6 echo reply (R answers A's ping)", () => {
+    const request = frame("nd-ping6", 2)
+    const linux = frame("nd-ping6", 3)
+    const out = new Uint8Array(256)
+    const n = Icmpv6.writeEchoReply(out, 0, request, parsed(request))
+    const ours = out.subarray(0, n)
+    const flow: Mask = [[14 + 1, 14 + 4, "IPv6 flow label (Linux hashes the flow)"]]
+    expect(differences(ours, linux, flow)).toEqual([])
+  })
+
+  it("ICMP port unreachable (B answers A's datagram to a closed port; R forwards it)", () => {
+    const request = receivedByB(frame("icmp-port-unreachable", 0))
+    const linux = frame("icmp-port-unreachable", 1)
+    const out = new Uint8Array(1024)
+    const p = parsed(request)
+    const n = Icmp.writePortUnreachable(out, 0, request, p, B4)
+    const ours = out.slice(0, n)
+    forwardedByR(ours, parsed(ours))
+    expect(differences(ours, linux, IPV4_ID_AND_CHECKSUM(14))).toEqual([])
+    expect(Ipv4.isChecksumValid(ours, 14)).toBe(true)
+    expect(Icmp.isChecksumValid(ours, 34, n - 34)).toBe(true)
+  })
+
+  it("ICMPv6 port unreachable (B answers A's datagram; R forwards it)", () => {
+    const request = receivedByB(frame("icmp-port-unreachable", 2))
+    const linux = frame("icmp-port-unreachable", 3)
+    const out = new Uint8Array(1500)
+    const n = Icmpv6.writePortUnreachable(out, 0, request, parsed(request), B6, 0)
+    const ours = out.slice(0, n)
+    forwardedByR(ours, parsed(ours))
+    const flow: Mask = [[14 + 1, 14 + 4, "IPv6 flow label"]]
+    expect(differences(ours, linux, flow)).toEqual([])
+  })
+
+  it("ICMP fragmentation needed with the next-hop MTU (R, for a DF packet over its 1280-byte link)", () => {
+    const request = frame("icmp-errors", 0)
+    const linux = frame("icmp-errors", 1)
+    const out = new Uint8Array(1024)
+    const n = Icmp.writeFragmentationNeeded(out, 0, request, parsed(request), 1280, R4)
+    const ours = out.subarray(0, n)
+    expect(differences(ours, linux, IPV4_ID_AND_CHECKSUM(14))).toEqual([])
+    expect(Ipv4.isChecksumValid(ours, 14)).toBe(true)
+  })
+
+  it("ICMPv6 packet too big (R)", () => {
+    const request = frame("icmp-errors", 2)
+    const linux = frame("icmp-errors", 3)
+    const out = new Uint8Array(1500)
+    const n = Icmpv6.writePacketTooBig(out, 0, request, parsed(request), 1280, R6, 0)
+    const flow: Mask = [[14 + 1, 14 + 4, "IPv6 flow label"]]
+    expect(differences(out.subarray(0, n), linux, flow)).toEqual([])
+  })
+
+  it("ICMP time exceeded (R, for TTL 1)", () => {
+    const request = frame("icmp-errors", 4)
+    const linux = frame("icmp-errors", 5)
+    const out = new Uint8Array(1024)
+    const n = Icmp.writeTimeExceeded(out, 0, request, parsed(request), R4)
+    expect(differences(out.subarray(0, n), linux, IPV4_ID_AND_CHECKSUM(14))).toEqual([])
+  })
+
+  it("ICMPv6 time exceeded (R, for hop limit 1)", () => {
+    const request = frame("icmp-errors", 6)
+    const linux = frame("icmp-errors", 7)
+    const out = new Uint8Array(1500)
+    const n = Icmpv6.writeTimeExceeded(out, 0, request, parsed(request), R6, 0)
+    const flow: Mask = [[14 + 1, 14 + 4, "IPv6 flow label"]]
+    expect(differences(out.subarray(0, n), linux, flow)).toEqual([])
+  })
+
+  it("TCP RST for a SYN to a closed port, IPv4 and IPv6 (B answers; R forwards it)", () => {
+    for (const [req, rep] of [
+      [0, 1],
+      [2, 3]
+    ] as const) {
+      const request = receivedByB(frame("tcp-rst", req))
+      const linux = frame("tcp-rst", rep)
+      const out = new Uint8Array(256)
+      const n = Tcp.writeReset(out, 0, request, parsed(request))
+      const ours = out.slice(0, n)
+      const p = parsed(ours)
+      forwardedByR(ours, p)
+      const mask: Mask = p.ipVersion === 4 ? IPV4_ID_AND_CHECKSUM(14) : [[14 + 1, 14 + 4, "IPv6 flow label"]]
+      expect(differences(ours, linux, mask), `tcp-rst#${rep}`).toEqual([])
+      expect(Tcp.isChecksumValid(ours, 14, p.l4Offset, p.l4Length)).toBe(true)
+    }
+  })
+})
