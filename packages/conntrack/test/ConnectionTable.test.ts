@@ -165,6 +165,17 @@ describe("timers", () => {
     expect(table.stats.expired).toBe(1)
   })
 
+  it("an expiry moved earlier after the wheel re-filed the entry still fires on time", () => {
+    const { table } = makeTable()
+    const e = table.insert(conn(), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0) // ESTABLISHED, 900 s
+    expect(table.advance(5000)).toBe(0) // the wheel passes the 3 s filing and re-files the entry at 900 s
+    table.packet(e, Direction.INPUT, TcpState.RST, 40, 6000) // CLOSE: 10 s
+    expect(table.advance(15_999)).toBe(0)
+    expect(table.advance(16_000)).toBe(1)
+  })
+
   it("large time jumps expire everything due, and nothing early", () => {
     const { table } = makeTable()
     const early = table.insert(conn({ clientPort: 1 }), 0)
