@@ -198,7 +198,7 @@ describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", { timeo
     const started = performance.now()
     await close()
     const elapsed = performance.now() - started
-    expect(elapsed).toBeLessThan(1000)
+    expect(elapsed).toBeLessThan(2000)
     expect(Netns.linkExists(ns, "lvst0")).toBe(false)
     const snap = await counters(ports)
     expect(snap.workers[0]!.wakes).toBe(1)
@@ -284,12 +284,27 @@ describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", { timeo
       Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
       const before = (await Effect.runPromise(ports.handlerStats))[0]!
       // A frame every 10 ms for ~1.2 s: poll() keeps returning frames, yet ticks must still run.
-      await Netns.run(ns, "ping", ["-q", "-n", "-c", "120", "-i", "0.01", "-W", "0.1", "-w", "2", "10.9.0.2"])
+      const pinged = await Netns.run(ns, "ping", [
+        "-q",
+        "-n",
+        "-c",
+        "120",
+        "-i",
+        "0.01",
+        "-W",
+        "0.1",
+        "-w",
+        "2",
+        "10.9.0.2"
+      ])
+      const transmitted = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
+      expect(transmitted).toBeGreaterThan(50)
+      await new Promise((resolve) => setTimeout(resolve, 50))
       const stats = await Effect.runPromise(ports.handlerStats)
       const snap = await counters(ports)
       expect(stats[0]! - before).toBeGreaterThanOrEqual(5)
       expect(stats[1]).toBeGreaterThan(0)
-      expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(120)
+      expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(transmitted)
     } finally {
       await close()
       Netns.remove(ns)
