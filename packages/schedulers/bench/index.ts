@@ -120,8 +120,36 @@ const measure = async (name: string, make: (n: number) => Setup) => {
   process.stderr.write(`${name}: ${last.ns.map((x) => x.toFixed(0)).join(" / ")} ns\n`)
 }
 
-for (const name of NAMES) await measure(name, (n) => setup(name, n))
-await measure("wlc as a linear scan (kernel algorithm, reference)", setupScan)
+/**
+ * The cases where the kernel's rr/wrr are O(n) (or worse) per pick: almost every server quiesced, or the heaviest
+ * server OVERLOAD so that every cycle runs ~65535 empty laps at cw above every available weight.
+ */
+const setupDegenerate = (name: "rr" | "wrr", n: number): Setup => {
+  const s = setup("rr", n)
+  const list = s.pool.destinations()
+  if (name === "rr") {
+    // all but 5 servers quiesced, the live ones spread over the list
+    list.forEach((d, i) => {
+      if (i % Math.max(1, Math.floor(n / 5)) !== 0) s.pool.edit(d, { weight: 0 })
+    })
+  } else {
+    list.forEach((d, i) => {
+      s.pool.edit(d, { weight: i === 0 ? 65535 : 1, upperThreshold: i === 0 ? 1 : 0 })
+    })
+    list[0]!.bind(ConnectionKind.Inactive) // total 1 >= threshold 1 -> OVERLOAD, held by this connection
+  }
+  s.pool.setScheduler(name)
+  return s
+}
+
+// SCHED_BENCH_ONLY=twos,mh limits the run to some schedulers (the extra rows run only without a filter).
+const only = process.env.SCHED_BENCH_ONLY?.split(",")
+for (const name of NAMES) if (only === undefined || only.includes(name)) await measure(name, (n) => setup(name, n))
+if (only === undefined) {
+  await measure("rr, all but 5 servers weight 0", (n) => setupDegenerate("rr", n))
+  await measure("wrr, w65535 server OVERLOAD, rest w1", (n) => setupDegenerate("wrr", n))
+  await measure("wlc as a linear scan (kernel algorithm, reference)", setupScan)
+}
 
 const fmt = (x: number) => (x < 100 ? x.toFixed(1) : x.toFixed(0))
 console.log(`\nPick + bind + unbind, ns per pick (median of batches of ${BATCH}); node ${process.version}\n`)
