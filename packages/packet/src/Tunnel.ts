@@ -59,14 +59,17 @@ export const TunnelResult = {
  * ```
  */
 export interface Tunnel {
+  /** One of {@link TunnelType}. */
   readonly type: number
   /** Outer IP version, 4 or 6. */
   readonly outerVersion: number
-  /** Outer IPv4 source/destination (outerVersion 4). */
+  /** Outer IPv4 source (outerVersion 4): the director's address towards the real server. */
   readonly source4: number
+  /** Outer IPv4 destination: the real server. */
   readonly destination4: number
-  /** Outer IPv6 source/destination, 16 bytes each (outerVersion 6). */
+  /** Outer IPv6 source, 16 bytes (outerVersion 6). */
   readonly source6: Uint8Array
+  /** Outer IPv6 destination, 16 bytes. */
   readonly destination6: Uint8Array
   /** GUE destination port (`--tun-port`). */
   readonly port: number
@@ -74,15 +77,17 @@ export interface Tunnel {
   readonly checksum: boolean
   /** Copy the inner DF bit to the outer header (IPVS does when `pmtu_disc` is on). */
   readonly copyDontFragment: boolean
-  /** Ethernet destination (next hop towards the real server) and source (our interface). */
+  /** Ethernet destination: the next hop towards the real server. */
   readonly destinationMac: Uint8Array
+  /** Ethernet source: our interface. */
   readonly sourceMac: Uint8Array
   /** Bytes of outer IP + UDP/GUE/GRE headers (without Ethernet). */
   readonly overhead: number
 }
 
 /**
- * Options of {@link make}; addresses of the unused family may be omitted.
+ * Options of {@link make}, fields as in {@link Tunnel}; addresses of the unused family may be omitted,
+ * `checksum` defaults to false and `copyDontFragment` to true (IPVS with `pmtu_disc` on).
  *
  * @example
  * ```ts

@@ -1,4 +1,18 @@
-import { Address, Arp, Ethernet, Gre, Gue, Ipv4, Ipv6, PacketParser, ParseResult, Tcp } from "@lvs-ts/packet"
+import {
+  Address,
+  Arp,
+  Ethernet,
+  Gre,
+  Gue,
+  IpProtocol,
+  Ipv4,
+  Ipv6,
+  PacketParser,
+  ParseResult,
+  Tcp,
+  Udp
+} from "@lvs-ts/packet"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { hex, ipv4Frame } from "./helpers/frames.ts"
 
@@ -181,5 +195,75 @@ describe("Ethernet.macPair", () => {
     Ethernet.rewritePair(b, 3, Ethernet.macPair(d, s))
     expect(b).toEqual(a)
     expect(Address.formatMac(b, 3)).toBe("fe:dc:ba:98:76:54")
+  })
+})
+
+describe("writers round-trip through the parser and accessors", () => {
+  it("Ethernet + IPv4/IPv6 + UDP / GRE headers written by the library read back field by field", () => {
+    const p = new PacketParser()
+    fc.assert(
+      fc.property(
+        fc.record({
+          tos: fc.integer({ min: 0, max: 255 }),
+          id: fc.integer({ min: 0, max: 0xffff }),
+          df: fc.boolean(),
+          ttl: fc.integer({ min: 0, max: 255 }),
+          src: fc.integer({ min: 0, max: 0xffffffff }),
+          dst: fc.integer({ min: 0, max: 0xffffffff }),
+          sport: fc.integer({ min: 0, max: 0xffff }),
+          dport: fc.integer({ min: 0, max: 0xffff }),
+          data: fc.uint8Array({ maxLength: 40 }),
+          v6: fc.boolean(),
+          flow: fc.integer({ min: 0, max: 0xfffff }),
+          src6: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+          gre: fc.boolean(),
+          key: fc.integer({ min: -1, max: 0xffffffff })
+        }),
+        (r) => {
+          const b = new Uint8Array(200)
+          const mac = Address.parseMac("02:00:00:00:00:01")
+          Ethernet.write(b, 0, Ethernet.BROADCAST, mac, r.v6 ? Ethernet.EtherType.Ipv6 : Ethernet.EtherType.Ipv4)
+          const l4Len = r.gre ? Gre.lengthForFlags(r.key >= 0 ? Gre.FLAG_KEY : 0) + r.data.length : 8 + r.data.length
+          const proto = r.gre ? IpProtocol.Gre : IpProtocol.Udp
+          const l4 = r.v6 ? 54 : 34
+          if (r.v6) Ipv6.write(b, 14, r.tos, r.flow, l4Len, proto, r.ttl, r.src6, 0, r.src6, 0)
+          else Ipv4.write(b, 14, r.tos, 20 + l4Len, r.id, r.df ? Ipv4.FLAG_DF : 0, r.ttl, proto, r.src, r.dst)
+          const hl = r.gre ? Gre.write(b, l4, 0x0800, false, r.key, -1) : Udp.write(b, l4, r.sport, r.dport, l4Len)
+          b.set(r.data, l4 + hl)
+          if (!r.gre) Udp.updateChecksum(b, 14, l4)
+          const len = l4 + l4Len
+          expect(p.parse(b, 0, len)).toBe(ParseResult.Ok)
+          expect(p.ipVersion).toBe(r.v6 ? 6 : 4)
+          expect(p.protocol).toBe(proto)
+          expect(p.l4Offset).toBe(l4)
+          expect(p.l3End).toBe(len)
+          if (r.v6) {
+            expect(Ipv6.trafficClass(b, 14)).toBe(r.tos)
+            expect(Ipv6.flowLabel(b, 14)).toBe(r.flow)
+            expect(Ipv6.hopLimit(b, 14)).toBe(r.ttl)
+            expect(Ipv6.equalAddress(b, 14 + Ipv6.SOURCE, r.src6, 0)).toBe(true)
+          } else {
+            expect(Ipv4.tos(b, 14)).toBe(r.tos)
+            expect(Ipv4.identification(b, 14)).toBe(r.id)
+            expect(Ipv4.dontFragment(b, 14)).toBe(r.df)
+            expect(Ipv4.ttl(b, 14)).toBe(r.ttl)
+            expect(Ipv4.source(b, 14)).toBe(r.src)
+            expect(Ipv4.destination(b, 14)).toBe(r.dst)
+            expect(Ipv4.isChecksumValid(b, 14)).toBe(true)
+          }
+          if (r.gre) {
+            expect(Gre.headerLength(b, l4, l4Len)).toBe(hl)
+            if (r.key >= 0) expect(Gre.key(b, l4)).toBe(r.key)
+          } else {
+            expect(p.sourcePort).toBe(r.sport)
+            expect(p.destinationPort).toBe(r.dport)
+            expect(Udp.length(b, l4)).toBe(l4Len)
+            expect(Udp.checksum(b, l4)).not.toBe(0)
+            expect(Udp.isChecksumValid(b, 14, l4)).toBe(true)
+          }
+        }
+      ),
+      { numRuns: 500 }
+    )
   })
 })
