@@ -5,45 +5,45 @@
  * keepalived's IPv4 header (reference §2.1): version 4, IHL 5, TOS 0xc0, DF clear, TTL 255 (or
  * `unicast_ttl`), a per-instance IP ID counter starting at 1 that wraps skipping 0, protocol 112.
  *
- * Written here with named offsets; the `@lvs-ts/packet` header views can replace these once they exist.
+ * Offsets come from the `@lvs-ts/packet` header modules.
  *
  * @module
  */
-import { Checksum } from "@lvs-ts/packet"
+import { Checksum, Ipv4, Ipv6 } from "@lvs-ts/packet"
 import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
 
-/** Offsets in the IPv4 header. */
+/** Offsets in the IPv4 header (the `@lvs-ts/packet` Ipv4 constants). */
 export const Ipv4Offset = {
-  versionIhl: 0,
-  tos: 1,
-  totalLength: 2,
-  id: 4,
-  flagsFragment: 6,
-  ttl: 8,
-  protocol: 9,
-  checksum: 10,
-  source: 12,
-  destination: 16
+  versionIhl: Ipv4.VERSION_IHL,
+  tos: Ipv4.TOS,
+  totalLength: Ipv4.TOTAL_LENGTH,
+  id: Ipv4.IDENTIFICATION,
+  flagsFragment: Ipv4.FLAGS_FRAGMENT,
+  ttl: Ipv4.TTL,
+  protocol: Ipv4.PROTOCOL,
+  checksum: Ipv4.CHECKSUM,
+  source: Ipv4.SOURCE,
+  destination: Ipv4.DESTINATION
 } as const
 
-/** Offsets in the IPv6 header. */
+/** Offsets in the IPv6 header (the `@lvs-ts/packet` Ipv6 constants). */
 export const Ipv6Offset = {
-  versionClassFlow: 0,
-  payloadLength: 4,
-  nextHeader: 6,
-  hopLimit: 7,
-  source: 8,
-  destination: 24
+  versionClassFlow: Ipv6.VERSION_CLASS_FLOW,
+  payloadLength: Ipv6.PAYLOAD_LENGTH,
+  nextHeader: Ipv6.NEXT_HEADER,
+  hopLimit: Ipv6.HOP_LIMIT,
+  source: Ipv6.SOURCE,
+  destination: Ipv6.DESTINATION
 } as const
 
 /** Offsets in the IPsec AH header (RFC 4302) that may precede a v2 advert. */
 export const AhOffset = { nextHeader: 0, payloadLength: 1, spi: 4, sequence: 8, icv: 12 } as const
 
 /** Length of an IPv4 header without options, as keepalived sends it. */
-export const IPV4_HEADER_LENGTH = 20
+export const IPV4_HEADER_LENGTH = Ipv4.HEADER_LENGTH
 /** Length of the IPv6 fixed header. */
-export const IPV6_HEADER_LENGTH = 40
+export const IPV6_HEADER_LENGTH = Ipv6.HEADER_LENGTH
 /** Length of the AH header keepalived uses (HMAC-MD5-96): 12 fixed + 12 ICV. */
 export const AH_LENGTH = 24
 /** The TOS byte keepalived sets (precedence 6, "internetwork control"). */

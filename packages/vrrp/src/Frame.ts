@@ -6,31 +6,35 @@
  *
  * @module
  */
-import { Checksum } from "@lvs-ts/packet"
+import { Arp, Checksum, Ethernet } from "@lvs-ts/packet"
 import * as Address from "./Address.ts"
 import type * as Advert from "./Advert.ts"
 import * as Datagram from "./Datagram.ts"
 
 /** Offsets in the Ethernet II header. */
-export const EthernetOffset = { destination: 0, source: 6, etherType: 12 } as const
+export const EthernetOffset = {
+  destination: Ethernet.DESTINATION,
+  source: Ethernet.SOURCE,
+  etherType: Ethernet.ETHER_TYPE
+} as const
 /** Ethernet II header length (no VLAN tag). */
-export const ETHERNET_HEADER_LENGTH = 14
+export const ETHERNET_HEADER_LENGTH = Ethernet.HEADER_LENGTH
 /** EtherTypes used here. */
 export const EtherType = { ipv4: 0x0800, arp: 0x0806, ipv6: 0x86dd } as const
 /** Offsets in an Ethernet/IPv4 ARP packet. */
 export const ArpOffset = {
-  hardwareType: 0,
-  protocolType: 2,
-  hardwareLength: 4,
-  protocolLength: 5,
-  operation: 6,
-  senderMac: 8,
-  senderIp: 14,
-  targetMac: 18,
-  targetIp: 24
+  hardwareType: Arp.HARDWARE_TYPE,
+  protocolType: Arp.PROTOCOL_TYPE,
+  hardwareLength: Arp.HARDWARE_LENGTH,
+  protocolLength: Arp.PROTOCOL_LENGTH,
+  operation: Arp.OPERATION,
+  senderMac: Arp.SENDER_HARDWARE,
+  senderIp: Arp.SENDER_PROTOCOL,
+  targetMac: Arp.TARGET_HARDWARE,
+  targetIp: Arp.TARGET_PROTOCOL
 } as const
 /** ARP packet length for Ethernet/IPv4. */
-export const ARP_LENGTH = 28
+export const ARP_LENGTH = Arp.LENGTH
 /** The Ethernet broadcast address. */
 export const BROADCAST: Uint8Array = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
 
