@@ -3,8 +3,9 @@
  * (`tcp_dnat_handler` / `tcp_snat_handler`, `udp_*nat_handler`, `ip_vs_nat_icmp`).
  *
  * One function call changes the address, the port, the IPv4 header checksum and the TCP/UDP (or
- * ICMPv6) checksum, folding all word changes into one update. Ports of other protocols are left alone
- * (SCTP would need a CRC32c recompute, which IPVS does and this package does not yet).
+ * ICMPv6) checksum, folding all word changes into one update. SCTP ports are rewritten too, with a full
+ * CRC32c recompute when a port actually changes (as IPVS does; SCTP has no pseudo-header, so an address
+ * change alone leaves its checksum valid). Ports of other protocols are left alone.
  *
  * `l4` is the transport header offset, or -1 when the packet carries none (a non-first fragment:
  * `parser.fragmentOffset !== 0`); only the address changes then. A UDP checksum of 0 over IPv4 ("no
@@ -16,6 +17,7 @@
 import { IpProtocol } from "./IpProtocol.ts"
 import { read16, read32, write16, write32 } from "./internal/bytes.ts"
 import type { PacketParser } from "./PacketParser.ts"
+import * as Sctp from "./Sctp.ts"
 
 /** Folds a 32-bit-ish one's-complement accumulator to 16 bits. */
 const fold16 = (acc: number): number => {
@@ -78,7 +80,16 @@ const rewriteV4 = (
       write16(b, l4 + portField, port)
     }
     applyUdp(b, l4 + 6, dl4, true)
+  } else if (protocol === IpProtocol.Sctp) {
+    sctpPort(b, l4, l3 + read16(b, l3 + 2), portField, port)
   }
+}
+
+/** SCTP: no pseudo-header, so only a port change matters, and CRC32c has no incremental form. */
+const sctpPort = (b: Uint8Array, l4: number, end: number, portField: number, port: number): void => {
+  if (port < 0 || end - l4 < Sctp.HEADER_LENGTH || read16(b, l4 + portField) === port) return
+  write16(b, l4 + portField, port)
+  Sctp.updateChecksum(b, l4, end - l4)
 }
 
 /**
@@ -153,6 +164,8 @@ const rewriteV6 = (
     else applyUdp(b, l4 + 6, dl4, false)
   } else if (protocol === IpProtocol.Icmpv6) {
     apply(b, l4 + 2, d) // the ICMPv6 checksum covers the pseudo-header addresses
+  } else if (protocol === IpProtocol.Sctp) {
+    sctpPort(b, l4, l3 + 40 + read16(b, l3 + 4), portField, port)
   }
 }
 

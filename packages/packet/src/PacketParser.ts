@@ -19,6 +19,7 @@ import * as Ipv4 from "./Ipv4.ts"
 import * as Ipv6 from "./Ipv6.ts"
 import { read16 } from "./internal/bytes.ts"
 import { ParseResult } from "./ParseResult.ts"
+import * as Sctp from "./Sctp.ts"
 import * as Tcp from "./Tcp.ts"
 import * as Udp from "./Udp.ts"
 
@@ -85,9 +86,9 @@ export class PacketParser implements Ipv6.ExtensionWalkState {
   l4Length = 0
   /** Offset of the transport payload (after TCP/UDP/ICMP headers), -1 when not parsed. */
   payloadOffset = -1
-  /** TCP/UDP source port, -1 when the packet has none (other protocol, non-first fragment). */
+  /** TCP/UDP/SCTP source port, -1 when the packet has none (other protocol, non-first fragment). */
   sourcePort = -1
-  /** TCP/UDP destination port, -1 when none. */
+  /** TCP/UDP/SCTP destination port, -1 when none. */
   destinationPort = -1
   /** TCP flags byte, 0 when not TCP. */
   tcpFlags = 0
@@ -397,7 +398,14 @@ export class PacketParser implements Ipv6.ExtensionWalkState {
       }
       return ParseResult.Ok
     }
-    // Tunnels (IPIP, IPv6, GRE), ESP, SCTP, ...: the caller reads l4Offset with the matching module.
+    if (p === IpProtocol.Sctp) {
+      if (available < Sctp.HEADER_LENGTH) return this.fail(ParseResult.Truncated)
+      this.sourcePort = read16(buf, l4)
+      this.destinationPort = read16(buf, l4 + 2)
+      this.payloadOffset = l4 + Sctp.HEADER_LENGTH
+      return ParseResult.Ok
+    }
+    // Tunnels (IPIP, IPv6, GRE), ESP, ...: the caller reads l4Offset with the matching module.
     this.payloadOffset = l4
     return ParseResult.Ok
   }
