@@ -348,3 +348,98 @@ export const icmpErrorOutV6 = (
   addressOffset: number,
   port: number
 ): boolean => icmpErrorV6(b, p, address, addressOffset, port, 8, 24, 2)
+
+/** `~old + new` of a 16-bit port written at `at` (0 when `port` < 0: kept). */
+const portDelta = (b: Uint8Array, at: number, port: number): number => {
+  if (port < 0) return 0
+  const d = (~read16(b, at) & 0xffff) + port
+  write16(b, at, port)
+  return d
+}
+
+const bothL4 = (
+  b: Uint8Array,
+  l4: number,
+  end: number,
+  protocol: number,
+  d: number,
+  sourcePort: number,
+  destinationPort: number,
+  v4: boolean
+): void => {
+  if (protocol === IpProtocol.Tcp || protocol === IpProtocol.Udp) {
+    const dl4 = d + portDelta(b, l4, sourcePort) + portDelta(b, l4 + 2, destinationPort)
+    if (protocol === IpProtocol.Tcp) apply(b, l4 + 16, fold16(dl4))
+    else applyUdp(b, l4 + 6, fold16(dl4), v4)
+  } else if (protocol === IpProtocol.Sctp) {
+    if (end - l4 < Sctp.HEADER_LENGTH) return
+    const changed =
+      (sourcePort >= 0 && read16(b, l4) !== sourcePort) ||
+      (destinationPort >= 0 && read16(b, l4 + 2) !== destinationPort)
+    if (!changed) return
+    if (sourcePort >= 0) write16(b, l4, sourcePort)
+    if (destinationPort >= 0) write16(b, l4 + 2, destinationPort)
+    Sctp.updateChecksum(b, l4, end - l4)
+  } else if (protocol === IpProtocol.Icmpv6 && !v4) {
+    apply(b, l4 + 2, fold16(d))
+  }
+}
+
+/**
+ * FULLNAT rewrite of an IPv4 packet in one pass (ipvs.md §3.6; alibaba/LVS and DPVS FNAT): source and
+ * destination address and port together, all checksum deltas folded once. Client -> RS:
+ * `(CIP, CPORT, VIP, VPORT)` becomes `(LIP, LPORT, RIP, RPORT)`; RS -> client the reverse. A port < 0
+ * is kept.
+ *
+ * @example
+ * ```ts
+ * Nat.setAddressesV4(frame, p.l3Offset, p.l4Offset, p.protocol, localIp, localPort, realServer, 8080)
+ * ```
+ */
+export const setAddressesV4 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  source: number,
+  sourcePort: number,
+  destination: number,
+  destinationPort: number
+): void => {
+  source >>>= 0
+  destination >>>= 0
+  const oldSource = read32(b, l3 + 12)
+  const oldDestination = read32(b, l3 + 16)
+  write32(b, l3 + 12, source)
+  write32(b, l3 + 16, destination)
+  const d = delta32(oldSource, source) + delta32(oldDestination, destination)
+  apply(b, l3 + 10, fold16(d))
+  if (l4 < 0 || (read16(b, l3 + 6) & 0x1fff) !== 0) return
+  bothL4(b, l4, l3 + read16(b, l3 + 2), protocol, d, sourcePort, destinationPort, true)
+}
+
+/**
+ * FULLNAT rewrite of an IPv6 packet in one pass (addresses: 16 bytes at their offsets); see
+ * {@link setAddressesV4}.
+ *
+ * @example
+ * ```ts
+ * Nat.setAddressesV6(frame, p.l3Offset, p.l4Offset, p.protocol, lip6, 0, 40001, rip6, 0, 8080)
+ * ```
+ */
+export const setAddressesV6 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  protocol: number,
+  source: Uint8Array,
+  sourceOffset: number,
+  sourcePort: number,
+  destination: Uint8Array,
+  destinationOffset: number,
+  destinationPort: number
+): void => {
+  const d = swap128(b, l3 + 8, source, sourceOffset) + swap128(b, l3 + 24, destination, destinationOffset)
+  if (l4 < 0) return
+  bothL4(b, l4, l3 + 40 + read16(b, l3 + 4), protocol, d, sourcePort, destinationPort, false)
+}
