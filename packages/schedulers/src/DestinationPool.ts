@@ -70,7 +70,14 @@ export class DestinationPool {
     this._scheduler.init(this)
   }
 
-  /** The attached scheduler. */
+  /**
+   * The attached scheduler.
+   *
+   * @example
+   * ```ts
+   * pool.scheduler.name // "wlc"
+   * ```
+   */
   get scheduler(): Scheduler {
     return this._scheduler
   }
@@ -185,7 +192,15 @@ export class DestinationPool {
     return this._scheduler.schedule(bytes, sourceOffset, destinationOffset, sourcePort, now)
   }
 
-  /** Forwards a linked destination's counter change to the scheduler (see {@link DestinationWatcher}). */
+  /**
+   * Forwards a linked destination's counter change to the scheduler (see {@link DestinationWatcher}); called by
+   * {@link Destination.bind} and friends, not by users.
+   *
+   * @example
+   * ```ts
+   * dest.bind(ConnectionKind.Active) // -> pool.countersChanged(dest) -> scheduler index update
+   * ```
+   */
   countersChanged(dest: Destination): void {
     this._scheduler.countersChanged(dest)
   }

@@ -113,7 +113,7 @@ export class MaglevHashing implements Scheduler {
     const turns = new Int32Array(n)
     for (let i = 0; i < n; i++) {
       const d = list[i]!
-      const v = (d.port + d.foldedAddress()) >>> 0
+      const v = (d.port + d.foldedAddress()) | 0
       perm[i] = (hsiphash(v, KEY1) >>> 0) % m
       skip[i] = ((hsiphash(v, KEY2) >>> 0) % (m - 1)) + 1
       const lw = d.lastWeight
@@ -149,8 +149,9 @@ export class MaglevHashing implements Scheduler {
   schedule(bytes: Uint8Array, sourceOffset: number, _d: number, sourcePort: number, _n: number): Pick {
     const pool = this.pool!
     const m = this.size
+    // `| 0`, not `>>> 0`: a u32 above 2^31 passed to a non-inlined call is boxed (a heap allocation per pick).
     const v =
-      ((pool.flags & ServiceFlags.Port ? sourcePort & 0xffff : 0) + foldAddress(bytes, sourceOffset, pool.family)) >>> 0
+      ((pool.flags & ServiceFlags.Port ? sourcePort & 0xffff : 0) + foldAddress(bytes, sourceOffset, pool.family)) | 0
     const ihash = (hsiphash(v, KEY1) >>> 0) % m
     const dest = this.lookup[ihash]
     if (dest === undefined) return noDestinationAvailable
@@ -158,7 +159,7 @@ export class MaglevHashing implements Scheduler {
     if ((pool.flags & ServiceFlags.Fallback) === 0) return noDestinationAvailable
     for (let offset = 0; offset < m; offset++) {
       const roffset = (offset + ihash) % m
-      const d = this.lookup[(hsiphash((roffset + v) >>> 0, KEY1) >>> 0) % m]
+      const d = this.lookup[(hsiphash((roffset + v) | 0, KEY1) >>> 0) % m]
       if (d === undefined) break
       if (available(d)) return d
     }

@@ -95,7 +95,7 @@ export class SourceHashing implements Scheduler {
   schedule(bytes: Uint8Array, sourceOffset: number, _d: number, sourcePort: number, _n: number): Pick {
     const pool = this.pool!
     const key =
-      ((pool.flags & ServiceFlags.Port ? sourcePort & 0xffff : 0) + foldAddress(bytes, sourceOffset, pool.family)) >>> 0
+      ((pool.flags & ServiceFlags.Port ? sourcePort & 0xffff : 0) + foldAddress(bytes, sourceOffset, pool.family)) | 0
     const mask = this.size - 1
     const ihash = hash32(key, this.bits)
     const dest = this.buckets[ihash]

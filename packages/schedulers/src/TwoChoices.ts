@@ -75,8 +75,8 @@ export class TwoChoices implements Scheduler {
     // A misbehaving injected source is clamped into [1, total] rather than crashing the data path.
     let r1 = this.random(total + 1)
     let r2 = this.random(total + 1)
-    r1 = r1 > total ? total : Math.max(r1, 1)
-    r2 = r2 > total ? total : Math.max(r2, 1)
+    r1 = r1 >= 1 ? (r1 <= total ? r1 : total) : 1 // also maps NaN to 1
+    r2 = r2 >= 1 ? (r2 <= total ? r2 : total) : 1
     const slots = this.pool!.slots
     const d1 = slots[this.sums.firstPrefixAtLeast(r1)]!
     const d2 = slots[this.sums.firstPrefixAtLeast(r2)]!

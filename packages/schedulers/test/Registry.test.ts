@@ -132,3 +132,22 @@ describe("Destination and pool validation", () => {
     expect(pool.destinations()).toEqual(live)
   })
 })
+
+describe("hot path robustness", () => {
+  it("twos clamps a misbehaving random source instead of crashing", () => {
+    for (const bad of [Number.NaN, -5, 1e12, 2.5]) {
+      const pool = new Pool({ scheduler: "twos", schedulerOptions: { random: () => bad } })
+      pool.add(new Destination(4, 1, 0, 0, 0, 1), { weight: 2 })
+      pool.add(new Destination(4, 2, 0, 0, 0, 2), { weight: 3 })
+      expect(pickV4(pool)._tag, String(bad)).toBe("Destination")
+    }
+  })
+
+  it("short packets and out-of-range offsets do not throw in any scheduler", () => {
+    for (const name of defaultRegistry.names()) {
+      const pool = new Pool({ scheduler: name, family: 6 })
+      pool.add(new Destination(6, 1, 2, 3, 4, 1))
+      expect(() => pool.pick(new Uint8Array(3), 100, -7, 99999, 0), name).not.toThrow()
+    }
+  })
+})

@@ -247,6 +247,11 @@ export abstract class LocalityScheduler implements Scheduler {
    * Runs the GC ticks that are due at `now` (the kernel's 60 s timer, `ip_vs_lblc(r)_check_expire`). Called by
    * every schedule; a director may also call it from its own timer so that no pick pays for a full scan.
    * The first clock value seen starts the timer (the kernel starts it at service creation).
+   *
+   * @example
+   * ```ts
+   * setInterval(() => (pool.scheduler as LocalityBasedLeastConnection).tick(performance.now()), 60_000)
+   * ```
    */
   tick(now: number): void {
     if (Number.isNaN(this.nextTick)) {
