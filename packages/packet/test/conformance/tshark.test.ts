@@ -254,7 +254,9 @@ describe("tshark oracle: builders and rewriters", () => {
         }
       }
       expect(errors.filter((e) => !e.label.startsWith("unreachable")).length).toBeGreaterThanOrEqual(8)
-      const targets = samples(fc.tuple(ipv4, ipv6, fc.integer({ min: 0, max: 65535 })), errors.length, 4)
+      // Port -1 means "keep the embedded port" (address-only NAT, e.g. port-0 or fwmark services).
+      const anyPort = fc.oneof(fc.constant(-1), fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 }))
+      const targets = samples(fc.tuple(ipv4, ipv6, anyPort), errors.length, 4)
       errors.forEach((e, i) => {
         const [a4, a6, port] = targets[i]!
         for (const dir of ["in", "out"] as const) {
