@@ -8,9 +8,10 @@
  * Native calls go through koffi; the receive loop runs `recvfrom` on koffi's worker threads with a
  * short SO_RCVTIMEO so closing the scope stops it promptly.
  *
- * Limitation: IPv4 only for now. IPv6 needs `recvmsg` with IPV6_HOPLIMIT/IPV6_PKTINFO ancillary data
- * for the hop-limit and destination checks; instances with IPv6 addresses are refused with an error
- * rather than run with those checks silently skipped (the TAP transport supports IPv6).
+ * IPv6 instances use a raw IPv6 socket like keepalived's: the kernel computes and verifies the checksum
+ * (IPV6_CHECKSUM 6), hop limit 255, ff02::12 membership, and `recvmsg` with IPV6_HOPLIMIT and
+ * IPV6_PKTINFO ancillary data so the hop-limit and multicast-destination checks run; unsolicited NAs go
+ * out through the AF_PACKET socket.
  *
  * @module
  */
@@ -19,6 +20,7 @@ import { readFileSync } from "node:fs"
 import { networkInterfaces } from "node:os"
 import { Effect, Layer, type Scope } from "effect"
 import * as Address from "./Address.ts"
+import * as Advert from "./Advert.ts"
 import type * as Config from "./Config.ts"
 import * as Datagram from "./Datagram.ts"
 import * as Frame from "./Frame.ts"
@@ -70,6 +72,28 @@ const int32 = (n: number): Uint8Array => {
   new DataView(b.buffer).setInt32(0, n, true)
   return b
 }
+
+/** `struct sockaddr_in6` (28 bytes) with the interface as scope id (link-local destinations). */
+const sockaddrIn6 = (address: string, scope: number): Uint8Array => {
+  const out = new Uint8Array(28)
+  const v = new DataView(out.buffer)
+  v.setUint16(0, Libc.C.AF_INET6, true)
+  out.set(Address.parseIpv6(address) ?? new Uint8Array(16), 8)
+  v.setUint32(24, scope, true)
+  return out
+}
+
+/** `struct ipv6_mreq { in6_addr multiaddr; int ifindex }`. */
+const ipv6Mreq = (group: string, ifindex: number): Uint8Array => {
+  const b = new Uint8Array(20)
+  b.set(Address.parseIpv6(group) ?? new Uint8Array(16), 0)
+  new DataView(b.buffer).setInt32(16, ifindex, true)
+  return b
+}
+
+/** Offsets in `struct msghdr` / `struct cmsghdr` (LP64 Linux). */
+const Msghdr = { name: 0, namelen: 8, iov: 16, iovlen: 24, control: 32, controllen: 40, flags: 48, size: 56 } as const
+const Cmsghdr = { len: 0, level: 8, type: 12, data: 16 } as const
 
 /** `struct ip_mreqn { in_addr multiaddr; in_addr address; int ifindex }`. */
 const mreqn = (group: string, ifindex: number): Uint8Array => {
@@ -154,26 +178,127 @@ export const make = (
     }
     const out = new Uint8Array(2048)
 
-    const refuseIpv6 = (vi: Config.Instance) =>
-      vi.family === "ipv6"
-        ? Effect.logError(`(${vi.name}) the kernel transport supports IPv4 instances only; use the TAP transport`)
-        : undefined
+    let fd6: number | undefined
+    const out6 = new Uint8Array(2048)
+    const sendIpv6 = (o: Transport.Outgoing): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (fd6 === undefined) return Effect.logError(`(${o.instance.name}) IPv6 socket not open on ${ifname}`)
+        // The kernel overwrites the checksum (IPV6_CHECKSUM) with the real source it picks.
+        const n = Advert.encode(o.advert, out6, 0, {
+          family: "ipv6",
+          source: Address.parseIpv6(o.source ?? "::") ?? new Uint8Array(16),
+          destination: Address.parseIpv6(o.destination) ?? new Uint8Array(16)
+        })
+        const r = libc.sendto(fd6, out6, n, 0, sockaddrIn6(o.destination, ifindex), 28)
+        return r < 0 ? Effect.logWarning(`sendto ${o.destination} failed (errno ${libc.errno()})`) : Effect.void
+      })
+
+    /** Opens the IPv6 socket and its receive loop (when an IPv6 instance exists). */
+    const listenIpv6 = (instances: ReadonlyArray<Config.Instance>, deliver: (i: Transport.Incoming) => void) =>
+      Effect.gen(function* () {
+        const v6 = instances.filter((vi) => vi.family === "ipv6")
+        if (v6.length === 0) return
+        const s6 = yield* open(Libc.C.AF_INET6, 112, "raw IPv6 socket for protocol 112")
+        const L = Libc.C
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_CHECKSUM, int32(6), "IPV6_CHECKSUM")
+        yield* opt(s6, L.SOL_SOCKET, L.SO_BINDTODEVICE, new TextEncoder().encode(`${ifname}\0`), "SO_BINDTODEVICE")
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_MULTICAST_IF, int32(ifindex), "IPV6_MULTICAST_IF")
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_MULTICAST_LOOP, int32(0), "IPV6_MULTICAST_LOOP")
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_MULTICAST_HOPS, int32(255), "IPV6_MULTICAST_HOPS")
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_UNICAST_HOPS, int32(v6[0]!.unicastTtl), "IPV6_UNICAST_HOPS")
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_RECVHOPLIMIT, int32(1), "IPV6_RECVHOPLIMIT")
+        yield* opt(s6, L.IPPROTO_IPV6, L.IPV6_RECVPKTINFO, int32(1), "IPV6_RECVPKTINFO")
+        yield* opt(s6, L.SOL_SOCKET, L.SO_RCVTIMEO, timeout, "SO_RCVTIMEO")
+        const source = v6.find((vi) => vi.sourceAddress !== undefined)?.sourceAddress
+        if (source !== undefined && libc.bind(s6, sockaddrIn6(source, ifindex), 28) < 0)
+          yield* Effect.logWarning(`bind ${source} on ${ifname} failed (errno ${libc.errno()})`)
+        for (const g of new Set(v6.filter((vi) => vi.unicastPeers.length === 0).map((vi) => vi.mcastGroup))) {
+          if (libc.setsockopt(s6, L.IPPROTO_IPV6, L.IPV6_ADD_MEMBERSHIP, ipv6Mreq(g, ifindex), 20) < 0)
+            yield* Effect.logError(`IPV6_ADD_MEMBERSHIP ${g} on ${ifname} failed (errno ${libc.errno()})`)
+        }
+        fd6 = s6
+        // recvmsg runs on a worker thread: its msghdr, iovec, name, control and data live in native memory.
+        const DATA = 65536
+        const CONTROL = 256
+        const mem = yield* Effect.acquireRelease(
+          Effect.sync(() => libc.alloc(Msghdr.size + 16 + 28 + CONTROL + DATA)),
+          (m) => Effect.sync(() => libc.free(m.pointer))
+        )
+        const base = mem.pointer
+        const view = new DataView(mem.bytes.buffer, mem.bytes.byteOffset, mem.bytes.byteLength)
+        const iovAt = Msghdr.size
+        const nameAt = iovAt + 16
+        const controlAt = nameAt + 28
+        const dataAt = controlAt + CONTROL
+        const arm = () => {
+          view.setBigUint64(Msghdr.name, base + BigInt(nameAt), true)
+          view.setUint32(Msghdr.namelen, 28, true)
+          view.setBigUint64(Msghdr.iov, base + BigInt(iovAt), true)
+          view.setBigUint64(Msghdr.iovlen, 1n, true)
+          view.setBigUint64(Msghdr.control, base + BigInt(controlAt), true)
+          view.setBigUint64(Msghdr.controllen, BigInt(CONTROL), true)
+          view.setInt32(Msghdr.flags, 0, true)
+          view.setBigUint64(iovAt, base + BigInt(dataAt), true)
+          view.setBigUint64(iovAt + 8, BigInt(DATA), true)
+        }
+        const onMessage = (n: number) => {
+          let hopLimit = -1
+          let destination = "::"
+          const clen = Number(view.getBigUint64(Msghdr.controllen, true))
+          for (let off = 0; off + Cmsghdr.data <= clen; ) {
+            const len = Number(view.getBigUint64(controlAt + off + Cmsghdr.len, true))
+            if (len < Cmsghdr.data) break
+            const level = view.getInt32(controlAt + off + Cmsghdr.level, true)
+            const type = view.getInt32(controlAt + off + Cmsghdr.type, true)
+            if (level === L.IPPROTO_IPV6 && type === L.IPV6_HOPLIMIT)
+              hopLimit = view.getInt32(controlAt + off + Cmsghdr.data, true)
+            if (level === L.IPPROTO_IPV6 && type === L.IPV6_PKTINFO)
+              destination = Address.format(mem.bytes, controlAt + off + Cmsghdr.data, "ipv6")
+            off += (len + 7) & ~7
+          }
+          const src = Address.format(mem.bytes, nameAt + 8, "ipv6")
+          const payload = mem.bytes.slice(dataAt, dataAt + n)
+          deliver({ received: Datagram.fromIpv6Payload(payload, src, destination, hopLimit), interface: ifname })
+        }
+        let closed = false
+        let pending: Promise<void> | undefined
+        const loop = () => {
+          if (closed) return
+          arm()
+          pending = new Promise<void>((resolve) => {
+            libc.recvmsgAsync(s6, base, (_err, n) => {
+              resolve()
+              if (closed) return
+              if (n > 0) onMessage(n)
+              loop()
+            })
+          })
+        }
+        yield* Effect.acquireRelease(Effect.sync(loop), () =>
+          Effect.promise(async () => {
+            closed = true
+            fd6 = undefined
+            await pending
+          })
+        )
+      })
 
     const service: Transport.Transport["Service"] = {
       send: (o) =>
-        refuseIpv6(o.instance) ??
-        Effect.suspend(() => {
-          const source = o.source ?? primary
-          if (source === undefined) return Effect.logError(`(${o.instance.name}) no IPv4 address on ${ifname}`)
-          const n = Datagram.encodeIpv4(
-            o.advert,
-            { source, destination: o.destination, id: o.id, ttl: o.ttl, checksumAsV2: o.instance.checksumAsV2 },
-            out,
-            0
-          )
-          const r = libc.sendto(fd, out, n, 0, sockaddrIn(o.destination), 16)
-          return r < 0 ? Effect.logWarning(`sendto ${o.destination} failed (errno ${libc.errno()})`) : Effect.void
-        }),
+        o.instance.family === "ipv6"
+          ? sendIpv6(o)
+          : Effect.suspend(() => {
+              const source = o.source ?? primary
+              if (source === undefined) return Effect.logError(`(${o.instance.name}) no IPv4 address on ${ifname}`)
+              const n = Datagram.encodeIpv4(
+                o.advert,
+                { source, destination: o.destination, id: o.id, ttl: o.ttl, checksumAsV2: o.instance.checksumAsV2 },
+                out,
+                0
+              )
+              const r = libc.sendto(fd, out, n, 0, sockaddrIn(o.destination), 16)
+              return r < 0 ? Effect.logWarning(`sendto ${o.destination} failed (errno ${libc.errno()})`) : Effect.void
+            }),
       announce: (vi, addresses, repeat) =>
         Effect.sync(() => {
           const sll = sockaddrLl(ifindex, 0x0806, Frame.BROADCAST)
@@ -216,10 +341,7 @@ export const make = (
         }),
       listen: (instances, deliver) =>
         Effect.gen(function* () {
-          for (const vi of instances) {
-            const refused = refuseIpv6(vi)
-            if (refused !== undefined) yield* refused
-          }
+          yield* listenIpv6(instances, deliver).pipe(Effect.catch((e) => Effect.logError(e.message)))
           const vips = new Set(instances.flatMap((vi) => [...vi.virtualAddresses, ...vi.excludedAddresses]))
           primary = primaryAddress(vips)
           const groups = new Set(

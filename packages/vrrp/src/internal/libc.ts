@@ -49,8 +49,14 @@ export interface Libc {
     alen: Uint8Array,
     cb: (err: unknown, n: number) => void
   ) => void
+  /** recvmsg on a `struct msghdr` in native memory (see {@link alloc}), on a koffi worker thread. */
+  readonly recvmsgAsync: (fd: number, msghdr: bigint, cb: (err: unknown, n: number) => void) => void
+  readonly bind: (fd: number, addr: Uint8Array, len: number) => number
   readonly ifNameToIndex: (name: string) => number
   readonly errno: () => number
+  /** Native memory that never moves (buffers handed to worker threads), with a view over it. */
+  readonly alloc: (size: number) => { readonly pointer: bigint; readonly bytes: Uint8Array }
+  readonly free: (pointer: bigint) => void
 }
 
 let libc: Libc | undefined
@@ -65,6 +71,8 @@ export const load = (): Libc => {
   const sendto = lib.func("intptr_t sendto(int, const uint8_t *, size_t, int, const uint8_t *, uint32_t)")
   const recvfrom = lib.func("intptr_t recvfrom(int, _Out_ uint8_t *, size_t, int, _Out_ uint8_t *, _Inout_ uint8_t *)")
   const ifNameToIndex = lib.func("unsigned int if_nametoindex(const char *)")
+  const recvmsg = lib.func("intptr_t recvmsg(int, void *, int)")
+  const bind = lib.func("int bind(int, const uint8_t *, uint32_t)")
   libc = {
     socket: (d, t, p) => socket(d, t, p) as number,
     setsockopt: (fd, level, name, value, len) => setsockopt(fd, level, name, value, len) as number,
@@ -73,7 +81,15 @@ export const load = (): Libc => {
     recvfromAsync: (fd, buf, len, flags, addr, alen, cb) =>
       recvfrom.async(fd, buf, len, flags, addr, alen, (err: unknown, n: number | bigint) => cb(err, Number(n))),
     ifNameToIndex: (name) => ifNameToIndex(name) as number,
-    errno: () => koffi.errno()
+    recvmsgAsync: (fd, msghdr, cb) =>
+      recvmsg.async(fd, msghdr, 0, (err: unknown, n: number | bigint) => cb(err, Number(n))),
+    bind: (fd, addr, len) => bind(fd, addr, len) as number,
+    errno: () => koffi.errno(),
+    alloc: (size) => {
+      const pointer = koffi.alloc("uint8_t", size) as bigint
+      return { pointer, bytes: new Uint8Array(koffi.view(pointer, size)) }
+    },
+    free: (pointer) => koffi.free(pointer)
   }
   return libc
 }

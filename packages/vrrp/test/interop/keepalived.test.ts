@@ -24,7 +24,7 @@ const instance = (
 ${extra.version === 3 ? "  version 3\n" : ""}${
   extra.pass === undefined ? "" : `  authentication {\n    auth_type PASS\n    auth_pass ${extra.pass}\n  }\n`
 }  virtual_ipaddress {
-    ${vip}/32
+    ${vip}/${vip.includes(":") ? 128 : 32}
   }
 }
 `
@@ -200,4 +200,27 @@ describe.skipIf(reason !== undefined)("interop with keepalived 2.2 in network na
     }
     expect(mine.some((a) => a.version === 3) && mine.some((a) => a.version === 2)).toBe(true)
   }, 30_000)
+
+  it("(f) IPv6 (v3 over a raw IPv6 socket): ours 150 vs keepalived 100, then our priority-0 advert", async () => {
+    ka = pair.keepalived("f", conf(instance("VI_7", 57, 100, "2001:db8::107")))
+    await waitFor("keepalived MASTER", () => saw(ka, "(VI_7) Entering MASTER STATE"), 15_000)
+    we = pair.peer(ours("VI_7", 57, 150, "2001:db8::107"))
+    await waitFor("our MASTER", () => state(we, "VI_7", "MASTER"), 10_000)
+    const yielded = await waitFor(
+      "keepalived to yield",
+      () =>
+        ka.lines.find((l) =>
+          /\(VI_7\) Master received advert from fe80::[0-9a-f:]+ with higher priority 150, ours 100/.test(l.text)
+        ),
+      3000
+    )
+    expect(yielded).toBeDefined()
+    expect(
+      events(we).some((e) => /\(VI_7\) received lower priority \(100\) advert from fe80::/.test(e.log ?? ""))
+    ).toBe(true)
+    await sleep(1500)
+    await pair.stop(we)
+    await waitFor("keepalived to take over", () => saw(ka, "(VI_7) Backup received priority 0 advertisement"), 3000)
+    await pair.stop(ka)
+  }, 40_000)
 })
