@@ -262,3 +262,29 @@ export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Arra
   updateChecksum(out, l4, len)
   return l2 + total
 }
+
+/**
+ * Whether an ICMP error may be sent about the parsed IPv4 packet `p`, by the rules Linux `icmp_send`
+ * applies (RFC 1122 §3.2.2): not about an ICMP error (or an unknown ICMP type), not about a non-first
+ * fragment, not about a packet sent to a link-layer or IP broadcast/multicast address, not about a
+ * packet from 0.0.0.0, a multicast, broadcast or loopback source. Rate limiting is up to the caller.
+ *
+ * @example
+ * ```ts
+ * if (Icmp.mayReplyWithError(frame, p)) send(out, Icmp.writePortUnreachable(out, 0, frame, p, ourIp))
+ * ```
+ */
+export const mayReplyWithError = (frame: Uint8Array, p: PacketParser): boolean => {
+  if (p.ipVersion !== 4 || p.fragmentOffset !== 0) return false
+  if (p.offset !== p.l3Offset && (frame[p.offset]! & 1) === 1) return false
+  const src = Ipv4.source(frame, p.l3Offset)
+  const dst = Ipv4.destination(frame, p.l3Offset)
+  if (dst >>> 28 === 0xe || dst === 0xffffffff) return false
+  if (src === 0 || src >>> 28 === 0xe || src >>> 28 === 0xf || src >>> 24 === 127) return false
+  if (p.protocol === IpProtocol.Icmp) {
+    // Errors only about queries (echo, timestamp, ...): never about an error or an unknown type.
+    const t = p.icmpType
+    return t === Type.EchoRequest || t === Type.EchoReply || t === 13 || t === 14
+  }
+  return true
+}

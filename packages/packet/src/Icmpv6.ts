@@ -253,3 +253,30 @@ export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Arra
   updateChecksum(out, l3, l4, len)
   return l2 + Ipv6.HEADER_LENGTH + len
 }
+
+/**
+ * Whether an ICMPv6 error of `type` may be sent about the parsed IPv6 packet `p` (RFC 4443 §2.4(e)): not
+ * about an ICMPv6 error or a redirect, not about a non-first fragment, not to a multicast or link-layer
+ * multicast destination unless it is packet too big (or a parameter problem, which this package does not
+ * send), not from the unspecified or a multicast source. Rate limiting is up to the caller.
+ *
+ * @example
+ * ```ts
+ * if (Icmpv6.mayReplyWithError(frame, p, Icmpv6.Type.PacketTooBig)) send(out, Icmpv6.writePacketTooBig(...))
+ * ```
+ */
+export const mayReplyWithError = (frame: Uint8Array, p: PacketParser, type: number): boolean => {
+  if (p.ipVersion !== 6 || p.fragmentOffset !== 0) return false
+  const src = p.l3Offset + Ipv6.SOURCE
+  if (frame[src] === 0xff) return false
+  let unspecified = true
+  for (let i = 0; i < 16; i++) if (frame[src + i] !== 0) unspecified = false
+  if (unspecified) return false
+  const multicast =
+    frame[p.l3Offset + Ipv6.DESTINATION] === 0xff || (p.offset !== p.l3Offset && (frame[p.offset]! & 1) === 1)
+  if (multicast && type !== Type.PacketTooBig && type !== Type.ParameterProblem) return false
+  if (p.protocol === IpProtocol.Icmpv6 && (isError(p.icmpType) || p.icmpType === Type.Redirect || p.icmpType < 0)) {
+    return false
+  }
+  return true
+}
