@@ -84,6 +84,7 @@ export class Engine {
   private refreshTimer: number | undefined = undefined
   private preemptUntil: number | undefined = undefined
   private loggedLower = false
+  private loggedOwner = false
   private ipId = 0
 
   constructor(instance: Config.Instance) {
@@ -345,6 +346,15 @@ export class Engine {
       return
     }
     // A lower priority (or equal from a lower address): re-assert at once (RFC 9568), re-announce.
+    if (prio === 255 && this.isOwner && !this.loggedOwner) {
+      // HEAD: the higher-address owner logs the conflict once and stays MASTER.
+      this.loggedOwner = true
+      this.log(
+        out,
+        "error",
+        `CONFIGURATION ERROR: local instance and ${from} are both configured as address owner, please resolve`
+      )
+    }
     const force = !this.instance.lowerPrioNoAdvert
     this.log(
       out,

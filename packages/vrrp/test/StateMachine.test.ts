@@ -312,3 +312,23 @@ describe("GARP (reference §2.9)", () => {
     })
   )
 })
+
+describe("two address owners (reference §2.7, HEAD)", () => {
+  it.effect("the lower-address owner yields, the higher one stays MASTER; both log the conflict", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const b = yield* node(link, "B", { instances: [v2plain("V2_plain", 255, "10.9.0.2")] })
+      const a = yield* node(link, "A", { instances: [v2plain("V2_plain", 255, "10.9.0.1")] })
+      yield* TestClock.adjust(3000)
+      expect(a.state("V2_plain")).toBe("BACKUP")
+      expect(b.state("V2_plain")).toBe("MASTER")
+      const conflict = (who: string) =>
+        `(V2_plain) CONFIGURATION ERROR: local instance and ${who} are both configured as address owner, please resolve`
+      expect(lines(a)).toContain(conflict("10.9.0.2"))
+      expect(lines(b).filter((l) => l === conflict("10.9.0.1"))).toHaveLength(1)
+      expect(lines(a)).toContain(
+        "(V2_plain) Master received advert from 10.9.0.2 with same priority 255 but higher IP address than ours"
+      )
+    })
+  )
+})
