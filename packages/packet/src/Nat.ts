@@ -233,10 +233,9 @@ const icmpErrorV4 = (
   apply(b, il3 + 10, dAddr)
   let dIcmp = dAddr + (~oldInnerCsum & 0xffff) + read16(b, il3 + 10)
   const ip = p.innerProtocol
-  if ((ip === IpProtocol.Tcp || ip === IpProtocol.Udp) && port >= 0) {
-    const oldPort = read16(b, il4 + innerPortField)
-    write16(b, il4 + innerPortField, port)
-    const dPort = (~oldPort & 0xffff) + port
+  if (ip === IpProtocol.Tcp || ip === IpProtocol.Udp) {
+    // The port changes only when asked; the address always, and it is in the quoted L4 pseudo-header.
+    const dPort = portDelta(b, il4 + innerPortField, port)
     dIcmp += dPort
     if (ip === IpProtocol.Udp) {
       // The quoted UDP checksum is within the 8 quoted bytes: keep it consistent (IPVS leaves it stale).
@@ -298,10 +297,8 @@ const icmpErrorV6 = (
   const dInner = swap128(b, p.innerL3Offset + innerField, address, addressOffset)
   d += dInner
   const ip = p.innerProtocol
-  if ((ip === IpProtocol.Tcp || ip === IpProtocol.Udp) && port >= 0 && il4 >= 0) {
-    const oldPort = read16(b, il4 + innerPortField)
-    write16(b, il4 + innerPortField, port)
-    const dPort = (~oldPort & 0xffff) + port
+  if ((ip === IpProtocol.Tcp || ip === IpProtocol.Udp) && il4 >= 0) {
+    const dPort = portDelta(b, il4 + innerPortField, port)
     d += dPort
     if (ip === IpProtocol.Udp) {
       const oldUdp = read16(b, il4 + 6)

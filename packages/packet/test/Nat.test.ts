@@ -142,7 +142,8 @@ describe("Nat of ICMP errors", () => {
         port,
         fc.boolean(),
         fc.boolean(),
-        (protocol, client, vip, cport, vport, rip, rport, inbound, quoteAll) => {
+        fc.boolean(),
+        (protocol, client, vip, cport, vport, rip, rport, inbound, quoteAll, keepPort) => {
           // Inbound (client -> RS): the client complains about a reply VIP:VPORT -> client:CPORT.
           // Outbound (RS -> client): the RS complains about a packet client -> RIP:RPORT it got.
           const f = inbound
@@ -150,17 +151,20 @@ describe("Nat of ICMP errors", () => {
             : icmpErrorV4(protocol, { src: client, dst: rip, sport: cport, dport: rport }, rip, client, quoteAll)
           expect(p.parse(f.buf, 0, f.len)).toBe(ParseResult.Ok)
           expect(p.innerResult).toBe(ParseResult.Ok)
-          const ok = inbound ? Nat.icmpErrorInV4(f.buf, p, rip, rport) : Nat.icmpErrorOutV4(f.buf, p, vip, vport)
+          // keepPort: port -1, as for port-0 / fwmark services where IPVS keeps the packet's port.
+          const ok = inbound
+            ? Nat.icmpErrorInV4(f.buf, p, rip, keepPort ? -1 : rport)
+            : Nat.icmpErrorOutV4(f.buf, p, vip, keepPort ? -1 : vport)
           expect(ok).toBe(true)
           const il3 = p.innerL3Offset
           if (inbound) {
             expect(Ipv4.destination(f.buf, 14)).toBe(rip)
             expect(Ipv4.source(f.buf, il3)).toBe(rip)
-            expect(Udp.sourcePort(f.buf, p.innerL4Offset)).toBe(rport)
+            expect(Udp.sourcePort(f.buf, p.innerL4Offset)).toBe(keepPort ? vport : rport)
           } else {
             expect(Ipv4.source(f.buf, 14)).toBe(vip)
             expect(Ipv4.destination(f.buf, il3)).toBe(vip)
-            expect(Udp.destinationPort(f.buf, p.innerL4Offset)).toBe(vport)
+            expect(Udp.destinationPort(f.buf, p.innerL4Offset)).toBe(keepPort ? rport : vport)
           }
           expect(Ipv4.isChecksumValid(f.buf, 14)).toBe(true)
           expect(Ipv4.isChecksumValid(f.buf, il3)).toBe(true)
