@@ -4,11 +4,12 @@
 import {
   ConnectionKind,
   Destination,
+  DestinationPool,
   type LocalityBasedLeastConnection,
   type LocalityBasedLeastConnectionReplication
 } from "@lvs-ts/schedulers"
 import { describe, expect, it } from "vitest"
-import { label, pickV4, poolOf } from "./helpers.ts"
+import { label, packet, pickV4, poolOf, setV6 } from "./helpers.ts"
 import { hash32 } from "./oracle/Kernel.ts"
 
 const MIN = 60_000
@@ -137,5 +138,28 @@ describe("lblcr", () => {
     pool.remove(dests[1]!)
     expect(label(pickV4(pool, 1, 9, 0, T0))).toBe(1000)
     expect(dests[1]).toBeInstanceOf(Destination)
+  })
+})
+
+describe("lblc over IPv6", () => {
+  it("keys entries by the full address even when two addresses fold to the same bucket", () => {
+    const pool = new DestinationPool({ family: 6, scheduler: "lblc" })
+    const a = new Destination(6, 0x20010db8, 0, 0, 1, 80)
+    const b = new Destination(6, 0x20010db8, 0, 0, 2, 81)
+    pool.add(a)
+    pool.add(b) // list b, a
+    const lblc = pool.scheduler as LocalityBasedLeastConnection
+    // x and y differ but XOR-fold to the same 32 bits: same bucket, different entries.
+    const x = [0x20010db8, 1, 2, 3]
+    const y = [0x20010db8, 3, 2, 1]
+    setV6([0, 0, 0, 1], x)
+    expect(pool.pick(packet, 0, 16, 0, T0)).toBe(b)
+    b.bind(ConnectionKind.Active)
+    setV6([0, 0, 0, 1], y)
+    expect(pool.pick(packet, 0, 16, 0, T0)).toBe(a) // a miss for y: wlc picks the idle a
+    setV6([0, 0, 0, 1], x)
+    expect(pool.pick(packet, 0, 16, 0, T0)).toBe(b) // x still cached on b
+    expect(lblc.entries).toBe(2)
+    expect(lblc.cachedAddresses().map((e) => e.address)).toEqual(expect.arrayContaining([x, y]))
   })
 })

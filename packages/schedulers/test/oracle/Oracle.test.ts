@@ -265,6 +265,7 @@ const setups: ReadonlyArray<Setup> = [
   { name: "sh", flags: ServiceFlags.Fallback, options: { tableBits: 4 }, oracle: () => K.sh(4, true, false) },
   { name: "dh", oracle: () => K.dh(8) },
   { name: "mh", options: { tableSize: 251 }, oracle: () => K.mh(251, false, false) },
+  { name: "mh", oracle: () => K.mh(4093, false, false) },
   {
     name: "mh",
     flags: ServiceFlags.Fallback | ServiceFlags.Port,
