@@ -25,6 +25,7 @@ import type * as Scope from "effect/Scope"
 import * as Config from "./Config.ts"
 import * as Endpoint from "./Endpoint.ts"
 import * as FlapDamper from "./FlapDamper.ts"
+import * as Gate from "./internal/gate.ts"
 import { probeFor } from "./internal/probes.ts"
 import * as Log from "./Log.ts"
 import * as Metrics from "./Metrics.ts"
@@ -90,6 +91,12 @@ export interface Options {
   readonly scriptTimeout?: number | undefined
   /** Log every keepalived line through Effect's logger (default true). */
   readonly log?: boolean | undefined
+  /**
+   * Most attempts in flight at once (default 4096). Each in-flight socket check holds a file descriptor: when a
+   * farm is slower than its schedule, attempts queue (and show up as lateness) instead of exhausting descriptors
+   * and failing every check at once, which is how an overloaded keepalived flaps whole farms.
+   */
+  readonly maxConcurrentChecks?: number | undefined
   /** Enable the flap damper for every real server. */
   readonly flapDamper?: FlapDamper.Options | undefined
 }
@@ -253,6 +260,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     const background = yield* FiberSet.make<unknown, never>()
     const log = options.log ?? true
     const runScripts = options.runScripts ?? true
+    const permits = Gate.make(options.maxConcurrentChecks ?? 4096)
     const stats = { checks: 0, maxLatenessMs: 0, lateOver100Ms: 0, inFlight: 0, maxInFlight: 0 }
 
     const emit = (e: Event): void => {
@@ -393,7 +401,9 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         c.nextAt = (yield* Clock.currentTimeMillis) + warm
         if (warm > 0) yield* Effect.sleep(warm)
         const latency = Metrics.latency(c.type)
+        const ctx = { realServerWeight: rsWeight, realServer: r.label, virtualServer: v.pool.label, label: c.label }
         while (true) {
+          yield* permits.take
           const startedAt = yield* Clock.currentTimeMillis
           const late = startedAt - c.nextAt
           stats.checks++
@@ -403,13 +413,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           stats.inFlight++
           if (stats.inFlight > stats.maxInFlight) stats.maxInFlight = stats.inFlight
           const url = isHttp ? (c.machine as UrlCycle.State).url : 0
-          const result = yield* probeFor(rv, {
-            url,
-            realServerWeight: rsWeight,
-            realServer: r.label,
-            virtualServer: v.pool.label,
-            label: c.label
-          })
+          const result = yield* probeFor(rv, ctx, url).pipe(Effect.ensuring(Effect.sync(permits.release)))
           stats.inFlight--
           const finishedAt = yield* Clock.currentTimeMillis
           c.lastLatencyMs = finishedAt - startedAt

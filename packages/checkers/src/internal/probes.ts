@@ -13,7 +13,6 @@ import { deadline } from "./deadline.ts"
 
 /** What a probe may need besides its resolved options. */
 export interface Context {
-  readonly url: number
   readonly realServerWeight: number
   readonly realServer: string
   readonly virtualServer: string
@@ -21,14 +20,14 @@ export interface Context {
 }
 
 /** One attempt of any checker type. */
-export const probeFor = (r: Config.Resolved, ctx: Context): Effect.Effect<Probe.Result> => {
+export const probeFor = (r: Config.Resolved, ctx: Context, url: number): Effect.Effect<Probe.Result> => {
   const c = r.checker
   switch (c.type) {
     case "TCP_CHECK":
       return TcpCheck.probe(r)
     case "HTTP_GET":
     case "SSL_GET":
-      return HttpCheck.probe(r, ctx.url)
+      return HttpCheck.probe(r, url)
     case "SMTP_CHECK":
       return SmtpCheck.probe(r)
     case "DNS_CHECK":
