@@ -172,9 +172,13 @@ export const make = (
     const packetFd = yield* open(Libc.C.AF_PACKET, 0, "AF_PACKET socket for gratuitous ARP")
 
     let primary: string | undefined
-    const primaryAddress = (exclude: ReadonlySet<string>): string | undefined => {
+    let primary6: string | undefined
+    const primaryAddress = (exclude: ReadonlySet<string>, v6: boolean): string | undefined => {
       const list = networkInterfaces()[ifname] ?? []
-      return list.find((a) => a.family === "IPv4" && !exclude.has(a.address))?.address
+      // IPv6 adverts go out from the link-local address (ff02::12 has link scope).
+      return list.find((a) =>
+        v6 ? a.family === "IPv6" && a.address.startsWith("fe80:") : a.family === "IPv4" && !exclude.has(a.address)
+      )?.address
     }
     const out = new Uint8Array(2048)
 
@@ -284,6 +288,7 @@ export const make = (
       })
 
     const service: Transport.Transport["Service"] = {
+      localAddress: (vi) => (vi.family === "ipv4" ? primary : primary6),
       send: (o) =>
         o.instance.family === "ipv6"
           ? sendIpv6(o)
@@ -343,7 +348,8 @@ export const make = (
         Effect.gen(function* () {
           yield* listenIpv6(instances, deliver).pipe(Effect.catch((e) => Effect.logError(e.message)))
           const vips = new Set(instances.flatMap((vi) => [...vi.virtualAddresses, ...vi.excludedAddresses]))
-          primary = primaryAddress(vips)
+          primary = primaryAddress(vips, false)
+          primary6 = primaryAddress(vips, true)
           const groups = new Set(
             instances.filter((vi) => vi.family === "ipv4" && vi.unicastPeers.length === 0).map((vi) => vi.mcastGroup)
           )

@@ -92,15 +92,29 @@ export const make = (
     const transport = yield* Transport.Transport
     const notifier = yield* Notify.Notifier
     const warnings: Array<string> = []
-    const engines = new Map<string, Engine.Engine>()
+    const resolved: Array<Config.Instance> = []
     for (const input of options.instances) {
       const r = yield* Effect.try({ try: () => Config.make(input), catch: (e) => e as Config.ConfigError })
       warnings.push(...r.warnings)
-      if (engines.has(r.instance.name))
+      if (resolved.some((vi) => vi.name === r.instance.name))
         return yield* Effect.fail(
           new Config.ConfigError(r.instance.name, "vrrp_instance", r.instance.name, "duplicate")
         )
-      engines.set(r.instance.name, new Engine.Engine(r.instance))
+      resolved.push(r.instance)
+    }
+    const queue = yield* Queue.unbounded<Event>()
+    yield* transport.listen(resolved, (incoming) => {
+      Queue.offerUnsafe(queue, { _tag: "Incoming", incoming })
+    })
+    // The interface's address is the source and the equal-priority tie-break when none is configured.
+    const engines = new Map<string, Engine.Engine>()
+    for (const vi of resolved) {
+      const local = vi.primaryAddress ?? transport.localAddress(vi)
+      const patched =
+        local === undefined
+          ? vi
+          : { ...vi, primaryAddress: vi.primaryAddress ?? local, sourceAddress: vi.sourceAddress ?? local }
+      engines.set(vi.name, new Engine.Engine(patched))
     }
     const groups = (options.syncGroups ?? []).map(
       (def) =>
@@ -118,7 +132,6 @@ export const make = (
 
     const log: Array<LogRecord> = []
     const transitions: Array<Transition> = []
-    const queue = yield* Queue.unbounded<Event>()
     const logDetail = options.logDetail ?? false
     let nowMs = 0
     const lastState = new Map<Engine.Engine, Engine.State>()
@@ -342,13 +355,6 @@ export const make = (
         yield* Queue.offer(queue, { _tag: "Run", f, done })
         yield* Deferred.await(done)
       })
-
-    yield* transport.listen(
-      [...engines.values()].map((e) => e.instance),
-      (incoming) => {
-        Queue.offerUnsafe(queue, { _tag: "Incoming", incoming })
-      }
-    )
 
     yield* startAll
     const fiber = yield* Effect.forkScoped(loop)

@@ -92,6 +92,7 @@ export const make = (options: Options): Tap => {
         for (const a of [...vi.virtualAddresses, ...vi.excludedAddresses]) owned.delete(a)
         options.onAddresses?.(vi, false)
       }),
+    localAddress: () => undefined,
     listen: (_instances, d) =>
       Effect.acquireRelease(
         Effect.sync(() => {

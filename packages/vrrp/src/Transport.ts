@@ -54,6 +54,11 @@ export class Transport extends Context.Service<
     /** Removes them again. */
     readonly removeAddresses: (instance: Config.Instance) => Effect.Effect<void>
     /**
+     * The interface's own address for an instance (keepalived: the interface primary address), used as
+     * advert source and tie-break when the configuration names none; `undefined` when unknown.
+     */
+    readonly localAddress: (instance: Config.Instance) => string | undefined
+    /**
      * Starts delivering datagrams for these instances (joining groups, opening sockets) until the scope
      * closes. `deliver` is synchronous and cheap: it only enqueues.
      */
