@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { pseudoHeaderDestination } from "./Ipv6.ts"
 
 /**
  * Adds `length` bytes at `offset` to a running 32-bit one's-complement sum, big-endian 16-bit words.
@@ -174,7 +175,8 @@ export const updateUdp32 = (checksum: number, oldValue: number, newValue: number
 /**
  * The one's-complement sum of a TCP/UDP/ICMPv6 segment including its pseudo-header, folded and
  * complemented: 0 when the checksum field at its place verifies. Works for IPv4 (`l3Offset` points at a
- * version-4 header) and IPv6 (version 6; the pseudo-header uses the fixed header's addresses).
+ * version-4 header) and IPv6 (version 6; the pseudo-header destination is the final one when a routing
+ * header is present, see `Ipv6.pseudoHeaderDestination`).
  *
  * To compute a checksum, zero the field first and store the result (for UDP, a 0 result is sent as 0xffff).
  *
@@ -194,7 +196,13 @@ export const transport = (
   const pseudo =
     bytes[l3Offset]! >>> 4 === 4
       ? pseudoHeaderV4(bytes, l3Offset + 12, l3Offset + 16, protocol, l4Length)
-      : pseudoHeaderV6(bytes, l3Offset + 8, l3Offset + 24, protocol, l4Length)
+      : pseudoHeaderV6(
+          bytes,
+          l3Offset + 8,
+          bytes[l3Offset + 6] === protocol ? l3Offset + 24 : pseudoHeaderDestination(bytes, l3Offset, l4Offset),
+          protocol,
+          l4Length
+        )
   return ~fold(sum(bytes, l4Offset, l4Length, pseudo)) & 0xffff
 }
 

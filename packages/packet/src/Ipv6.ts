@@ -259,3 +259,34 @@ export const write = (
   copy(b, off + DESTINATION, destination, destinationOffset, ADDRESS_LENGTH)
   return HEADER_LENGTH
 }
+
+/**
+ * Offset of the address the upper-layer pseudo-header uses as destination (RFC 8200 §8.1): the fixed
+ * header's destination, unless a routing header with segments left > 0 sits between `l3` and `l4`; then
+ * the final destination it carries (type 0: its last address; type 2: its home address; type 4, segment
+ * routing: segment list [0]). Cheap when there are no extension headers. Never reads at or past `l4`.
+ *
+ * @example
+ * ```ts
+ * const dst = Ipv6.pseudoHeaderDestination(frame, 14, p.l4Offset) // 14 + 24 without a routing header
+ * ```
+ */
+export const pseudoHeaderDestination = (b: Uint8Array, l3: number, l4: number): number => {
+  let found = l3 + DESTINATION
+  let next = b[l3 + NEXT_HEADER]!
+  let i = l3 + HEADER_LENGTH
+  for (let n = 0; n < MAX_EXTENSION_HEADERS && i + 8 <= l4 && isExtensionHeader(next); n++) {
+    const h = next
+    next = b[i]!
+    const len = h === IpProtocol.Fragment ? 8 : h === IpProtocol.Ah ? (b[i + 1]! + 2) << 2 : (b[i + 1]! + 1) << 3
+    if (i + len > l4) break
+    if (h === IpProtocol.Routing && b[i + 3]! > 0) {
+      const type = b[i + 2]!
+      const addresses = b[i + 1]! >>> 1
+      if (type === 0 && addresses > 0) found = i + 8 + 16 * (addresses - 1)
+      else if ((type === 2 || type === 4) && addresses > 0) found = i + 8
+    }
+    i += len
+  }
+  return found
+}

@@ -15,6 +15,7 @@
  */
 
 import { IpProtocol } from "./IpProtocol.ts"
+import * as Ipv6 from "./Ipv6.ts"
 import { read16, read32, write16, write32 } from "./internal/bytes.ts"
 import type { PacketParser } from "./PacketParser.ts"
 import * as Sctp from "./Sctp.ts"
@@ -141,6 +142,13 @@ const swap128 = (b: Uint8Array, at: number, address: Uint8Array, addressOffset: 
   return d
 }
 
+/**
+ * True when the fixed header's destination is the pseudo-header destination of the upper layer at `l4`
+ * (no routing header still on its way), i.e. when changing it changes the L4 checksum.
+ */
+const destinationInPseudoHeader = (b: Uint8Array, l3: number, l4: number, protocol: number): boolean =>
+  b[l3 + 6] === protocol || Ipv6.pseudoHeaderDestination(b, l3, l4) === l3 + 24
+
 const rewriteV6 = (
   b: Uint8Array,
   l3: number,
@@ -152,8 +160,9 @@ const rewriteV6 = (
   addressField: number,
   portField: number
 ): void => {
-  const d = swap128(b, l3 + addressField, address, addressOffset)
+  let d = swap128(b, l3 + addressField, address, addressOffset)
   if (l4 < 0) return
+  if (addressField === 24 && !destinationInPseudoHeader(b, l3, l4, protocol)) d = 0
   if (protocol === IpProtocol.Tcp || protocol === IpProtocol.Udp) {
     let dl4 = d
     if (port >= 0) {
@@ -293,9 +302,13 @@ const icmpErrorV6 = (
   if (p.ipVersion !== 6 || p.innerL3Offset < 0 || p.innerResult !== 0 || b[p.innerL3Offset]! >>> 4 !== 6) return false
   const il4 = p.innerL4Offset
   // The ICMPv6 checksum covers the outer addresses (pseudo-header) and the whole quote.
-  let d = swap128(b, p.l3Offset + outerField, address, addressOffset)
-  const dInner = swap128(b, p.innerL3Offset + innerField, address, addressOffset)
-  d += dInner
+  const dOuter = swap128(b, p.l3Offset + outerField, address, addressOffset)
+  const dQuote = swap128(b, p.innerL3Offset + innerField, address, addressOffset)
+  let d = dQuote
+  if (outerField === 8 || destinationInPseudoHeader(b, p.l3Offset, p.l4Offset, IpProtocol.Icmpv6)) d += dOuter
+  // The quoted L4 checksum depends on the quoted address unless a routing header hides it.
+  const dInner =
+    innerField === 8 || il4 < 0 || destinationInPseudoHeader(b, p.innerL3Offset, il4, p.innerProtocol) ? dQuote : 0
   const ip = p.innerProtocol
   if ((ip === IpProtocol.Tcp || ip === IpProtocol.Udp) && il4 >= 0) {
     const dPort = portDelta(b, il4 + innerPortField, port)
@@ -436,7 +449,9 @@ export const setAddressesV6 = (
   destinationOffset: number,
   destinationPort: number
 ): void => {
-  const d = swap128(b, l3 + 8, source, sourceOffset) + swap128(b, l3 + 24, destination, destinationOffset)
+  const ds = swap128(b, l3 + 8, source, sourceOffset)
+  const dd = swap128(b, l3 + 24, destination, destinationOffset)
   if (l4 < 0) return
+  const d = destinationInPseudoHeader(b, l3, l4, protocol) ? ds + dd : ds
   bothL4(b, l4, l3 + 40 + read16(b, l3 + 4), protocol, d, sourcePort, destinationPort, false)
 }

@@ -281,3 +281,44 @@ describe("Nat FULLNAT (both addresses and ports in one pass)", () => {
     )
   })
 })
+
+describe("IPv6 routing headers and the pseudo-header", () => {
+  const FINAL = [0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99]
+  const OTHER = [0x20, 0x01, 0x0d, 0xb8, 0xee, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x77]
+  /** Verifies the TCP/UDP checksum with an explicit pseudo-header destination (independent of the library). */
+  const verifies = (buf: Uint8Array, l4: number, len: number, protocol: number, dst: Uint8Array) => {
+    const d = Uint8Array.from(dst)
+    const pseudo = Checksum.sum(buf, 14 + 8, 16, 0) + Checksum.sum(d, 0, 16, 0) + protocol + len
+    return Checksum.fold(Checksum.sum(buf, l4, len, pseudo)) === 0xffff
+  }
+  const cases = [
+    // [routing header bytes after next-header, pseudo-header destination]
+    ["SRH, segments left 1", [2, 4, 1, 0, 0, 0, 0, ...FINAL], FINAL],
+    ["type 0, two addresses, segments left 1", [4, 0, 1, 0, 0, 0, 0, ...OTHER, ...FINAL], FINAL],
+    ["type 2, segments left 1", [2, 2, 1, 0, 0, 0, 0, ...FINAL], FINAL],
+    ["SRH, segments left 0", [2, 4, 0, 0, 0, 0, 0, ...FINAL], null]
+  ] as const
+  for (const [name, rh, final] of cases) {
+    it(`${name}: checksums use the final destination, and DNAT of the fixed header keeps them valid`, () => {
+      fc.assert(
+        fc.property(fc.constantFrom(6, 17), bytes16, port, payload, (protocol, addr, newPort, data) => {
+          const f = ipv6Frame({ protocol, payload: data, extensions: [[43, rh]] })
+          const l4 = 14 + 40 + rh.length + 1
+          const len = f.len - l4
+          expect(p.parse(f.buf, 0, f.len)).toBe(ParseResult.Ok)
+          expect(p.l4Offset).toBe(l4)
+          const pseudoDst = () => (final === null ? f.buf.slice(14 + 24, 14 + 40) : Uint8Array.from(final))
+          expect(verifies(f.buf, l4, len, protocol, pseudoDst())).toBe(true)
+          Nat.setDestinationV6(f.buf, 14, l4, protocol, addr, 0, newPort)
+          expect(Ipv6.equalAddress(f.buf, 14 + 24, addr, 0)).toBe(true)
+          expect(verifies(f.buf, l4, len, protocol, pseudoDst())).toBe(true)
+          Nat.setAddressesV6(f.buf, 14, l4, protocol, addr, 0, 1, bytes16Fixed, 0, 2)
+          expect(verifies(f.buf, l4, len, protocol, pseudoDst())).toBe(true)
+        }),
+        { numRuns: 200 }
+      )
+    })
+  }
+})
+
+const bytes16Fixed = Uint8Array.from([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
