@@ -39,6 +39,12 @@ export class Link {
     return tap
   }
 
+  /** Puts a raw frame on the link as if sent from `from` (a name that need not be a port). */
+  inject(from: string, frame: Uint8Array): void {
+    this.frames.push({ at: this.now(), port: from, frame })
+    for (const [name, p] of this.ports) if (name !== from && p.up && p.side === 0) p.tap.input(frame)
+  }
+
   /** Unplugs or replugs a port. */
   setUp(name: string, up: boolean): void {
     this.ports.get(name)!.up = up
