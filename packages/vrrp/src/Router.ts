@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Clock, Deferred, Duration, Effect, Fiber, Queue, type Scope } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Queue, type Scope } from "effect"
 import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
 import * as Config from "./Config.ts"
@@ -212,6 +212,7 @@ export const make = (
           const before = lastState.get(e) ?? "INIT"
           if (before !== e.state) {
             transitions.push({ at: nowMs, instance: e.instance.name, from: before, to: e.state })
+            if (transitions.length > 10_000) transitions.splice(0, 5_000)
             lastState.set(e, e.state)
           }
         }
@@ -461,3 +462,22 @@ export const make = (
     }
     return router
   })
+
+/**
+ * The router as an Effect service, for applications wiring layers (`Layer.launch` a daemon).
+ *
+ * @example
+ * ```ts
+ * const Daemon = Router.Vrrp.layer({ instances }).pipe(
+ *   Layer.provide(KernelTransport.layer({ interface: "eth0" })),
+ *   Layer.provide(Notify.Notifier.layer)
+ * )
+ * Layer.launch(Daemon).pipe(NodeRuntime.runMain)
+ * ```
+ */
+export class Vrrp extends Context.Service<Vrrp, Router>()("@lvs-ts/vrrp/Router/Vrrp") {
+  /** A layer running a router for these options; the layer's scope closing stops it. */
+  static readonly layer = (
+    options: Options
+  ): Layer.Layer<Vrrp, Config.ConfigError, Transport.Transport | Notify.Notifier> => Layer.effect(Vrrp, make(options))
+}

@@ -3,9 +3,9 @@
  * frames byte for byte (IP ID 1), unicast, IPv6 with unsolicited NAs, dispatcher rules, interface tracking.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { Address, Advert, Config, Frame } from "../src/index.ts"
+import { Address, Advert, Config, Frame, Notify, Router, Transport } from "../src/index.ts"
 import { Link, lines, node } from "./helpers/Link.ts"
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex")
@@ -252,4 +252,26 @@ describe("config completion (reference §2.14, §2.15)", () => {
         .advertInterval
     ).toBe(12)
   })
+})
+
+describe("Router.Vrrp service", () => {
+  it.effect("the layer runs a router; closing its scope stops it with a priority-0 advert", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const tap = link.port("B")
+      const layer = Router.Vrrp.layer({
+        instances: [{ name: "VI", vrid: 51, primaryAddress: "10.9.0.2", virtualAddresses: ["10.9.0.100"] }]
+      }).pipe(Layer.provide(Layer.succeed(Transport.Transport, tap.transport)), Layer.provide(Notify.Notifier.layer))
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const vrrp = yield* Router.Vrrp
+          yield* TestClock.adjust(4000)
+          expect(vrrp.state("VI")).toBe("MASTER")
+          expect(tap.owned.has("10.9.0.100")).toBe(true)
+        }).pipe(Effect.provide(layer))
+      )
+      expect(link.adverts("B").at(-1)!.priority).toBe(0)
+      expect(tap.owned.size).toBe(0)
+    })
+  )
 })

@@ -332,3 +332,41 @@ describe("two address owners (reference §2.7, HEAD)", () => {
     })
   )
 })
+
+describe("more GARP and election options", () => {
+  it.effect("garp_master_refresh re-announces periodically while MASTER", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const b = yield* node(link, "B", {
+        instances: [
+          v2plain("V2_plain", 100, "10.9.0.2", {
+            garp: { masterRepeat: 1, masterDelay: 0, masterRefresh: 10, masterRefreshRepeat: 2 }
+          })
+        ]
+      })
+      yield* TestClock.adjust(30_000)
+      const t = transitionAt(b, "V2_plain", "MASTER")!
+      expect(link.garps("B").map((g) => g.at - t)).toEqual([0, 10_000, 10_000, 20_000, 20_000])
+    })
+  )
+
+  it.effect("higher_prio_send_advert: a yielding master sends one more advert first", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const b = yield* node(link, "B", {
+        instances: [v2plain("V2_plain", 100, "10.9.0.2", { higherPrioSendAdvert: true })]
+      })
+      yield* TestClock.adjust(5000)
+      yield* node(link, "A", { instances: [v2plain("V2_plain", 150, "10.9.0.1", { state: "MASTER" })] })
+      yield* TestClock.adjust(5000)
+      expect(b.state("V2_plain")).toBe("BACKUP")
+      const yielded = transitionAt(b, "V2_plain", "BACKUP", 5000)!
+      expect(
+        link
+          .adverts("B")
+          .filter((x) => x.at === yielded)
+          .map((x) => x.priority)
+      ).toEqual([100])
+    })
+  )
+})
