@@ -86,6 +86,23 @@ const rewriteV4 = (
   }
 }
 
+/**
+ * The port of a quoted SCTP header, and its CRC32c recomputed over the rest of the quote as Linux NAT
+ * does (`sctp_manip_pkt` checksums up to the end of the ICMP message) when the quote reaches the CRC.
+ * Returns the `~old + new` delta of the changed words for the ICMP checksum.
+ */
+const quotedSctpPort = (b: Uint8Array, il4: number, end: number, portField: number, port: number): number => {
+  if (port < 0) return 0
+  let d = portDelta(b, il4 + portField, port)
+  if (il4 + Sctp.HEADER_LENGTH <= end) {
+    const c0 = read16(b, il4 + 8)
+    const c1 = read16(b, il4 + 10)
+    Sctp.updateChecksum(b, il4, end - il4)
+    d += (~c0 & 0xffff) + read16(b, il4 + 8) + (~c1 & 0xffff) + read16(b, il4 + 10)
+  }
+  return d
+}
+
 /** SCTP: no pseudo-header, so only a port change matters, and CRC32c has no incremental form. */
 const sctpPort = (b: Uint8Array, l4: number, end: number, portField: number, port: number): void => {
   if (port < 0 || end - l4 < Sctp.HEADER_LENGTH || read16(b, l4 + portField) === port) return
@@ -257,6 +274,8 @@ const icmpErrorV4 = (
       apply(b, il4 + 16, dAddr + dPort)
       dIcmp += (~oldTcp & 0xffff) + read16(b, il4 + 16)
     }
+  } else if (ip === IpProtocol.Sctp) {
+    dIcmp += quotedSctpPort(b, il4, p.l3End, innerPortField, port)
   }
   apply(b, l4 + 2, fold16(dIcmp))
   return true
@@ -322,6 +341,8 @@ const icmpErrorV6 = (
       apply(b, il4 + 16, fold16(dInner + dPort))
       d += (~oldTcp & 0xffff) + read16(b, il4 + 16)
     }
+  } else if (ip === IpProtocol.Sctp && il4 >= 0) {
+    d += quotedSctpPort(b, il4, p.l3End, innerPortField, port)
   }
   apply(b, p.l4Offset + 2, fold16(d))
   return true

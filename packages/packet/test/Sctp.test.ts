@@ -1,4 +1,4 @@
-import { Nat, PacketParser, ParseResult, Sctp } from "@lvs-ts/packet"
+import { Icmp, Nat, PacketParser, ParseResult, Sctp } from "@lvs-ts/packet"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { ipv4Frame, ipv6Frame } from "./helpers/frames.ts"
@@ -59,6 +59,24 @@ describe("Sctp", () => {
       ),
       { numRuns: 300 }
     )
+  })
+
+  it("ICMP error NAT rewrites the quoted SCTP port and recomputes its CRC32c (as Linux NAT does)", () => {
+    const raw = sctpBytes(80, 40000, [1, 2, 3, 4])
+    const inner = ipv4Frame({ protocol: 132, raw, src: 0x0a000002, dst: 0xc0a80001 })
+    Sctp.updateChecksum(inner.buf, 34, raw.length)
+    const quoted = [...inner.buf.subarray(14, inner.len)]
+    const f = ipv4Frame({ protocol: 1, src: 0xc0a80001, dst: 0x0a000002, raw: [3, 3, 0, 0, 0, 0, 0, 0, ...quoted] })
+    Icmp.updateChecksum(f.buf, 34, f.len - 34)
+    const p = new PacketParser()
+    expect(p.parse(f.buf, 0, f.len)).toBe(ParseResult.Ok)
+    expect(p.innerSourcePort).toBe(80)
+    expect(Nat.icmpErrorOutV4(f.buf, p, 0x0a0000fe, 8080)).toBe(true)
+    expect(Sctp.destinationPort(f.buf, p.innerL4Offset)).toBe(40000)
+    expect(Nat.icmpErrorInV4(f.buf, p, 0x0a0000fd, 8081)).toBe(true)
+    expect(Sctp.sourcePort(f.buf, p.innerL4Offset)).toBe(8081)
+    expect(Sctp.isChecksumValid(f.buf, p.innerL4Offset, raw.length)).toBe(true)
+    expect(Icmp.isChecksumValid(f.buf, 34, f.len - 34)).toBe(true)
   })
 
   it("reports a truncated common header", () => {
