@@ -72,7 +72,7 @@ describe("Sctp", () => {
     expect(p.parse(f.buf, 0, f.len)).toBe(ParseResult.Ok)
     expect(p.innerSourcePort).toBe(80)
     expect(Nat.icmpErrorOutV4(f.buf, p, 0x0a0000fe, 8080)).toBe(true)
-    expect(Sctp.destinationPort(f.buf, p.innerL4Offset)).toBe(40000)
+    expect(Sctp.destinationPort(f.buf, p.innerL4Offset)).toBe(8080)
     expect(Nat.icmpErrorInV4(f.buf, p, 0x0a0000fd, 8081)).toBe(true)
     expect(Sctp.sourcePort(f.buf, p.innerL4Offset)).toBe(8081)
     expect(Sctp.isChecksumValid(f.buf, p.innerL4Offset, raw.length)).toBe(true)
