@@ -256,7 +256,8 @@ export class DestinationPool {
   }
 
   private apply(dest: Destination, s: DestinationSettings, add: boolean): void {
-    const weight = s.weight ?? (add ? dest.weight : dest.weight)
+    // Unspecified settings keep the destination's current values (a new Destination starts at weight 1).
+    const weight = s.weight ?? dest.weight
     const upper = s.upperThreshold ?? dest.upperThreshold
     const lower = s.lowerThreshold ?? dest.lowerThreshold
     // "keep the last_weight with latest non-0 weight" (ip_vs_ctl.c)

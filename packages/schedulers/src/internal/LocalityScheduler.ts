@@ -52,7 +52,6 @@ export abstract class LocalityScheduler implements Scheduler {
   protected next = new Int32Array(0)
   protected addr = new Int32Array(0)
   protected lastUse = new Float64Array(0)
-  protected bucketOf = new Int32Array(0)
   private freeHead = -1
   private capacity = 0
 
@@ -183,7 +182,6 @@ export abstract class LocalityScheduler implements Scheduler {
     this.addr[a + 2] = v6 ? readWord(bytes, offset + 8) : 0
     this.addr[a + 3] = v6 ? readWord(bytes, offset + 12) : 0
     this.lastUse[e] = now
-    this.bucketOf[e] = bucket
     this.next[e] = this.heads[bucket]!
     this.heads[bucket] = e
     this.entries++
@@ -201,12 +199,9 @@ export abstract class LocalityScheduler implements Scheduler {
     addr.set(this.addr)
     const lastUse = new Float64Array(capacity)
     lastUse.set(this.lastUse)
-    const bucketOf = new Int32Array(capacity)
-    bucketOf.set(this.bucketOf)
     this.next = next
     this.addr = addr
     this.lastUse = lastUse
-    this.bucketOf = bucketOf
     // New entries join the free list.
     for (let e = capacity - 1; e >= old; e--) {
       next[e] = this.freeHead
