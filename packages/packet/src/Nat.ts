@@ -284,8 +284,9 @@ const icmpErrorV4 = (
 /**
  * NAT of an ICMPv4 error travelling client -> real server (IPVS `ip_vs_nat_icmp`, inbound): outer
  * destination VIP -> `address`, embedded source VIP -> `address`, embedded source port -> `port`
- * (`port` < 0 keeps it); outer and embedded header checksums, the quoted TCP/UDP checksum (when the
- * quote contains it; IPVS leaves it stale) and the ICMP checksum updated incrementally. `p` must have parsed the frame (an ICMP error with `innerResult` Ok); returns false
+ * (`port` < 0 keeps it; TCP, UDP and SCTP); outer and embedded header checksums, the quoted TCP/UDP
+ * checksum (when the quote contains it; IPVS leaves it stale; SCTP: CRC32c recomputed over the quote as
+ * Linux NAT does) and the ICMP checksum updated incrementally. `p` must have parsed the frame (an ICMP error with `innerResult` Ok); returns false
  * and changes nothing otherwise.
  *
  * @example
