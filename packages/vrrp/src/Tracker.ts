@@ -8,6 +8,7 @@
  */
 import { spawn } from "node:child_process"
 import { promises as fs } from "node:fs"
+import { constants } from "node:os"
 import { Effect } from "effect"
 import * as Notify from "./Notify.ts"
 
@@ -179,6 +180,9 @@ export const runScript = (command: string, timeoutSeconds: number): Effect.Effec
     Effect.map((o) => (o._tag === "Some" ? o.value : ({ _tag: "TimedOut" } as const)))
   )
 
+const signalNumber = (signal: string): number | string =>
+  (constants.signals as Record<string, number | undefined>)[signal] ?? signal
+
 /**
  * keepalived's log line for a failed run: "VRRP_Script(NAME) failed (exited with status N)", "… failed
  * (due to signal N)" or "VRRP_Script(NAME) timed_out".
@@ -192,7 +196,7 @@ export const failureText = (name: string, r: RunResult): string =>
   r._tag === "Exited"
     ? `VRRP_Script(${name}) failed (exited with status ${r.code})`
     : r._tag === "Signalled"
-      ? `VRRP_Script(${name}) failed (due to signal ${r.signal})`
+      ? `VRRP_Script(${name}) failed (due to signal ${signalNumber(r.signal)})`
       : `VRRP_Script(${name}) timed_out`
 
 /**

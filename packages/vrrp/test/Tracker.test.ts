@@ -191,3 +191,38 @@ describe("trackers in a running router (real scripts and files)", () => {
     20_000
   )
 })
+
+describe("script runner (no shell, timeout)", () => {
+  it.live("exit codes, signals and timeouts with keepalived's texts; the timed-out process group is killed", () =>
+    Effect.gen(function* () {
+      expect(yield* Tracker.runScript("/bin/true", 1)).toEqual({ _tag: "Exited", code: 0 })
+      expect(yield* Tracker.runScript("/bin/sh -c 'exit 3'", 1)).toEqual({ _tag: "Exited", code: 3 })
+      // No shell: metacharacters are plain arguments.
+      expect(yield* Tracker.runScript("/usr/bin/test x = 'x;' ", 1)).toEqual({ _tag: "Exited", code: 1 })
+      expect(yield* Tracker.runScript("/bin/sh -c 'kill -KILL $$'", 1)).toEqual({
+        _tag: "Signalled",
+        signal: "SIGKILL"
+      })
+      expect(yield* Tracker.runScript("/no/such/script", 1)).toEqual({ _tag: "Exited", code: 127 })
+      const started = Date.now()
+      const r = yield* Tracker.runScript("/bin/sleep 30", 0.3)
+      expect(r).toEqual({ _tag: "TimedOut" })
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(Tracker.failureText("chk", r)).toBe("VRRP_Script(chk) timed_out")
+      expect(Tracker.failureText("chk", { _tag: "Signalled", signal: "SIGKILL" })).toBe(
+        "VRRP_Script(chk) failed (due to signal 9)"
+      )
+      // The sleep was killed (its process group got SIGTERM).
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 100)))
+      const { execFileSync } = yield* Effect.promise(() => import("node:child_process"))
+      const left = (() => {
+        try {
+          return execFileSync("pgrep", ["-f", "^/bin/sleep 30$"], { encoding: "utf8" }).trim()
+        } catch {
+          return ""
+        }
+      })()
+      expect(left).toBe("")
+    })
+  )
+})
