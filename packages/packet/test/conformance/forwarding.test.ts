@@ -5,7 +5,7 @@
  * on the other side: MACs, TTL / hop limit, addresses, ports and every checksum (Linux updates them incrementally
  * too, so this also pins down the one's-complement representation of the results).
  */
-import { Address, Ethernet, IpProtocol, Ipv4, Ipv6, Nat, PacketParser, ParseResult } from "@lvs-ts/packet"
+import { Address, Ethernet, Icmp, Icmpv6, IpProtocol, Ipv4, Ipv6, Nat, PacketParser, ParseResult } from "@lvs-ts/packet"
 import { describe, expect, it } from "vitest"
 import { loadFixture } from "./fixtures.ts"
 
@@ -70,29 +70,38 @@ describe("library rewrites equal Linux's, byte for byte", () => {
     expect([...protocols].sort((x, y) => x - y)).toEqual([1, 6, 17, 58])
   })
 
-  it("NAT (Linux netfilter DNAT + conntrack reply SNAT) of TCP and UDP, IPv4 and IPv6, including UDP checksum 0", () => {
+  it("NAT (Linux netfilter DNAT, conntrack reply SNAT) of TCP, UDP (incl. checksum 0), SCTP and ICMP errors, v4 and v6", () => {
     const a = loadFixture("nat-a").pcap.records.map((r) => r.data)
     const b = loadFixture("nat-b").pcap.records.map((r) => r.data)
-    const servicePort: Record<number, number> = { 80: 8080, 7070: 7007 }
-    const virtualPort: Record<number, number> = { 8080: 80, 7007: 7070 }
-    // Pair by what NAT does not touch: direction, TCP sequence/ack/flags/window, payload, IPv4 identification.
+    // The nft rules of capture.sh: VIP port -> B's port.
+    const servicePort: Record<number, number> = { 80: 8080, 7070: 7007, 7071: 7009, 3868: 3869 }
+    const virtualPort: Record<number, number> = Object.fromEntries(
+      Object.entries(servicePort).map(([v, r]) => [r, Number(v)])
+    )
+    const isError = (p: PacketParser) =>
+      p.icmpType >= 0 && (p.ipVersion === 4 ? Icmp.isError(p.icmpType) : Icmpv6.isError(p.icmpType))
+    // Pair by what NAT does not touch: direction, IPv4 identification, TCP sequence/ack/flags/window, payload; for
+    // an ICMP error its type/code and the quote after the quoted ports and checksum.
     const key = (f: Uint8Array) => {
       const p = parse(f)
+      const id = p.ipVersion === 4 ? Ipv4.identification(f, p.l3Offset) : -1
+      if (isError(p))
+        return `error|${p.ipVersion}|${p.icmpType}|${p.icmpCode}|${id}|${hex(f.subarray(p.innerL4Offset + 12, p.l3End))}`
       const l4 = p.l4Offset
       const tcp = p.protocol === IpProtocol.Tcp ? hex(f.subarray(l4 + 4, l4 + 16)) : ""
-      const id = p.ipVersion === 4 ? Ipv4.identification(f, p.l3Offset) : -1
       return `${fromA(f, p)}|${p.ipVersion}|${p.protocol}|${id}|${tcp}|${hex(f.subarray(p.payloadOffset, p.l3End))}`
     }
     const bByKey = new Map(b.map((f) => [key(f), f]))
     expect(bByKey.size).toBe(b.length)
-    let zeroUdpChecksum = 0
+    const seen = new Set<string>()
     for (const fa of a) {
       const fb = bByKey.get(key(fa))
-      expect(fb, "every packet seen on A's side was seen on B's side").toBeDefined()
+      expect(fb, `nat-a #${a.indexOf(fa)} was seen on B's side`).toBeDefined()
       const pa = parse(fa)
-      if (pa.protocol === IpProtocol.Udp && fa[pa.l4Offset + 6] === 0 && fa[pa.l4Offset + 7] === 0) zeroUdpChecksum++
+      if (pa.protocol === IpProtocol.Udp && fa[pa.l4Offset + 6] === 0 && fa[pa.l4Offset + 7] === 0) seen.add("udp0")
       const ours = (fromA(fa, pa) ? fa : fb!).slice()
       const p = parse(ours)
+      seen.add(`${p.ipVersion}/${p.protocol}${isError(p) ? `/error-about-${p.innerProtocol}` : ""}`)
       if (fromA(fa, pa)) {
         // Client -> VIP:vport becomes client -> RIP:rport (DNAT), then R forwards it to B.
         const port = servicePort[p.destinationPort]!
@@ -101,14 +110,33 @@ describe("library rewrites equal Linux's, byte for byte", () => {
         forward(ours, p, MAC_B, MAC_R1)
         expect(hex(ours), `nat-a #${a.indexOf(fa)} (DNAT)`).toBe(hex(fb!))
       } else {
-        // RIP:rport -> client becomes VIP:vport -> client (SNAT of the reply), then R forwards it to A.
-        const port = virtualPort[p.sourcePort]!
-        if (p.ipVersion === 4) Nat.setSourceV4(ours, p.l3Offset, p.l4Offset, p.protocol, VIP4, port)
-        else Nat.setSourceV6(ours, p.l3Offset, p.l4Offset, p.protocol, VIP6, 0, port)
+        // RIP:rport -> client becomes VIP:vport -> client (SNAT of the reply, or of the ICMP error and its quote).
+        if (isError(p)) {
+          const port = virtualPort[p.innerDestinationPort]!
+          const ok =
+            p.ipVersion === 4 ? Nat.icmpErrorOutV4(ours, p, VIP4, port) : Nat.icmpErrorOutV6(ours, p, VIP6, 0, port)
+          expect(ok).toBe(true)
+        } else {
+          const port = virtualPort[p.sourcePort]!
+          if (p.ipVersion === 4) Nat.setSourceV4(ours, p.l3Offset, p.l4Offset, p.protocol, VIP4, port)
+          else Nat.setSourceV6(ours, p.l3Offset, p.l4Offset, p.protocol, VIP6, 0, port)
+        }
         forward(ours, p, MAC_A, MAC_R0)
         expect(hex(ours), `nat-b #${b.indexOf(fb!)} (reply SNAT)`).toBe(hex(fa))
       }
     }
-    expect(zeroUdpChecksum).toBeGreaterThan(0)
+    expect([...seen].sort()).toEqual([
+      "4/1/error-about-132",
+      "4/1/error-about-17",
+      "4/132",
+      "4/17",
+      "4/6",
+      "6/132",
+      "6/17",
+      "6/58/error-about-132",
+      "6/58/error-about-17",
+      "6/6",
+      "udp0"
+    ])
   })
 })

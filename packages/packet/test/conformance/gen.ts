@@ -14,6 +14,16 @@ export const internetChecksum = (b: Uint8Array, from: number, to: number, initia
   return ~s & 0xffff
 }
 
+/** CRC32c (Castagnoli, reflected) bit by bit: slow and obviously right, independent of the library's table. */
+const crc32c = (b: Uint8Array, from: number, to: number): number => {
+  let crc = 0xffffffff
+  for (let i = from; i < to; i++) {
+    crc ^= b[i]!
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1
+  }
+  return (crc ^ 0xffffffff) >>> 0
+}
+
 const partialSum = (b: Uint8Array, from: number, to: number): number => {
   let s = 0
   for (let i = from; i < to; i += 2) s += (b[i]! << 8) | (i + 1 < to ? b[i + 1]! : 0)
@@ -40,6 +50,15 @@ export type Transport =
       readonly zeroChecksum: boolean
     }
   | { readonly kind: "echo"; readonly id: number; readonly seq: number; readonly payload: ReadonlyArray<number> }
+  | {
+      readonly kind: "sctp"
+      readonly sport: number
+      readonly dport: number
+      readonly tag: number
+      readonly tsn: number
+      /** DATA chunk user data (at least one byte). */
+      readonly payload: ReadonlyArray<number>
+    }
 
 export interface FrameSpec {
   readonly dstMac: ReadonlyArray<number>
@@ -103,6 +122,12 @@ const transportBytes = (l4: Transport, v6: boolean): Array<number> => {
     ]
   }
   if (l4.kind === "udp") return [...u16(l4.sport), ...u16(l4.dport), ...u16(8 + l4.payload.length), 0, 0, ...l4.payload]
+  if (l4.kind === "sctp") {
+    // Common header (checksum filled later) + one DATA chunk: flags B|E, stream 0, sequence 0, PPID 0, padded.
+    const chunk = [0, 0x03, ...u16(16 + l4.payload.length), ...u32(l4.tsn), 0, 0, 0, 0, 0, 0, 0, 0, ...l4.payload]
+    while (chunk.length % 4) chunk.push(0)
+    return [...u16(l4.sport), ...u16(l4.dport), ...u32(l4.tag), 0, 0, 0, 0, ...chunk]
+  }
   return [v6 ? 128 : 8, 0, 0, 0, ...u16(l4.id), ...u16(l4.seq), ...l4.payload]
 }
 
@@ -121,7 +146,8 @@ export const buildFrame = (spec: FrameSpec, headroom = 0, tailroom = 0): Built =
   l2.push(...u16(etherType))
   const v6 = spec.ip.v === 6
   const l4 = transportBytes(spec.l4, v6)
-  const protocol = spec.l4.kind === "tcp" ? 6 : spec.l4.kind === "udp" ? 17 : v6 ? 58 : 1
+  const protocol =
+    spec.l4.kind === "tcp" ? 6 : spec.l4.kind === "udp" ? 17 : spec.l4.kind === "sctp" ? 132 : v6 ? 58 : 1
   let l3: Array<number>
   if (spec.ip.v === 4) {
     const opts = [...spec.ip.options]
@@ -184,7 +210,13 @@ export const buildFrame = (spec: FrameSpec, headroom = 0, tailroom = 0): Built =
       ? partialSum(buffer, ip + 12, ip + 20) + protocol + l4.length
       : partialSum(buffer, ip + 8, ip + 40) + protocol + l4.length
   const at = spec.l4.kind === "tcp" ? 16 : spec.l4.kind === "udp" ? 6 : 2
-  if (spec.l4.kind === "udp" && spec.l4.zeroChecksum && spec.ip.v === 4) {
+  if (spec.l4.kind === "sctp") {
+    const c = crc32c(buffer, t, tEnd)
+    buffer[t + 8] = c & 255
+    buffer[t + 9] = (c >>> 8) & 255
+    buffer[t + 10] = (c >>> 16) & 255
+    buffer[t + 11] = c >>> 24
+  } else if (spec.l4.kind === "udp" && spec.l4.zeroChecksum && spec.ip.v === 4) {
     // "No checksum": leave 0.
   } else {
     let c = internetChecksum(buffer, t, tEnd, spec.l4.kind === "echo" && spec.ip.v === 4 ? 0 : pseudo)
@@ -252,13 +284,23 @@ const transport: fc.Arbitrary<Transport> = fc.oneof(
       options: tcpOptions,
       payload: payload(300)
     })
-    .map((t) => ((t.flags & 0x02) !== 0 ? t : { ...t, options: nonSynOptions(t.options) })),
+    .map((t) => ((t.flags & 0x02) !== 0 ? t : { ...t, options: nonSynOptions(t.options) }))
+    // A RST carries no data (tshark would read it as an RFC 1122 "reset cause" text).
+    .map((t) => ((t.flags & 0x04) !== 0 ? { ...t, payload: [] } : t)),
   fc.record({
     kind: fc.constant("udp" as const),
     sport: port,
     dport: port,
     payload: payload(300),
     zeroChecksum: fc.boolean()
+  }),
+  fc.record({
+    kind: fc.constant("sctp" as const),
+    sport: port,
+    dport: port,
+    tag: fc.integer({ min: 1, max: 0xffffffff }),
+    tsn: u32Arb,
+    payload: fc.array(byte, { minLength: 1, maxLength: 200 })
   }),
   fc.record({
     kind: fc.constant("echo" as const),
@@ -269,7 +311,7 @@ const transport: fc.Arbitrary<Transport> = fc.oneof(
 )
 
 /**
- * Any frame spec: IPv4 or IPv6, optionally VLAN-tagged, TCP / UDP / ICMP(v6) echo request.
+ * Any frame spec: IPv4 or IPv6, optionally VLAN-tagged, TCP / UDP / SCTP DATA / ICMP(v6) echo request.
  *
  * @example
  * ```ts

@@ -204,14 +204,14 @@ describe("tshark oracle: builders and rewriters", () => {
       expect(judge(cases)).toEqual([])
     })
 
-    it("NAT (DNAT/SNAT, v4 and v6, TCP/UDP/ICMP, fragments) and DR (MACs + TTL) rewrites of every input", () => {
+    it("NAT (DNAT/SNAT/FULLNAT, v4 and v6, TCP/UDP/SCTP/ICMP, fragments) and DR (MACs + TTL) rewrites of every input", () => {
       const cases: Array<Case> = []
       const p = new PacketParser()
       const targets = samples(fc.tuple(ipv4, ipv6, fc.integer({ min: 0, max: 65535 }), mac, mac), inputs.length, 3)
       inputs.forEach((input, i) => {
         const [a4, a6, port, m1, m2] = targets[i]!
         const a6b = Uint8Array.from(a6)
-        for (const op of ["dnat", "snat", "dnat-keep-port", "dr"] as const) {
+        for (const op of ["dnat", "snat", "dnat-keep-port", "fullnat", "dr"] as const) {
           const b = input.buffer.slice()
           expect(p.parse(b, input.offset, input.length)).toBe(ParseResult.Ok)
           // The library's contract: pass -1 when there is no transport header (a non-first fragment).
@@ -221,6 +221,11 @@ describe("tshark oracle: builders and rewriters", () => {
             Ethernet.rewrite(b, input.offset, Uint8Array.from(m1), Uint8Array.from(m2))
             const ok = p.ipVersion === 4 ? Ipv4.decrementTtl(b, p.l3Offset) : Ipv6.decrementHopLimit(b, p.l3Offset)
             if (!ok) continue // TTL 1: a router drops it (and the time-exceeded builder is tested above)
+          } else if (op === "fullnat") {
+            // Both addresses and ports in one pass (client -> VIP becomes LIP:LPORT -> RIP:RPORT).
+            if (p.ipVersion === 4)
+              Nat.setAddressesV4(b, p.l3Offset, l4, p.protocol, a4 ^ 0x00ff00ff, port ^ 0x5555, a4, prt)
+            else Nat.setAddressesV6(b, p.l3Offset, l4, p.protocol, a6b, 0, port ^ 0x5555, a6b.slice().reverse(), 0, prt)
           } else if (p.ipVersion === 4) {
             if (op === "snat") Nat.setSourceV4(b, p.l3Offset, l4, p.protocol, a4, prt)
             else Nat.setDestinationV4(b, p.l3Offset, l4, p.protocol, a4, prt)
@@ -245,7 +250,10 @@ describe("tshark oracle: builders and rewriters", () => {
         expect(p.parse(input.buffer, input.offset, input.length)).toBe(ParseResult.Ok)
         if (p.icmpType >= 0 && (p.ipVersion === 4 ? Icmp.isError(p.icmpType) : Icmpv6.isError(p.icmpType))) {
           errors.push(input)
-        } else if ((p.protocol === IpProtocol.Tcp || p.protocol === IpProtocol.Udp) && p.fragmentOffset === 0) {
+        } else if (
+          (p.protocol === IpProtocol.Tcp || p.protocol === IpProtocol.Udp || p.protocol === IpProtocol.Sctp) &&
+          p.fragmentOffset === 0
+        ) {
           const n =
             p.ipVersion === 4
               ? Icmp.writePortUnreachable(out, 0, input.buffer, p, Ipv4.destination(input.buffer, p.l3Offset))
@@ -271,6 +279,14 @@ describe("tshark oracle: builders and rewriters", () => {
                 ? Nat.icmpErrorInV6(b, p, Uint8Array.from(a6), 0, port)
                 : Nat.icmpErrorOutV6(b, p, Uint8Array.from(a6), 0, port)
           expect(ok, `${dir}(${e.label})`).toBe(true)
+          // Semantics, which tshark cannot judge: the quote now names the new address and port.
+          const q = new PacketParser()
+          expect(q.parse(b, e.offset, e.length)).toBe(ParseResult.Ok)
+          if (port >= 0 && q.innerFragmentOffset === 0 && [6, 17, 132].includes(q.innerProtocol)) {
+            expect(dir === "in" ? q.innerSourcePort : q.innerDestinationPort, `${dir}(${e.label}) quoted port`).toBe(
+              port
+            )
+          }
           cases.push({ label: `icmpError-${dir}(${e.label})`, frame: copyOut(b, e.offset, e.offset + e.length) })
         }
       })

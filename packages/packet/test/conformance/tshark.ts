@@ -67,19 +67,21 @@ export interface Dissection {
   readonly malformed: boolean
 }
 
-/** Checksum validation preferences of this tshark (ICMP, ICMPv6 and GRE checksums are always verified). */
+/** Checksum validation preferences of this tshark (ICMP, ICMPv6 and GRE checksums are always verified; SCTP uses CRC32c). */
 export const CHECKSUM_PREFS = [
   "-o",
   "ip.check_checksum:TRUE",
   "-o",
   "tcp.check_checksum:TRUE",
   "-o",
-  "udp.check_checksum:TRUE"
+  "udp.check_checksum:TRUE",
+  "-o",
+  "sctp.checksum:CRC 32c"
 ] as const
 
 /**
  * Preferences of the oracle runs: no reassembly and no TCP sequence analysis (unrelated frames of one batch share
- * 4-tuples and fragment ids), and TCP/UDP payloads decoded as plain data so that random payloads on well-known
+ * 4-tuples and fragment ids), and TCP/UDP/SCTP payloads decoded as plain data so that random payloads on well-known
  * ports do not set off application dissectors: the oracle judges L2-L4 only.
  */
 export const ORACLE_PREFS = [
@@ -95,7 +97,9 @@ export const ORACLE_PREFS = [
   "-d",
   "tcp.port==1-65535,data",
   "-d",
-  "udp.port==1-65535,data"
+  "udp.port==1-65535,data",
+  "-d",
+  "sctp.port==1-65535,data"
 ] as const
 
 /** Whether tshark can be run here. */
