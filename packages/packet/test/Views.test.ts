@@ -14,7 +14,7 @@ import {
 } from "@lvs-ts/packet"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { hex, ipv4Frame } from "./helpers/frames.ts"
+import { hex, ipv4Frame, ipv6Frame } from "./helpers/frames.ts"
 
 describe("Ethernet", () => {
   it("reads and rewrites addresses and EtherType in place", () => {
@@ -73,6 +73,44 @@ describe("Tcp options", () => {
     expect(Tcp.setToa(f.buf, 14, 34, 1, 2)).toBe(0)
     expect(Tcp.isChecksumValid(f.buf, 14, 34, p.l4Length)).toBe(true)
     expect(Tcp.headerLength(f.buf, 34)).toBe(32)
+  })
+
+  it("inserts options into IPv6 segments (with extension headers) and keeps the checksum equal to a full recompute", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 30 }),
+        fc.constantFrom(0, 4, 8, 12),
+        fc.integer({ min: 1, max: 18 }),
+        fc.boolean(),
+        (data, optLen, newLen, withExt) => {
+          const opts = new Array<number>(optLen).fill(1) // NOPs
+          const f = ipv6Frame({
+            protocol: 6,
+            tcpOptions: opts,
+            payload: data,
+            tailroom: 40,
+            extensions: withExt ? [[60, [0, 1, 4, 0, 0, 0, 0]]] : []
+          })
+          const p = new PacketParser()
+          expect(p.parse(f.buf, 0, f.len)).toBe(ParseResult.Ok)
+          const l4 = p.l4Offset
+          const value = Uint8Array.from({ length: newLen }, (_, i) => i + 1)
+          const grew = Tcp.setOption(f.buf, 14, l4, 253, value, 0, newLen)
+          if (20 + optLen + newLen + 2 > 60) {
+            expect(grew).toBe(Tcp.SetOptionResult.NoSpaceInHeader)
+            return
+          }
+          expect(grew).toBeGreaterThanOrEqual(0)
+          expect(Ipv6.payloadLength(f.buf, 14)).toBe(f.len - 54 + grew)
+          expect(p.parse(f.buf, 0, f.len + grew)).toBe(ParseResult.Ok)
+          expect([...f.buf.subarray(p.payloadOffset, p.l3End)]).toEqual(data)
+          const o = Tcp.findOption(f.buf, l4, 253)
+          expect([...f.buf.subarray(o + 2, o + 2 + newLen)]).toEqual([...value])
+          expect(Tcp.isChecksumValid(f.buf, 14, l4, p.l4Length)).toBe(true)
+        }
+      ),
+      { numRuns: 300 }
+    )
   })
 
   it("uses the option area padding when it fits", () => {
