@@ -11,7 +11,8 @@
  *    The worker is pinned to CPU 0 and the generator to CPU 1 when the machine has two or more CPUs.
  *
  * Run: `pnpm --filter @lvs-ts/lvs run bench` (as root for part 2). Options: `--seconds N`, `--reps N`,
- * `--no-pin` (let the scheduler place the worker and the generator).
+ * `--no-pin` (let the scheduler place the worker and the generator), `--no-io-uring` (skip the io_uring rows).
+ * rx and reflect run with both I/O backends: `syscalls` (poll + read/write per frame) and `io_uring`.
  */
 import { execFileSync, spawn } from "node:child_process"
 import { availableParallelism } from "node:os"
@@ -60,7 +61,8 @@ const inMemory = async () => {
     send: () => {
       sent++
       return true
-    }
+    },
+    flush: () => {}
   }) as FrameHandler.Handler
   const batch: FrameHandler.Batch = {
     port: 0,
@@ -123,12 +125,15 @@ const generatorCpu = twoCpus ? 1 : undefined
 const handlerModule = new URL("./BenchHandler.ts", import.meta.url)
 const generatorScript = new URL("./generator.ts", import.meta.url).pathname
 
-const openPorts = async (mode: "count" | "reflect") => {
+type Backend = "syscalls" | "io_uring"
+
+const openPorts = async (mode: "count" | "reflect", backend: Backend) => {
   const scope = Scope.makeUnsafe()
   const ports = await Effect.runPromise(
     Scope.provide(
       TapPorts.make({
         netns: ns,
+        backend,
         ports: [{ name: "lvsb0" }],
         batchSize: 64,
         handler: { module: handlerModule, options: { mode, ...(workerCpu !== undefined ? { cpu: workerCpu } : {}) } }
@@ -192,6 +197,7 @@ interface Row {
 
 const rxRow = (
   mode: string,
+  backend: Backend,
   rep: number,
   port: PortCounters.Port,
   worker: PortCounters.Worker,
@@ -201,12 +207,14 @@ const rxRow = (
 ): Row => {
   const reads = port.rxFrames + port.rxEagain + port.rxErrors
   const writes = port.txFrames + port.txErrors + port.txDropped
+  // io_uring: reads and writes are ring entries, not system calls; `polls` counts io_uring_enter calls.
+  const syscalls = backend === "io_uring" ? worker.polls : reads + writes + worker.polls
   return {
-    mode,
+    mode: `${mode} (${backend})`,
     rep,
     rxFps: port.rxFrames / (ms / 1000),
     txFps: port.txFrames / (ms / 1000),
-    syscallsPerFrame: (reads + writes + worker.polls) / Math.max(1, port.rxFrames),
+    syscallsPerFrame: syscalls / Math.max(1, port.rxFrames),
     meanBatch: port.rxFrames / Math.max(1, port.rxBatches),
     histogram: port.batchHistogram,
     offered,
@@ -214,8 +222,8 @@ const rxRow = (
   }
 }
 
-const runRx = async (mode: "count" | "reflect", rep: number): Promise<Row> => {
-  const { ports, close } = await openPorts(mode)
+const runRx = async (mode: "count" | "reflect", backend: Backend, rep: number): Promise<Row> => {
+  const { ports, close } = await openPorts(mode, backend)
   try {
     const droppedBefore = kernelTxDropped()
     let before = Effect.runSync(ports.counters)
@@ -243,14 +251,14 @@ const runRx = async (mode: "count" | "reflect", rep: number): Promise<Row> => {
       batchHistogram: after.ports[0]!.batchHistogram.map((v, i) => v - before.ports[0]!.batchHistogram[i]!)
     }
     const worker = { ...after.workers[0]!, polls: after.workers[0]!.polls - before.workers[0]!.polls }
-    return rxRow(mode, rep, port, worker, ms, sent, kernelTxDropped() - droppedBefore)
+    return rxRow(mode, backend, rep, port, worker, ms, sent, kernelTxDropped() - droppedBefore)
   } finally {
     await close()
   }
 }
 
 const runTx = async (rep: number): Promise<Row> => {
-  const { ports, close } = await openPorts("count")
+  const { ports, close } = await openPorts("count", "syscalls")
   try {
     await Effect.runPromise(ports.control({ ms: seconds * 1000 }))
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000 + 200))
@@ -262,7 +270,7 @@ const runTx = async (rep: number): Promise<Row> => {
     const counters = await Effect.runPromise(ports.counters)
     const port = counters.ports[0]!
     return {
-      mode: "tx",
+      mode: "tx (syscalls)",
       rep,
       rxFps: 0,
       txFps: stats[0]! / (stats[1]! / 1000),
@@ -288,9 +296,12 @@ const viaTap = async () => {
     ip("netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
     ip("-n", ns, "link", "set", "lo", "up")
     const rows: Array<Row> = []
+    const uring = !process.argv.includes("--no-io-uring")
     for (let rep = 1; rep <= reps; rep++) {
-      rows.push(await runRx("count", rep))
-      rows.push(await runRx("reflect", rep))
+      rows.push(await runRx("count", "syscalls", rep))
+      if (uring) rows.push(await runRx("count", "io_uring", rep))
+      rows.push(await runRx("reflect", "syscalls", rep))
+      if (uring) rows.push(await runRx("reflect", "io_uring", rep))
       rows.push(await runTx(rep))
     }
     const k = (n: number) => `${(n / 1000).toFixed(0)}k`
@@ -314,9 +325,11 @@ const viaTap = async () => {
         .sort((a, b) => a - b)
       return xs[Math.floor(xs.length / 2)]!
     }
-    console.log(
-      `\nmedians: rx ${k(median("count", (r) => r.rxFps))} frames/s read; reflect ${k(median("reflect", (r) => r.rxFps))} frames/s read+written; tx ${k(median("tx", (r) => r.txFps))} frames/s written`
-    )
+    console.log("\nmedians:")
+    for (const mode of [...new Set(rows.map((r) => r.mode))]) {
+      const fps = median(mode, (r) => (r.mode.startsWith("tx") ? r.txFps : r.rxFps))
+      console.log(`- ${mode}: ${k(fps)} frames/s, ${median(mode, (r) => r.syscallsPerFrame).toFixed(2)} syscalls/frame`)
+    }
   } finally {
     ip("netns", "del", ns)
   }

@@ -78,10 +78,17 @@ export interface Context {
   /** The `options` value given to `TapPorts` (structured-cloned; SharedArrayBuffers are shared). */
   readonly options: unknown
   /**
-   * Writes `length` bytes at `offset` to `port`'s queue fd for this worker. Returns false (and counts a
-   * drop or error) when the port index is unknown, the range lies outside the pool or `write()` fails.
+   * Sends `length` bytes at `offset` on `port` (this worker's queue). Returns false (and counts a drop or
+   * error) when the port index is unknown, the range is invalid or `write()` fails.
+   *
+   * With the `syscalls` backend the bytes are written before `send` returns. With `io_uring` the write is
+   * queued: the bytes must stay unchanged until {@link flush} or until the callback returns (the frame's
+   * receive slot is held until the write completes, so in-place replies need nothing special; a scratch
+   * slot reused within one callback needs a `flush()` in between), and the frame must lie within one slot.
    */
   readonly send: (port: number, offset: number, length: number) => boolean
+  /** Submits queued sends now (`io_uring`); a no-op with the `syscalls` backend. */
+  readonly flush: () => void
 }
 
 /**

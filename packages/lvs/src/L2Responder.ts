@@ -205,6 +205,7 @@ export const make = FrameHandler.define((ctx) => {
         for (const address of owned[p]!) {
           const length = Arp.writeGratuitous(b, o, mac, address)
           if (ctx.send(p, o, length)) stats[Stat.gratuitousArps]!++
+          ctx.flush() // the next announcement reuses the same scratch slot
         }
       }
     }

@@ -39,7 +39,8 @@ const harness = (
     send: (port, offset, length) => {
       sent.push({ port, frame: bytes.slice(offset, offset + length) })
       return true
-    }
+    },
+    flush: () => {}
   }
   const handler = L2Responder.make(ctx) as FrameHandler.Handler
   const deliver = (frame: Uint8Array, port = 0) => {

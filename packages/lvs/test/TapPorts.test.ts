@@ -28,328 +28,343 @@ const send = (ports: TapPorts.Service, port: number, frame: Uint8Array, headroom
 
 const counters = (ports: TapPorts.Service) => Effect.runPromise(ports.counters)
 
-describe.skipIf(!Netns.canRun)("TapPorts in a network namespace (root)", { timeout: 30_000 }, () => {
-  afterAll(() => Netns.removeAll())
+const backends = ["syscalls", "io_uring"] as const
 
-  it("creates the tap inside the namespace from a setns'd worker; the test thread stays in its namespace", async () => {
-    const ns = Netns.create("own")
-    const before = TapPorts.currentNetns()
-    const capture = Capture.allocate()
-    const { ports, close } = await open(
-      { netns: ns, ports: [{ name: "lvst0", mtu: 1400, mac: "02:00:00:00:aa:01" }] },
-      capture
-    )
-    try {
-      expect(TapPorts.currentNetns()).toBe(before)
-      expect(ports.netnsId).not.toBe(before)
-      expect(Netns.linkExists(ns, "lvst0")).toBe(true)
-      expect(Netns.linkExists(undefined, "lvst0")).toBe(false)
-      expect(ports.ports[0]).toMatchObject({ name: "lvst0", mtu: 1400, mac: "02:00:00:00:aa:01" })
-      expect(Netns.ip("-n", ns, "link", "show", "dev", "lvst0")).toMatch(/state (UP|UNKNOWN)|,UP/)
-    } finally {
-      await close()
-    }
-    // The device was not persistent: closing the fds removed it.
-    expect(Netns.linkExists(ns, "lvst0")).toBe(false)
-    Netns.remove(ns)
-  })
+for (const backend of backends)
+  describe.skipIf(!Netns.canRun)(`TapPorts (${backend}) in a network namespace (root)`, { timeout: 30_000 }, () => {
+    const suffix = backend === "io_uring" ? "u" : ""
+    afterAll(() => Netns.removeAll())
 
-  it("gets the kernel's ARP reply to an injected ARP request, and counters match the kernel's", async () => {
-    const ns = Netns.create("arp")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0" }] }, capture)
-    try {
-      Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
-      const request = new Uint8Array(42)
-      Frames.writeArp(request, 0, Frames.ARP_REQUEST, broadcast, hostMac, hostIp, zeroMac, tapIp)
-      // Sent from 16 bytes inside the headroom: the worker writes from any offset of the pool.
-      await send(ports, 0, request, 16)
-      const isReply = (frame: Uint8Array) =>
-        Frames.readU16(frame, 12) === Frames.ETHERTYPE_ARP && Frames.readU16(frame, 20) === Frames.ARP_REPLY
-      expect(await Netns.waitFor(() => Capture.read(capture).some((c) => isReply(c.frame)))).toBe(true)
-      const reply = Capture.read(capture).find((c) => isReply(c.frame))!.frame
-      expect(TapDevice.formatMac(reply, 0)).toBe("02:00:00:00:00:02")
-      expect(Frames.readU32(reply, 28)).toBe(tapIp)
-      expect(Frames.readU32(reply, 38)).toBe(hostIp)
-      expect(TapDevice.formatMac(reply, 22)).toBe(ports.ports[0]!.mac)
-      // Our tx is the kernel's rx and vice versa, frame for frame and byte for byte.
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      const ours = (await counters(ports)).ports[0]!
-      const kernel = Netns.linkStats(ns, "lvst0")
-      expect(ours.txFrames).toBe(1)
-      expect(ours.txBytes).toBe(42)
-      expect(kernel.rx.packets).toBe(ours.txFrames)
-      expect(kernel.rx.bytes).toBe(ours.txBytes)
-      expect(ours.rxFrames).toBe(kernel.tx.packets)
-      expect(ours.rxBytes).toBe(kernel.tx.bytes)
-      expect(ours.rxFrames).toBe(Capture.read(capture).length)
-      expect(ours.rxErrors + ours.txErrors + ours.txDropped).toBe(0)
-    } finally {
-      await close()
-      Netns.remove(ns)
-    }
-  })
-
-  it("reads the frames of a kernel ping burst in batches", async () => {
-    const ns = Netns.create("ping")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0" }], batchSize: 32 }, capture)
-    try {
-      Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
-      Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
-      // Hold the worker for 1.5 s while the kernel queues the burst (tap queue: 1000 frames), so the reader
-      // then finds it waiting and must take it in full batches.
-      await Effect.runPromise(ports.control({ type: "pause", ms: 1500 } satisfies Capture.Control))
-      // -l: preload, i.e. send the whole burst at once without waiting for (absent) replies.
-      const pinged = await Netns.run(ns, "ping", [
-        "-q",
-        "-n",
-        "-c",
-        "300",
-        "-l",
-        "300",
-        "-W",
-        "0.1",
-        "-w",
-        "1",
-        "10.9.0.2"
-      ])
-      const count = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
-      expect(count).toBeGreaterThanOrEqual(300)
-      const isEcho = (frame: Uint8Array) =>
-        Frames.readU16(frame, 12) === Frames.ETHERTYPE_IPV4 && frame[23] === Frames.IPPROTO_ICMP && frame[34] === 8
-      expect(await Netns.waitFor(() => Capture.read(capture).filter((c) => isEcho(c.frame)).length >= count)).toBe(true)
-      const echoes = Capture.read(capture).filter((c) => isEcho(c.frame))
-      expect(echoes).toHaveLength(count)
-      // Sequence numbers arrive in order, none lost or duplicated.
-      expect(echoes.map((e) => Frames.readU16(e.frame, 40))).toEqual(Array.from({ length: count }, (_, i) => i + 1))
-      const ours = (await counters(ports)).ports[0]!
-      const kernel = Netns.linkStats(ns, "lvst0")
-      expect(ours.rxFrames).toBe(kernel.tx.packets)
-      expect(ours.rxBytes).toBe(kernel.tx.bytes)
-      expect(kernel.tx.dropped).toBe(0)
-      // Batches: the histogram accounts for every batch, and full 32-frame batches occurred.
-      expect(ours.batchHistogram.reduce((a, b) => a + b, 0)).toBe(ours.rxBatches)
-      expect(ours.batchHistogram[5]).toBeGreaterThan(0)
-      expect(ours.rxBatches).toBeLessThan(ours.rxFrames)
-    } finally {
-      await close()
-      Netns.remove(ns)
-    }
-  })
-
-  it("delivers frames between two taps through a bridge", async () => {
-    const ns = Netns.create("br")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvsta" }, { name: "lvstb" }] }, capture)
-    try {
-      Netns.ip("-n", ns, "link", "add", "br0", "type", "bridge")
-      Netns.ip("-n", ns, "link", "set", "lvsta", "master", "br0")
-      Netns.ip("-n", ns, "link", "set", "lvstb", "master", "br0")
-      Netns.ip("-n", ns, "link", "set", "br0", "up")
-      const macA = TapDevice.parseMac("02:00:00:00:0a:0a")!
-      const macB = TapDevice.parseMac("02:00:00:00:0b:0b")!
-      const frame = (dst: Uint8Array, src: Uint8Array, marker: number) => {
-        const f = new Uint8Array(60)
-        Frames.writeEthernet(f, 0, dst, src, 0x88b5) // IEEE local experimental ethertype
-        Frames.writeU32(f, 14, marker)
-        return f
+    it("creates the tap inside the namespace from a setns'd worker; the test thread stays in its namespace", async () => {
+      const ns = Netns.create(`own${suffix}`)
+      const before = TapPorts.currentNetns()
+      const capture = Capture.allocate()
+      const { ports, close } = await open(
+        { backend, netns: ns, ports: [{ name: "lvst0", mtu: 1400, mac: "02:00:00:00:aa:01" }] },
+        capture
+      )
+      try {
+        expect(TapPorts.currentNetns()).toBe(before)
+        expect(ports.netnsId).not.toBe(before)
+        expect(Netns.linkExists(ns, "lvst0")).toBe(true)
+        expect(Netns.linkExists(undefined, "lvst0")).toBe(false)
+        expect(ports.ports[0]).toMatchObject({ name: "lvst0", mtu: 1400, mac: "02:00:00:00:aa:01" })
+        expect(Netns.ip("-n", ns, "link", "show", "dev", "lvst0")).toMatch(/state (UP|UNKNOWN)|,UP/)
+      } finally {
+        await close()
       }
-      const arrived = (port: number, marker: number) => () =>
-        Capture.read(capture).some(
-          (c) => c.port === port && Frames.readU16(c.frame, 12) === 0x88b5 && Frames.readU32(c.frame, 14) === marker
+      // The device was not persistent: closing the fds removed it.
+      expect(Netns.linkExists(ns, "lvst0")).toBe(false)
+      Netns.remove(ns)
+    })
+
+    it("gets the kernel's ARP reply to an injected ARP request, and counters match the kernel's", async () => {
+      const ns = Netns.create(`arp${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open({ backend, netns: ns, ports: [{ name: "lvst0" }] }, capture)
+      try {
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        const request = new Uint8Array(42)
+        Frames.writeArp(request, 0, Frames.ARP_REQUEST, broadcast, hostMac, hostIp, zeroMac, tapIp)
+        // Sent from 16 bytes inside the headroom: the worker writes from any offset of the pool.
+        await send(ports, 0, request, 16)
+        const isReply = (frame: Uint8Array) =>
+          Frames.readU16(frame, 12) === Frames.ETHERTYPE_ARP && Frames.readU16(frame, 20) === Frames.ARP_REPLY
+        expect(await Netns.waitFor(() => Capture.read(capture).some((c) => isReply(c.frame)))).toBe(true)
+        const reply = Capture.read(capture).find((c) => isReply(c.frame))!.frame
+        expect(TapDevice.formatMac(reply, 0)).toBe("02:00:00:00:00:02")
+        expect(Frames.readU32(reply, 28)).toBe(tapIp)
+        expect(Frames.readU32(reply, 38)).toBe(hostIp)
+        expect(TapDevice.formatMac(reply, 22)).toBe(ports.ports[0]!.mac)
+        // Our tx is the kernel's rx and vice versa, frame for frame and byte for byte.
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const ours = (await counters(ports)).ports[0]!
+        const kernel = Netns.linkStats(ns, "lvst0")
+        expect(ours.txFrames).toBe(1)
+        expect(ours.txBytes).toBe(42)
+        expect(kernel.rx.packets).toBe(ours.txFrames)
+        expect(kernel.rx.bytes).toBe(ours.txBytes)
+        expect(ours.rxFrames).toBe(kernel.tx.packets)
+        expect(ours.rxBytes).toBe(kernel.tx.bytes)
+        expect(ours.rxFrames).toBe(Capture.read(capture).length)
+        expect(ours.rxErrors + ours.txErrors + ours.txDropped).toBe(0)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
+    it("reads the frames of a kernel ping burst in batches", async () => {
+      const ns = Netns.create(`ping${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open({ backend, netns: ns, ports: [{ name: "lvst0" }], batchSize: 32 }, capture)
+      try {
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+        // Hold the worker for 1.5 s while the kernel queues the burst (tap queue: 1000 frames), so the reader
+        // then finds it waiting and must take it in full batches.
+        await Effect.runPromise(ports.control({ type: "pause", ms: 1500 } satisfies Capture.Control))
+        // -l: preload, i.e. send the whole burst at once without waiting for (absent) replies.
+        const pinged = await Netns.run(ns, "ping", [
+          "-q",
+          "-n",
+          "-c",
+          "300",
+          "-l",
+          "300",
+          "-W",
+          "0.1",
+          "-w",
+          "1",
+          "10.9.0.2"
+        ])
+        const count = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
+        expect(count).toBeGreaterThanOrEqual(300)
+        const isEcho = (frame: Uint8Array) =>
+          Frames.readU16(frame, 12) === Frames.ETHERTYPE_IPV4 && frame[23] === Frames.IPPROTO_ICMP && frame[34] === 8
+        expect(await Netns.waitFor(() => Capture.read(capture).filter((c) => isEcho(c.frame)).length >= count)).toBe(
+          true
         )
-      // A -> B: B's MAC is unknown to the bridge yet, so it floods to tap B.
-      await send(ports, 0, frame(macB, macA, 0xa0b0c0d0))
-      expect(await Netns.waitFor(arrived(1, 0xa0b0c0d0))).toBe(true)
-      // B -> A: the bridge learned A's MAC from the first frame and forwards it to tap A.
-      await send(ports, 1, frame(macA, macB, 0x0b0a0b0a))
-      expect(await Netns.waitFor(arrived(0, 0x0b0a0b0a))).toBe(true)
+        const echoes = Capture.read(capture).filter((c) => isEcho(c.frame))
+        expect(echoes).toHaveLength(count)
+        // Sequence numbers arrive in order, none lost or duplicated.
+        expect(echoes.map((e) => Frames.readU16(e.frame, 40))).toEqual(Array.from({ length: count }, (_, i) => i + 1))
+        const ours = (await counters(ports)).ports[0]!
+        const kernel = Netns.linkStats(ns, "lvst0")
+        expect(ours.rxFrames).toBe(kernel.tx.packets)
+        expect(ours.rxBytes).toBe(kernel.tx.bytes)
+        expect(kernel.tx.dropped).toBe(0)
+        // Batches: the histogram accounts for every batch, and full 32-frame batches occurred.
+        expect(ours.batchHistogram.reduce((a, b) => a + b, 0)).toBe(ours.rxBatches)
+        expect(ours.batchHistogram[5]).toBeGreaterThan(0)
+        expect(ours.rxBatches).toBeLessThan(ours.rxFrames)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
+    it("delivers frames between two taps through a bridge", async () => {
+      const ns = Netns.create(`br${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open(
+        { backend, netns: ns, ports: [{ name: "lvsta" }, { name: "lvstb" }] },
+        capture
+      )
+      try {
+        Netns.ip("-n", ns, "link", "add", "br0", "type", "bridge")
+        Netns.ip("-n", ns, "link", "set", "lvsta", "master", "br0")
+        Netns.ip("-n", ns, "link", "set", "lvstb", "master", "br0")
+        Netns.ip("-n", ns, "link", "set", "br0", "up")
+        const macA = TapDevice.parseMac("02:00:00:00:0a:0a")!
+        const macB = TapDevice.parseMac("02:00:00:00:0b:0b")!
+        const frame = (dst: Uint8Array, src: Uint8Array, marker: number) => {
+          const f = new Uint8Array(60)
+          Frames.writeEthernet(f, 0, dst, src, 0x88b5) // IEEE local experimental ethertype
+          Frames.writeU32(f, 14, marker)
+          return f
+        }
+        const arrived = (port: number, marker: number) => () =>
+          Capture.read(capture).some(
+            (c) => c.port === port && Frames.readU16(c.frame, 12) === 0x88b5 && Frames.readU32(c.frame, 14) === marker
+          )
+        // A -> B: B's MAC is unknown to the bridge yet, so it floods to tap B.
+        await send(ports, 0, frame(macB, macA, 0xa0b0c0d0))
+        expect(await Netns.waitFor(arrived(1, 0xa0b0c0d0))).toBe(true)
+        // B -> A: the bridge learned A's MAC from the first frame and forwards it to tap A.
+        await send(ports, 1, frame(macA, macB, 0x0b0a0b0a))
+        expect(await Netns.waitFor(arrived(0, 0x0b0a0b0a))).toBe(true)
+        const snap = await counters(ports)
+        expect(snap.ports.map((p) => p.txFrames)).toEqual([1, 1])
+        expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(1)
+        expect(snap.ports[1]!.rxFrames).toBeGreaterThanOrEqual(1)
+        expect(snap.workers[0]!.controlMessages).toBe(2)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
+    it("opens multi-queue taps with one worker per queue", async () => {
+      const ns = Netns.create(`mq${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open({ backend, netns: ns, queues: 2, ports: [{ name: "lvstm" }] }, capture)
+      try {
+        expect(ports.ports[0]!.fds).toHaveLength(2)
+        expect(Netns.ip("-n", ns, "-d", "link", "show", "dev", "lvstm")).toMatch(/multi_queue numqueues 2/)
+        expect((await counters(ports)).workers).toHaveLength(2)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
+    it("closes the scope quickly with no traffic, even with a long poll timeout", async () => {
+      const ns = Netns.create(`stop${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open(
+        { backend, netns: ns, ports: [{ name: "lvst0" }], pollTimeoutMs: 60_000 },
+        capture
+      )
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const started = performance.now()
+      await close()
+      const elapsed = performance.now() - started
+      expect(elapsed).toBeLessThan(2000)
+      expect(Netns.linkExists(ns, "lvst0")).toBe(false)
       const snap = await counters(ports)
-      expect(snap.ports.map((p) => p.txFrames)).toEqual([1, 1])
-      expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(1)
-      expect(snap.ports[1]!.rxFrames).toBeGreaterThanOrEqual(1)
-      expect(snap.workers[0]!.controlMessages).toBe(2)
-    } finally {
-      await close()
+      expect(snap.workers[0]!.wakes).toBe(1)
+      expect(snap.workers[0]!.pollTimeouts).toBe(0)
       Netns.remove(ns)
-    }
-  })
-
-  it("opens multi-queue taps with one worker per queue", async () => {
-    const ns = Netns.create("mq")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, queues: 2, ports: [{ name: "lvstm" }] }, capture)
-    try {
-      expect(ports.ports[0]!.fds).toHaveLength(2)
-      expect(Netns.ip("-n", ns, "-d", "link", "show", "dev", "lvstm")).toMatch(/multi_queue numqueues 2/)
-      expect((await counters(ports)).workers).toHaveLength(2)
-    } finally {
-      await close()
-      Netns.remove(ns)
-    }
-  })
-
-  it("closes the scope quickly with no traffic, even with a long poll timeout", async () => {
-    const ns = Netns.create("stop")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0" }], pollTimeoutMs: 60_000 }, capture)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-    const started = performance.now()
-    await close()
-    const elapsed = performance.now() - started
-    expect(elapsed).toBeLessThan(2000)
-    expect(Netns.linkExists(ns, "lvst0")).toBe(false)
-    const snap = await counters(ports)
-    expect(snap.workers[0]!.wakes).toBe(1)
-    expect(snap.workers[0]!.pollTimeouts).toBe(0)
-    Netns.remove(ns)
-  })
-
-  it("lets a process that used the ports exit on its own after the scope closes", async () => {
-    const ns = Netns.create("exit")
-    const script = new URL("./fixtures/exit-cleanly.ts", import.meta.url).pathname
-    const child = spawn(process.execPath, ["--conditions=@lvs-ts/source", script, ns], {
-      stdio: ["ignore", "pipe", "pipe"]
     })
-    let output = ""
-    child.stdout.on("data", (d) => {
-      output += String(d)
-    })
-    child.stderr.on("data", (d) => {
-      output += String(d)
-    })
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL")
-        resolve(-1)
-      }, 15_000)
-      child.on("exit", (c) => {
-        clearTimeout(timer)
-        resolve(c)
+
+    it("lets a process that used the ports exit on its own after the scope closes", async () => {
+      const ns = Netns.create(`exit${suffix}`)
+      const script = new URL("./fixtures/exit-cleanly.ts", import.meta.url).pathname
+      const child = spawn(process.execPath, ["--conditions=@lvs-ts/source", script, ns, backend], {
+        stdio: ["ignore", "pipe", "pipe"]
       })
-    })
-    expect(output).toContain("scope closed")
-    expect(code).toBe(0)
-    Netns.remove(ns)
-  })
-
-  it("counts and skips frames larger than a slot (MTU raised behind its back), and keeps reading", async () => {
-    const ns = Netns.create("big")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0", mtu: 1500 }] }, capture)
-    try {
-      Netns.ip("-n", ns, "link", "set", "lvst0", "mtu", "9000")
-      Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
-      Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
-      await Netns.run(ns, "ping", ["-q", "-n", "-c", "1", "-s", "4000", "-M", "dont", "-W", "0.2", "10.9.0.2"])
-      await Netns.run(ns, "ping", ["-q", "-n", "-c", "1", "-s", "100", "-W", "0.2", "10.9.0.2"])
-      const small = (c: { frame: Uint8Array }) => c.frame.length === 14 + 20 + 8 + 100
-      expect(await Netns.waitFor(() => Capture.read(capture).some(small))).toBe(true)
-      const port = (await counters(ports)).ports[0]!
-      expect(port.rxOversize).toBe(1)
-      expect(Capture.read(capture).every((c) => c.frame.length <= ports.layout.slotSize - ports.layout.headroom)).toBe(
-        true
-      )
-      expect(port.rxFrames).toBe(Capture.read(capture).length)
-    } finally {
-      await close()
-      Netns.remove(ns)
-    }
-  })
-
-  it("fails with a clear error when the handler module cannot be loaded, and leaves no device behind", async () => {
-    const ns = Netns.create("badh")
-    const exit = await Effect.runPromiseExit(
-      Effect.scoped(
-        TapPorts.make({
-          netns: ns,
-          ports: [{ name: "lvst0" }],
-          handler: { module: new URL("./fixtures/missing.ts", import.meta.url) }
+      let output = ""
+      child.stdout.on("data", (d) => {
+        output += String(d)
+      })
+      child.stderr.on("data", (d) => {
+        output += String(d)
+      })
+      const code = await new Promise<number | null>((resolve) => {
+        const timer = setTimeout(() => {
+          child.kill("SIGKILL")
+          resolve(-1)
+        }, 15_000)
+        child.on("exit", (c) => {
+          clearTimeout(timer)
+          resolve(c)
         })
-      )
-    )
-    expect(Exit.isFailure(exit)).toBe(true)
-    expect(String(exit)).toContain("missing.ts")
-    expect(Netns.linkExists(ns, "lvst0")).toBe(false)
-    Netns.remove(ns)
-  })
-
-  it("runs the handler's tick about every pollTimeoutMs while frames keep arriving", async () => {
-    const ns = Netns.create("tick")
-    const capture = Capture.allocate()
-    const { ports, close } = await open({ netns: ns, ports: [{ name: "lvst0" }], pollTimeoutMs: 100 }, capture)
-    try {
-      Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
-      Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
-      const before = (await Effect.runPromise(ports.handlerStats))[0]!
-      // A frame every 10 ms for ~1.2 s: poll() keeps returning frames, yet ticks must still run.
-      const pinged = await Netns.run(ns, "ping", [
-        "-q",
-        "-n",
-        "-c",
-        "120",
-        "-i",
-        "0.01",
-        "-W",
-        "0.1",
-        "-w",
-        "2",
-        "10.9.0.2"
-      ])
-      const transmitted = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
-      expect(transmitted).toBeGreaterThan(50)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-      const stats = await Effect.runPromise(ports.handlerStats)
-      const snap = await counters(ports)
-      expect(stats[0]! - before).toBeGreaterThanOrEqual(5)
-      expect(stats[1]).toBeGreaterThan(0)
-      expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(transmitted)
-    } finally {
-      await close()
+      })
+      expect(output).toContain("scope closed")
+      expect(code).toBe(0)
       Netns.remove(ns)
-    }
-  })
-
-  it("works as a Layer: the service is provided, and releasing the layer removes the device", async () => {
-    const ns = Netns.create("layer")
-    const capture = Capture.allocate()
-    const layer = TapPorts.layer({
-      netns: ns,
-      ports: [{ name: "lvstl" }],
-      handler: { module: handlerModule, options: { capture } }
     })
-    const names = await Effect.runPromise(
-      Effect.gen(function* () {
-        const ports = yield* TapPorts.TapPorts
-        expect(Netns.linkExists(ns, "lvstl")).toBe(true)
-        return ports.ports.map((p) => p.name)
-      }).pipe(Effect.provide(layer))
-    )
-    expect(names).toEqual(["lvstl"])
-    expect(Netns.linkExists(ns, "lvstl")).toBe(false)
-    Netns.remove(ns)
-  })
 
-  it("fails with a clear error for a bad port spec or a missing namespace", async () => {
-    const capture = Capture.allocate()
-    const bad = await Effect.runPromiseExit(
-      Effect.scoped(
-        TapPorts.make({ ports: [{ name: "x".repeat(20) }], handler: { module: handlerModule, options: { capture } } })
+    it("counts and skips frames larger than a slot (MTU raised behind its back), and keeps reading", async () => {
+      const ns = Netns.create(`big${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open({ backend, netns: ns, ports: [{ name: "lvst0", mtu: 1500 }] }, capture)
+      try {
+        Netns.ip("-n", ns, "link", "set", "lvst0", "mtu", "9000")
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+        await Netns.run(ns, "ping", ["-q", "-n", "-c", "1", "-s", "4000", "-M", "dont", "-W", "0.2", "10.9.0.2"])
+        await Netns.run(ns, "ping", ["-q", "-n", "-c", "1", "-s", "100", "-W", "0.2", "10.9.0.2"])
+        const small = (c: { frame: Uint8Array }) => c.frame.length === 14 + 20 + 8 + 100
+        expect(await Netns.waitFor(() => Capture.read(capture).some(small))).toBe(true)
+        const port = (await counters(ports)).ports[0]!
+        expect(port.rxOversize).toBe(1)
+        expect(
+          Capture.read(capture).every((c) => c.frame.length <= ports.layout.slotSize - ports.layout.headroom)
+        ).toBe(true)
+        expect(port.rxFrames).toBe(Capture.read(capture).length)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
+    it("fails with a clear error when the handler module cannot be loaded, and leaves no device behind", async () => {
+      const ns = Netns.create(`badh${suffix}`)
+      const exit = await Effect.runPromiseExit(
+        Effect.scoped(
+          TapPorts.make({
+            netns: ns,
+            ports: [{ name: "lvst0" }],
+            handler: { module: new URL("./fixtures/missing.ts", import.meta.url) }
+          })
+        )
       )
-    )
-    expect(Exit.isFailure(bad)).toBe(true)
-    expect(String(bad)).toContain("longer than 15 bytes")
-    const missing = await Effect.runPromiseExit(
-      Effect.scoped(
-        TapPorts.make({
-          netns: `lvs${process.pid}-nonexistent`,
-          ports: [{ name: "lvst0" }],
-          handler: { module: handlerModule, options: { capture } }
-        })
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(String(exit)).toContain("missing.ts")
+      expect(Netns.linkExists(ns, "lvst0")).toBe(false)
+      Netns.remove(ns)
+    })
+
+    it("runs the handler's tick about every pollTimeoutMs while frames keep arriving", async () => {
+      const ns = Netns.create(`tick${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open(
+        { backend, netns: ns, ports: [{ name: "lvst0" }], pollTimeoutMs: 100 },
+        capture
       )
-    )
-    expect(Exit.isFailure(missing)).toBe(true)
-    expect(String(missing)).toContain("ENOENT")
+      try {
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+        const before = (await Effect.runPromise(ports.handlerStats))[0]!
+        // A frame every 10 ms for ~1.2 s: poll() keeps returning frames, yet ticks must still run.
+        const pinged = await Netns.run(ns, "ping", [
+          "-q",
+          "-n",
+          "-c",
+          "120",
+          "-i",
+          "0.01",
+          "-W",
+          "0.1",
+          "-w",
+          "2",
+          "10.9.0.2"
+        ])
+        const transmitted = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
+        expect(transmitted).toBeGreaterThan(50)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        const stats = await Effect.runPromise(ports.handlerStats)
+        const snap = await counters(ports)
+        expect(stats[0]! - before).toBeGreaterThanOrEqual(5)
+        expect(stats[1]).toBeGreaterThan(0)
+        expect(snap.ports[0]!.rxFrames).toBeGreaterThanOrEqual(transmitted)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
+    it("works as a Layer: the service is provided, and releasing the layer removes the device", async () => {
+      const ns = Netns.create(`layer${suffix}`)
+      const capture = Capture.allocate()
+      const layer = TapPorts.layer({
+        netns: ns,
+        ports: [{ name: "lvstl" }],
+        handler: { module: handlerModule, options: { capture } }
+      })
+      const names = await Effect.runPromise(
+        Effect.gen(function* () {
+          const ports = yield* TapPorts.TapPorts
+          expect(Netns.linkExists(ns, "lvstl")).toBe(true)
+          return ports.ports.map((p) => p.name)
+        }).pipe(Effect.provide(layer))
+      )
+      expect(names).toEqual(["lvstl"])
+      expect(Netns.linkExists(ns, "lvstl")).toBe(false)
+      Netns.remove(ns)
+    })
+
+    it("fails with a clear error for a bad port spec or a missing namespace", async () => {
+      const capture = Capture.allocate()
+      const bad = await Effect.runPromiseExit(
+        Effect.scoped(
+          TapPorts.make({ ports: [{ name: "x".repeat(20) }], handler: { module: handlerModule, options: { capture } } })
+        )
+      )
+      expect(Exit.isFailure(bad)).toBe(true)
+      expect(String(bad)).toContain("longer than 15 bytes")
+      const missing = await Effect.runPromiseExit(
+        Effect.scoped(
+          TapPorts.make({
+            netns: `lvs${process.pid}-nonexistent`,
+            ports: [{ name: "lvst0" }],
+            handler: { module: handlerModule, options: { capture } }
+          })
+        )
+      )
+      expect(Exit.isFailure(missing)).toBe(true)
+      expect(String(missing)).toContain("ENOENT")
+    })
   })
-})

@@ -6,6 +6,11 @@
  *
  * Nothing in the loop allocates: the batch arrays, pollfd array and counters are created once.
  *
+ * With the `io_uring` backend the same worker instead keeps one READ in flight per receive slot of every
+ * port, a POLL_ADD on the wake pipe and a TIMEOUT for ticks, and waits in `io_uring_enter`: reads complete
+ * into the slots without a system call each, sends are queued as WRITEs and submitted with the next enter
+ * (or `flush()`), and a slot is re-armed once the handler is done with it and its writes completed.
+ *
  * @internal
  */
 import { type MessagePort, parentPort, receiveMessageOnPort, workerData } from "node:worker_threads"
@@ -13,6 +18,7 @@ import type * as FrameHandler from "../FrameHandler.ts"
 import type * as FramePool from "../FramePool.ts"
 import * as PortCounters from "../PortCounters.ts"
 import * as Libc from "./Libc.ts"
+import * as Uring from "./Uring.ts"
 
 /** Start-up data sent by `TapPorts`. */
 export interface WorkerInput {
@@ -31,6 +37,9 @@ export interface WorkerInput {
   readonly handlerUrl: string
   readonly handlerOptions: unknown
   readonly pollTimeoutMs: number
+  readonly backend: "syscalls" | "io_uring"
+  /** Receive slots per port (io_uring) — `layout.batchSize` is this times the number of ports. */
+  readonly rxSlotsPerPort: number
 }
 
 const input = workerData as WorkerInput
@@ -54,7 +63,7 @@ for (let i = 0; i < layout.scratchSlots; i++) scratch[i] = slotOffset0 + (layout
 // frame that did not fit (MTU raised behind our back, an offload super-frame) and was truncated.
 const readCapacity = layout.frameCapacity + 1
 
-const send = (port: number, offset: number, length: number): boolean => {
+const sendNow = (port: number, offset: number, length: number): boolean => {
   if (port >>> 0 >= nports) {
     counters[wb + PortCounters.WorkerField.handlerErrors]!++
     return false
@@ -75,7 +84,61 @@ const send = (port: number, offset: number, length: number): boolean => {
   return true
 }
 
+const uring = input.backend === "io_uring"
+let ring: Uring.Ring | undefined
+const KIND_READ = 1
+const KIND_WRITE = 2
+const KIND_SPECIAL = 3
+const WAKE = ((KIND_SPECIAL << 30) | 1) >>> 0
+const TIMER = ((KIND_SPECIAL << 30) | 2) >>> 0
+/** Writes in flight per local slot; a receive slot is re-armed only when this is 0 and the handler is done. */
+const refs = new Int32Array(layout.slotsPerWorker)
+const workerStart = queue * layout.slotsPerWorker * layout.slotSize
+
+const prepOrFlush = (opcode: number, fd: number, address: number, length: number, flags: number, userData: number) => {
+  const r = ring!
+  if (!Uring.prep(r, opcode, fd, address, length, flags, userData)) {
+    counters[wb + PortCounters.WorkerField.polls]!++
+    Uring.submit(r, 0)
+    Uring.prep(r, opcode, fd, address, length, flags, userData)
+  }
+}
+
+const sendQueued = (port: number, offset: number, length: number): boolean => {
+  if (port >>> 0 >= nports) {
+    counters[wb + PortCounters.WorkerField.handlerErrors]!++
+    return false
+  }
+  const local = Math.floor((offset - workerStart) / layout.slotSize)
+  // The frame must lie inside one of this worker's slots, so the slot can be held until the write completes.
+  if (
+    length <= 0 ||
+    local < 0 ||
+    local >= layout.slotsPerWorker ||
+    offset + length > workerStart + (local + 1) * layout.slotSize
+  ) {
+    counters[pb[port]! + PortCounters.PortField.txDropped]!++
+    return false
+  }
+  refs[local]!++
+  prepOrFlush(Uring.OP_WRITE, fds[port]!, base + offset, length, 0, (KIND_WRITE << 30) | (port << 16) | local)
+  return true
+}
+
+const send = uring ? sendQueued : sendNow
+
+const flush = uring
+  ? () => {
+      if (ring!.pending > 0) {
+        counters[wb + PortCounters.WorkerField.polls]!++
+        Uring.submit(ring!, 0)
+      }
+    }
+  : () => {}
+
+let setupFailed = false
 const fail = (message: string) => {
+  setupFailed = true
   parentPort?.postMessage({ type: "error", message })
 }
 
@@ -97,7 +160,8 @@ const load = async (): Promise<FrameHandler.Handler | undefined> => {
       ports: input.ports,
       stats: new Float64Array(input.stats, queue * 64 * 8, 64),
       options: input.handlerOptions,
-      send
+      send,
+      flush
     })
   } catch (error) {
     fail(`handler module ${input.handlerUrl} failed to load: ${error instanceof Error ? error.stack : String(error)}`)
@@ -221,9 +285,181 @@ const run = (handler: FrameHandler.Handler) => {
   }
 }
 
-const handler = await load()
+const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
+  const perPort = input.rxSlotsPerPort
+  const batches: Array<FrameHandler.Batch> = []
+  const batchSlots: Array<Int32Array> = []
+  for (let p = 0; p < nports; p++) {
+    batches.push({ port: p, count: 0, offsets: new Int32Array(perPort), lengths: new Int32Array(perPort) })
+    batchSlots.push(new Int32Array(perPort))
+  }
+  const held = new Uint8Array(layout.slotsPerWorker)
+  const rxSlots = perPort * nports
+  const armRead = (local: number) => {
+    const p = Math.floor(local / perPort)
+    prepOrFlush(
+      Uring.OP_READ,
+      fds[p]!,
+      base + slotOffset0 + local * layout.slotSize,
+      readCapacity,
+      0,
+      (KIND_READ << 30) | (p << 16) | local
+    )
+  }
+  const pollWake = () => prepOrFlush(Uring.OP_POLL_ADD, input.wakeFd, 0, 0, Libc.POLLIN, WAKE)
+  // struct __kernel_timespec { int64 tv_sec; int64 tv_nsec } for the tick timer.
+  const timespec = new Uint8Array(16)
+  const ts = new DataView(timespec.buffer)
+  ts.setUint32(0, Math.floor(input.pollTimeoutMs / 1000), true)
+  ts.setUint32(8, (input.pollTimeoutMs % 1000) * 1_000_000, true)
+  const timespecAddress = c.addressOf(timespec)
+  const armTimer = () => prepOrFlush(Uring.OP_TIMEOUT, -1, timespecAddress, 1, 0, TIMER)
+  const wakeBuf = new Uint8Array(64)
+  const onControl = handler.onControl
+  const onTick = handler.onTick
+
+  for (let local = 0; local < rxSlots; local++) armRead(local)
+  pollWake()
+  // The timer also bounds every wait, so the stop flag is seen even if a wake-up were lost.
+  armTimer()
+
+  let stopping = false
+  let failures = 0
+  while (!stopping && Atomics.load(stop, queue) === 0) {
+    counters[wb + PortCounters.WorkerField.polls]!++
+    const rc = Uring.submit(r, 1)
+    if (rc < 0) {
+      if (c.errno() !== Libc.EINTR) {
+        counters[wb + PortCounters.WorkerField.pollErrors]!++
+        if (++failures > 100) break // a broken ring: give up instead of spinning
+      }
+      continue
+    }
+    failures = 0
+    let head = Atomics.load(r.ring, r.cqHead)
+    const tail = Atomics.load(r.ring, r.cqTail)
+    while (head !== tail) {
+      const w = r.cqes + (head & r.cqMask) * 4
+      const ud = r.ring[w]!
+      const res = r.ring[w + 2]! | 0
+      head = (head + 1) >>> 0
+      const kind = ud >>> 30
+      if (kind === KIND_READ) {
+        const p = (ud >>> 16) & 0x3ff
+        const local = ud & 0xffff
+        if (res > layout.frameCapacity) {
+          counters[pb[p]! + PortCounters.PortField.rxOversize]!++
+          armRead(local)
+        } else if (res > 0) {
+          const b = batches[p]!
+          b.offsets[b.count] = slotOffset0 + local * layout.slotSize
+          b.lengths[b.count] = res
+          batchSlots[p]![b.count] = local
+          b.count++
+          held[local] = 1
+        } else if (res !== -Uring.ECANCELED) {
+          counters[pb[p]! + PortCounters.PortField.rxErrors]!++
+          armRead(local)
+        }
+      } else if (kind === KIND_WRITE) {
+        const p = (ud >>> 16) & 0x3ff
+        const local = ud & 0xffff
+        const cb = pb[p]!
+        if (res > 0) {
+          counters[cb + PortCounters.PortField.txFrames]!++
+          counters[cb + PortCounters.PortField.txBytes]! += res
+        } else if (res === -Libc.EAGAIN) {
+          counters[cb + PortCounters.PortField.txDropped]!++
+        } else {
+          counters[cb + PortCounters.PortField.txErrors]!++
+        }
+        if (--refs[local]! === 0 && local < rxSlots && held[local] === 0) armRead(local)
+      } else if (ud === WAKE) {
+        counters[wb + PortCounters.WorkerField.wakes]!++
+        while (c.readInto(input.wakeFd, wakeBuf, wakeBuf.length) > 0) {
+          // drain
+        }
+        if (Atomics.load(stop, queue) !== 0) {
+          stopping = true
+        } else {
+          for (let m = receiveMessageOnPort(input.control); m !== undefined; m = receiveMessageOnPort(input.control)) {
+            counters[wb + PortCounters.WorkerField.controlMessages]!++
+            if (onControl !== undefined) {
+              try {
+                onControl(m.message)
+              } catch {
+                counters[wb + PortCounters.WorkerField.handlerErrors]!++
+              }
+            }
+          }
+          pollWake()
+        }
+      } else if (ud === TIMER) {
+        counters[wb + PortCounters.WorkerField.pollTimeouts]!++
+        if (onTick !== undefined) {
+          try {
+            onTick(performance.now())
+          } catch {
+            counters[wb + PortCounters.WorkerField.handlerErrors]!++
+          }
+        }
+        armTimer()
+      }
+    }
+    Atomics.store(r.ring, r.cqHead, head)
+    if (stopping) break
+    for (let p = 0; p < nports; p++) {
+      const b = batches[p]!
+      const count = b.count
+      if (count === 0) continue
+      const cb = pb[p]!
+      let bytesIn = 0
+      for (let i = 0; i < count; i++) bytesIn += b.lengths[i]!
+      counters[cb + PortCounters.PortField.rxFrames]! += count
+      counters[cb + PortCounters.PortField.rxBytes]! += bytesIn
+      counters[cb + PortCounters.PortField.rxBatches]!++
+      counters[cb + PortCounters.PortField.batchHistogram + Math.min(31 - Math.clz32(count), 7)]!++
+      try {
+        handler.onBatch(b)
+      } catch {
+        counters[wb + PortCounters.WorkerField.handlerErrors]!++
+      }
+      const slots = batchSlots[p]!
+      for (let i = 0; i < count; i++) {
+        const local = slots[i]!
+        held[local] = 0
+        if (refs[local] === 0) armRead(local)
+      }
+      b.count = 0
+    }
+  }
+  try {
+    handler.onClose?.()
+  } catch {
+    counters[wb + PortCounters.WorkerField.handlerErrors]!++
+  }
+}
+
+if (uring) {
+  for (const fd of fds) {
+    if (!Uring.setBlocking(fd)) fail(`io_uring: cannot clear O_NONBLOCK on fd ${fd}`)
+  }
+  const created = Uring.create(
+    Math.min(32768, 2 ** Math.ceil(Math.log2(layout.batchSize * 2 + layout.scratchSlots + 8)))
+  )
+  if (typeof created === "string") fail(created)
+  else ring = created
+}
+
+const handler = setupFailed ? undefined : await load()
 if (handler !== undefined) {
   parentPort?.postMessage({ type: "ready" })
-  run(handler)
+  if (ring !== undefined) {
+    runUring(handler, ring)
+    // Closing the ring cancels the reads still in flight; no thread is left waiting on a tap.
+    ring.unmap()
+  } else {
+    run(handler)
+  }
 }
 input.control.close()

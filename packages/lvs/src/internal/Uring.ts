@@ -1,0 +1,194 @@
+/**
+ * A minimal io_uring binding through koffi (no liburing): setup, the shared SQ/CQ rings as typed-array
+ * views over the kernel's mmap'd memory, SQE preparation for READ / WRITE / POLL_ADD / TIMEOUT, and
+ * `io_uring_enter`. Nothing allocates after `create`.
+ *
+ * Ring protocol (io_uring(7)): the application writes SQEs, publishes them by storing the SQ tail (release),
+ * and the kernel consumes them; the kernel writes CQEs and publishes the CQ tail, the application reads
+ * them and stores the CQ head. `Atomics.load`/`Atomics.store` give the ordering on those two indices.
+ *
+ * @internal
+ */
+import koffi from "koffi"
+
+const SYS_io_uring_setup = 425
+const SYS_io_uring_enter = 426
+export const IORING_ENTER_GETEVENTS = 1
+const IORING_OFF_SQ_RING = 0
+const IORING_OFF_SQES = 0x10000000
+const IORING_FEAT_SINGLE_MMAP = 1
+const PROT_READ_WRITE = 3
+const MAP_SHARED_POPULATE = 0x1 | 0x8000
+
+export const OP_POLL_ADD = 6
+export const OP_TIMEOUT = 11
+export const OP_READ = 22
+export const OP_WRITE = 23
+
+/** errno values as negative CQE results. */
+export const ETIME = 62
+export const ECANCELED = 125
+
+interface Bindings {
+  readonly setup: (nr: number, entries: number, params: Uint32Array) => number
+  readonly enter: (
+    nr: number,
+    fd: number,
+    toSubmit: number,
+    minComplete: number,
+    flags: number,
+    sig: number,
+    size: number
+  ) => number
+  readonly mmap: (addr: null, length: number, prot: number, flags: number, fd: number, offset: number) => unknown
+  readonly munmap: (addr: unknown, length: number) => number
+  readonly close: (fd: number) => number
+  readonly fcntl: (fd: number, cmd: number, arg: number) => number
+}
+
+let bound: Bindings | undefined
+const bindings = (): Bindings => {
+  if (bound !== undefined) return bound
+  const lib = koffi.load("libc.so.6")
+  bound = {
+    setup: lib.func("long syscall(long nr, long entries, void *params)"),
+    // glibc's syscall() is a plain register shuffle, so declaring it with fixed integer arguments is safe.
+    enter: lib.func("long syscall(long nr, long fd, long toSubmit, long minComplete, long flags, long sig, long size)"),
+    mmap: lib.func("void *mmap(void *addr, unsigned long length, int prot, int flags, int fd, long offset)"),
+    munmap: lib.func("int munmap(void *addr, unsigned long length)"),
+    close: lib.func("int close(int fd)"),
+    fcntl: lib.func("int fcntl(int fd, int cmd, long arg)")
+  }
+  return bound
+}
+
+/** Clears O_NONBLOCK on an fd (io_uring completes reads on a non-blocking fd with -EAGAIN instead of waiting). */
+export const setBlocking = (fd: number): boolean => {
+  const b = bindings()
+  const flags = b.fcntl(fd, 3 /* F_GETFL */, 0)
+  if (flags < 0) return false
+  return b.fcntl(fd, 4 /* F_SETFL */, flags & ~0o4000) === 0
+}
+
+/** A set-up ring. */
+export interface Ring {
+  readonly fd: number
+  readonly sqEntries: number
+  readonly cqEntries: number
+  /** SQ/CQ ring memory as 32-bit words. */
+  readonly ring: Uint32Array
+  readonly sqes: Uint32Array
+  readonly sqHead: number
+  readonly sqTail: number
+  readonly sqMask: number
+  readonly sqArray: number
+  readonly cqHead: number
+  readonly cqTail: number
+  readonly cqMask: number
+  /** Word index of the first CQE. */
+  readonly cqes: number
+  /** Application-side SQ tail (published on submit). */
+  tail: number
+  /** SQEs written since the last publish. */
+  pending: number
+  readonly unmap: () => void
+}
+
+/** Creates a ring with `entries` SQ entries (rounded up to a power of two by the kernel). */
+export const create = (entries: number): Ring | string => {
+  const b = bindings()
+  const params = new Uint32Array(30)
+  const fd = b.setup(SYS_io_uring_setup, entries, params)
+  if (fd < 0) return `io_uring_setup failed: errno ${koffi.errno()}`
+  const sqEntries = params[0]!
+  const cqEntries = params[1]!
+  const features = params[5]!
+  if ((features & IORING_FEAT_SINGLE_MMAP) === 0) {
+    b.close(fd)
+    return "io_uring without IORING_FEAT_SINGLE_MMAP (kernel older than 5.4) is not supported"
+  }
+  const sq = params.subarray(10, 20)
+  const cq = params.subarray(20, 30)
+  const ringSize = Math.max(sq[6]! + sqEntries * 4, cq[5]! + cqEntries * 16)
+  const ringPtr = b.mmap(null, ringSize, PROT_READ_WRITE, MAP_SHARED_POPULATE, fd, IORING_OFF_SQ_RING)
+  const sqesPtr = b.mmap(null, sqEntries * 64, PROT_READ_WRITE, MAP_SHARED_POPULATE, fd, IORING_OFF_SQES)
+  const failed = (p: unknown) => p === null || koffi.address(p) === 0xffffffffffffffffn
+  if (failed(ringPtr) || failed(sqesPtr)) {
+    b.close(fd)
+    return `mmap of the io_uring rings failed: errno ${koffi.errno()}`
+  }
+  const ring = new Uint32Array(koffi.view(ringPtr, ringSize))
+  return {
+    fd,
+    sqEntries,
+    cqEntries,
+    ring,
+    sqes: new Uint32Array(koffi.view(sqesPtr, sqEntries * 64)),
+    sqHead: sq[0]! / 4,
+    sqTail: sq[1]! / 4,
+    sqMask: ring[sq[2]! / 4]!,
+    sqArray: sq[6]! / 4,
+    cqHead: cq[0]! / 4,
+    cqTail: cq[1]! / 4,
+    cqMask: ring[cq[2]! / 4]!,
+    cqes: cq[5]! / 4,
+    tail: Atomics.load(ring, sq[1]! / 4),
+    pending: 0,
+    unmap: () => {
+      b.munmap(ringPtr, ringSize)
+      b.munmap(sqesPtr, sqEntries * 64)
+      b.close(fd)
+    }
+  }
+}
+
+/** Free SQ slots (kernel head vs. our tail). */
+export const sqSpace = (r: Ring): number => r.sqEntries - (r.tail - Atomics.load(r.ring, r.sqHead))
+
+/**
+ * Writes one SQE and queues it (published by {@link submit}). Returns false when the SQ is full.
+ * `address` must be below 2^53 (true for user-space pointers).
+ */
+export const prep = (
+  r: Ring,
+  opcode: number,
+  fd: number,
+  address: number,
+  length: number,
+  opFlags: number,
+  userData: number
+): boolean => {
+  if (sqSpace(r) <= 0) return false
+  const index = r.tail & r.sqMask
+  const s = r.sqes
+  const w = index * 16
+  s.fill(0, w, w + 16)
+  s[w] = opcode
+  s[w + 1] = fd
+  s[w + 4] = address % 0x100000000
+  s[w + 5] = Math.floor(address / 0x100000000)
+  s[w + 6] = length
+  s[w + 7] = opFlags
+  s[w + 8] = userData
+  r.ring[r.sqArray + index] = index
+  r.tail = (r.tail + 1) >>> 0
+  r.pending++
+  return true
+}
+
+/** Publishes queued SQEs and enters the kernel; waits for `minComplete` completions. Returns the raw result. */
+export const submit = (r: Ring, minComplete: number): number => {
+  Atomics.store(r.ring, r.sqTail, r.tail)
+  // Everything published and not yet consumed, including SQEs left over by an interrupted enter.
+  const toSubmit = (r.tail - Atomics.load(r.ring, r.sqHead)) >>> 0
+  r.pending = 0
+  return bindings().enter(
+    SYS_io_uring_enter,
+    r.fd,
+    toSubmit,
+    minComplete,
+    minComplete > 0 ? IORING_ENTER_GETEVENTS : 0,
+    0,
+    8
+  )
+}
