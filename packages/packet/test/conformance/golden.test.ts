@@ -20,6 +20,7 @@ import {
   PacketParser,
   ParseResult,
   parseResultName,
+  Sctp,
   Tcp,
   Tunnel,
   Udp
@@ -92,6 +93,14 @@ const walkTransport = (b: Uint8Array, p: PacketParser, o: Observed, quoted: bool
         "udp.checksum.status",
         none ? Status.NotPresent : Udp.isChecksumValid(b, l3, l4) ? Status.Good : Status.Bad
       )
+      return
+    }
+    case IpProtocol.Sctp: {
+      put(o, "sctp.srcport", Sctp.sourcePort(b, l4))
+      put(o, "sctp.dstport", Sctp.destinationPort(b, l4))
+      put(o, "sctp.verification_tag", Sctp.verificationTag(b, l4))
+      put(o, "sctp.checksum", read32(b, l4 + Sctp.CHECKSUM))
+      put(o, "sctp.checksum.status", Sctp.isChecksumValid(b, l4, len) ? Status.Good : Status.Bad)
       return
     }
     case IpProtocol.Icmp: {
@@ -399,6 +408,8 @@ const compared = (o: Observed, expected: Fields): ReadonlyArray<string> => {
     "tcp.checksum.status",
     "udp.srcport",
     "udp.checksum.status",
+    "sctp.srcport",
+    "sctp.checksum.status",
     "icmp.type",
     "icmp.checksum.status",
     "icmpv6.type",
