@@ -14,6 +14,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
 import * as FiberSet from "effect/FiberSet"
@@ -397,6 +398,9 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         const fastRecovery = isHttp && ((rv.checker as { fastRecovery?: boolean }).fastRecovery ?? false)
         const rsWeight = v.pool.realServers[r.index]!.input.weight ?? v.config.weight ?? 1
         const program = isMisc ? ((rv.checker as { path: ReadonlyArray<string> }).path ?? []).join(" ") : ""
+        // Every checker waits until all are registered, so a large farm starts in one go instead of its first
+        // checks competing with the set-up of the rest.
+        yield* Deferred.await(go)
         const warm = rv.warmupMs > 0 ? Math.floor((yield* Random.next) * rv.warmupMs) : 0
         c.nextAt = (yield* Clock.currentTimeMillis) + warm
         if (warm > 0) yield* Effect.sleep(warm)
@@ -479,6 +483,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       })
 
     const fibers = yield* FiberMap.make<string, void, never>()
+    const go = yield* Deferred.make<void>()
     const start = (v: VirtualServerRuntime, r: RealServerRuntime) =>
       FiberMap.run(
         fibers,
@@ -488,6 +493,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           : Effect.forEach(r.checkers, (c) => runChecker(v, r, c), { concurrency: "unbounded", discard: true })
       )
     for (const v of virtualServers) for (const r of v.realServers) if (r.checkers.length > 0) yield* start(v, r)
+    yield* Deferred.succeed(go, undefined)
 
     const snapshot = Effect.sync(
       (): Snapshot => ({

@@ -77,7 +77,7 @@ describe("genhash", () => {
       "/"
     ])
     expect(s.stdout).toBe(`${expected}\n`)
-  })
+  }, 60_000)
 
   it("verbose mode dumps header, body and hash; errors go to stderr with status 1", async () => {
     const v = await genhash(["-v", "-s", "127.0.0.1", "-p", String(port), "-u", "/"])
@@ -88,7 +88,7 @@ describe("genhash", () => {
     expect(bad.status).toBe(1)
     expect(bad.stderr).toContain("invalid port")
     expect((await genhash(["-h"])).stdout).toContain("--use-virtualhost")
-  })
+  }, 60_000)
 
   it("parses keepalived's options", () => {
     expect(Genhash.parse(["-s", "::1", "-p", "80", "-u", "/", "-P", "1.1", "-t", "2", "-m", "5"])).toMatchObject({
