@@ -13,6 +13,7 @@ export {
   type DestinationWatcher,
   parseAddress
 } from "./Destination.ts"
+export { DestinationDirectory } from "./DestinationDirectory.ts"
 export { DestinationHashing } from "./DestinationHashing.ts"
 export { DestinationPool, type DestinationPoolOptions } from "./DestinationPool.ts"
 export { LeastConnection } from "./LeastConnection.ts"
