@@ -232,6 +232,8 @@ export const setOption = (
   const ipEnd = v4 ? l3 + read16(b, l3 + 2) : l3 + 40 + read16(b, l3 + 4)
   const hl = headerLength(b, l4)
   const optEnd = l4 + hl
+  if (hl < HEADER_LENGTH || optEnd > ipEnd) return SetOptionResult.MalformedOptions
+  if (dataLength < 0 || dataLength > MAX_HEADER_LENGTH - HEADER_LENGTH - 2) return SetOptionResult.NoSpaceInHeader
   const len = dataLength + 2
   // Find an existing option of `kind` and the end of the last real option.
   let used = l4 + OPTIONS

@@ -131,6 +131,10 @@ describe("Tcp options", () => {
     const frag = ipv4Frame({ protocol: 6, tailroom: 8 })
     frag.buf[20] = frag.buf[20]! | 0x20
     expect(Tcp.setToa(frag.buf, 14, 34, 1, 2)).toBe(Tcp.SetOptionResult.Fragmented)
+    const badOffset = ipv4Frame({ protocol: 6, tailroom: 8 })
+    badOffset.buf[34 + 12] = 0x40
+    expect(Tcp.setToa(badOffset.buf, 14, 34, 1, 2)).toBe(Tcp.SetOptionResult.MalformedOptions)
+    expect(Tcp.setOption(tight.buf, 14, 34, 253, new Uint8Array(40), 0, 39)).toBe(Tcp.SetOptionResult.NoSpaceInHeader)
     const mismatch = ipv4Frame({ protocol: 6, tcpOptions: [254, 4, 0, 0], tailroom: 8 })
     expect(Tcp.setToa(mismatch.buf, 14, 34, 1, 2)).toBe(Tcp.SetOptionResult.LengthMismatch)
   })
