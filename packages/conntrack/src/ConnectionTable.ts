@@ -1088,6 +1088,20 @@ export class ConnectionTable {
     return this.expire(entry, now, true)
   }
 
+  /**
+   * Destination deleted with expire_nodest_conn = 1: expires the entries bound to it (templates that still control
+   * others linger 60 s), walking at most `limit` slots from `from` so a large table is handled in slices between
+   * packet batches. Returns where to continue, or -1 when the walk is complete.
+   */
+  expireDestination(destination: number, from: number, limit: number, now: number): number {
+    let i = Math.max(from, 0)
+    const end = Math.min(this.high, i + limit)
+    for (; i < end; i++) {
+      if (this.isLive(i) && this.destination(i) === destination) this.expireNow(i, now)
+    }
+    return i < this.high ? i : -1
+  }
+
   /** Removes every entry (ipvsadm -C leaves entries to expire; this is flush for tests and shutdown). */
   clear(): void {
     for (let i = 0; i < this.high; i++) {
