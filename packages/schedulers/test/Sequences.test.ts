@@ -7,8 +7,10 @@ import {
   ConnectionKind,
   Destination,
   DestinationFlags,
+  type DestinationHashing,
   DestinationPool,
   noDestinationAvailable,
+  ServiceFlags,
   schedulerLogLine
 } from "@lvs-ts/schedulers"
 import { describe, expect, it } from "vitest"
@@ -163,6 +165,28 @@ describe("least-connection family tie-breaks", () => {
     expect(label(pickV4(pool))).toBe(1000) // 3*0 vs 1*256 -> choice2
     rs.push(3, 4) // 3 -> first (3-3 <= 0), 4 -> second
     expect(label(pickV4(pool))).toBe(1001)
+  })
+})
+
+describe("hashing schedulers: fill order and unavailable buckets", () => {
+  it("dh gives bucket i to the i-th destination in list order (mod n), weight ignored, no refill on edit", () => {
+    const { pool, dests } = poolOf({ scheduler: "dh" }, [1, 7, 1]) // list 1002, 1001, 1000
+    const dh = pool.scheduler as DestinationHashing
+    expect(dh.buckets.slice(0, 6).map((d) => d?.port)).toEqual([1002, 1001, 1000, 1002, 1001, 1000])
+    pool.edit(dests[0]!, { weight: 0 })
+    expect(dh.buckets[2]).toBe(dests[0]) // still there, but unavailable at lookup
+    let addr = 0
+    while (dh.buckets[Math.imul(addr, 0x61c88647) >>> 24] !== dests[0]) addr++
+    expect(pickV4(pool, 0, addr)).toBe(noDestinationAvailable)
+  })
+
+  it("sh without fallback returns none for an unavailable bucket; with fallback it probes the kernel's offsets", () => {
+    const { pool, dests } = poolOf({ scheduler: "sh" }, [1, 1]) // buckets alternate 1001, 1000
+    pool.edit(dests[1]!, { weight: 0 }) // 1001 unavailable (refill: weight 0 still takes one bucket)
+    let client = 0
+    while (pickV4(pool, client)._tag === "Destination") client++
+    pool.flags = ServiceFlags.Fallback
+    expect(pickV4(pool, client)).toBe(dests[0])
   })
 })
 
