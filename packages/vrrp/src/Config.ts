@@ -268,6 +268,15 @@ export const make = (input: Input): Resolved => {
   const maxVips = Math.floor((1500 - 20 - Advert.HEADER_LENGTH - Advert.AUTH_DATA_LENGTH) / Address.length(family))
   if (input.virtualAddresses.length > Math.min(255, maxVips))
     throw new ConfigError(n, "virtual_ipaddress", input.virtualAddresses.length, "too many VIPs for one advert")
+  for (const [field, value] of [
+    ["primary address", input.primaryAddress],
+    ["mcast_src_ip", input.mcastSourceIp],
+    ["unicast_src_ip", input.unicastSourceIp],
+    ["mcast_dst_ip", input.mcastGroup]
+  ] as const) {
+    if (value !== undefined && Address.familyOf(value) !== family)
+      throw new ConfigError(n, field, value, `must be an ${family} address like the VIPs`)
+  }
   const primaryAddress = input.primaryAddress
   const mcastGroup = input.mcastGroup ?? (family === "ipv4" ? Advert.MULTICAST_GROUP_V4 : Advert.MULTICAST_GROUP_V6)
   if (!Address.isMulticast(mcastGroup)) throw new ConfigError(n, "mcast_dst_ip", mcastGroup, "not a multicast group")

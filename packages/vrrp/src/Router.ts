@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Queue, type Scope } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Fiber, Layer, Queue, type Scope } from "effect"
 import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
 import * as Config from "./Config.ts"
@@ -199,8 +199,16 @@ export const make = (
       }
     }
 
+    // A transport or notifier defect (say a native call throwing) is logged, never fatal to the daemon.
     const run = (e: Engine.Engine | undefined, actions: ReadonlyArray<Engine.Action>, g?: SyncGroup.SyncGroup) =>
-      Effect.forEach(actions, (a) => runAction(e, g, a), { discard: true })
+      Effect.forEach(
+        actions,
+        (a) =>
+          runAction(e, g, a).pipe(
+            Effect.catchCause((cause) => emitLog("error", `${a._tag} failed: ${Cause.pretty(cause)}`))
+          ),
+        { discard: true }
+      )
 
     /** After any engine call: record transitions, then let sync groups propagate them. */
     const settle = (now: number): Effect.Effect<void> =>

@@ -275,3 +275,35 @@ describe("Router.Vrrp service", () => {
     })
   )
 })
+
+describe("robustness", () => {
+  it.effect("a transport that throws is logged and the router keeps running its timers", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const tap = link.port("B")
+      let calls = 0
+      const broken: Transport.Transport["Service"] = {
+        ...tap.transport,
+        send: (o) =>
+          Effect.suspend(() => {
+            calls++
+            if (calls === 1) throw new Error("native send exploded")
+            return tap.transport.send(o)
+          })
+      }
+      const r = yield* Router.make({
+        instances: [{ name: "VI", vrid: 51, primaryAddress: "10.9.0.2", virtualAddresses: ["10.9.0.100"] }]
+      }).pipe(Effect.provideService(Transport.Transport, broken), Effect.provide(Notify.Notifier.layer))
+      yield* TestClock.adjust(6000)
+      expect(r.state("VI")).toBe("MASTER")
+      expect(r.log.some((l) => l.level === "error" && l.message.includes("native send exploded"))).toBe(true)
+      expect(link.adverts("B").length).toBeGreaterThanOrEqual(2)
+    })
+  )
+
+  it("configuration addresses must match the instance's family", () => {
+    expect(() =>
+      Config.make({ name: "V", vrid: 1, primaryAddress: "fe80::1", virtualAddresses: ["10.0.0.1"] })
+    ).toThrow(/primary address "fe80::1": must be an ipv4 address/)
+  })
+})
