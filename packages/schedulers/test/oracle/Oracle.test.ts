@@ -43,63 +43,67 @@ const thresholdArb = fc.oneof(
 )
 const addrArb = fc.constantFrom(0x0a000001, 0x0a000002, 0xc0a80001, 0x7f000001, 0xffffffff, 0x01020304, 0, 0x80000000)
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      t: fc.constant("add" as const),
-      weight: weightArb,
-      u: thresholdArb,
-      l: thresholdArb,
-      revive: fc.nat(7)
-    })
-  },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant("remove" as const), i: fc.nat() }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      t: fc.constant("edit" as const),
-      i: fc.nat(),
-      weight: weightArb,
-      u: thresholdArb,
-      l: thresholdArb
-    })
-  },
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      t: fc.constant("bind" as const),
-      i: fc.nat(),
-      kind: fc.nat(2),
-      n: fc.integer({ min: 1, max: 4 })
-    })
-  },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      t: fc.constant("unbind" as const),
-      i: fc.nat(),
-      kind: fc.nat(2),
-      n: fc.integer({ min: 1, max: 4 })
-    })
-  },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant("toInactive" as const), i: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant("toActive" as const), i: fc.nat() }) },
-  {
-    weight: 8,
-    arbitrary: fc.record({
-      t: fc.constant("pick" as const),
-      saddr: addrArb,
-      sport: fc.nat(65535),
-      daddr: addrArb,
-      n: fc.integer({ min: 1, max: 6 })
-    })
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({ t: fc.constant("time" as const), dt: fc.oneof(fc.nat(120_000), fc.nat(3 * 86_400_000)) })
-  }
-)
+const opArbWith = (addWeight: number, removeWeight: number): fc.Arbitrary<Op> =>
+  fc.oneof(
+    {
+      weight: addWeight,
+      arbitrary: fc.record({
+        t: fc.constant("add" as const),
+        weight: weightArb,
+        u: thresholdArb,
+        l: thresholdArb,
+        revive: fc.nat(7)
+      })
+    },
+    { weight: removeWeight, arbitrary: fc.record({ t: fc.constant("remove" as const), i: fc.nat() }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        t: fc.constant("edit" as const),
+        i: fc.nat(),
+        weight: weightArb,
+        u: thresholdArb,
+        l: thresholdArb
+      })
+    },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        t: fc.constant("bind" as const),
+        i: fc.nat(),
+        kind: fc.nat(2),
+        n: fc.integer({ min: 1, max: 4 })
+      })
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        t: fc.constant("unbind" as const),
+        i: fc.nat(),
+        kind: fc.nat(2),
+        n: fc.integer({ min: 1, max: 4 })
+      })
+    },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant("toInactive" as const), i: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant("toActive" as const), i: fc.nat() }) },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        t: fc.constant("pick" as const),
+        saddr: addrArb,
+        sport: fc.nat(65535),
+        daddr: addrArb,
+        n: fc.integer({ min: 1, max: 6 })
+      })
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({ t: fc.constant("time" as const), dt: fc.oneof(fc.nat(120_000), fc.nat(3 * 86_400_000)) })
+    }
+  )
+const opArb = opArbWith(4, 1)
+/** Many adds and removes: pools of ~100-200 destinations, renumbering (relayout) and compaction on the way. */
+const churnArb = opArbWith(14, 6)
 
 /** A deterministic random source; two instances with the same seed give the same stream. */
 const lcg = (seed: number) => {
@@ -275,6 +279,21 @@ const setups: ReadonlyArray<Setup> = [
   { name: "lblc", options: { expiration: 3_600_000 }, oracle: () => K.lblc(3_600_000) },
   { name: "lblcr", options: { expiration: 600_000 }, oracle: () => K.lblcr(600_000) }
 ]
+
+describe("oracle under churn: large pools, many adds/removes (slot renumbering and compaction)", () => {
+  for (const setup of setups.filter((x) => ["rr", "wrr", "wlc", "nq", "twos", "lblcr"].includes(x.name))) {
+    it(`${setup.name}: every pick and every flag`, { timeout: 600_000 }, () => {
+      fc.assert(
+        fc.property(
+          fc.array(churnArb, { minLength: 200, maxLength: 3 * MAX_OPS, size: "max" }),
+          fc.nat(),
+          (ops, seed) => run(setup, ops, seed)
+        ),
+        { numRuns: Math.max(1, Math.ceil(RUNS / 4)) }
+      )
+    })
+  }
+})
 
 describe("oracle: fast schedulers agree with linear-scan transcriptions of the kernel", () => {
   afterAll(() => {
