@@ -59,21 +59,34 @@ const rewriteV4 = (
   addressField: number,
   portField: number
 ): void => {
-  address >>>= 0
+  // Written out on 16-bit halves: no unsigned 32-bit intermediate (which V8 may have to box as a
+  // double) and one fold per checksum; this is the NAT hot path.
   const at = l3 + addressField
-  const oldAddr = read32(b, at)
-  write32(b, at, address)
-  const d = delta32(oldAddr, address)
-  apply(b, l3 + 10, d)
+  const oldHigh = (b[at]! << 8) | b[at + 1]!
+  const oldLow = (b[at + 2]! << 8) | b[at + 3]!
+  const newHigh = (address >>> 16) & 0xffff
+  const newLow = address & 0xffff
+  b[at] = newHigh >>> 8
+  b[at + 1] = newHigh
+  b[at + 2] = newLow >>> 8
+  b[at + 3] = newLow
+  const d = (oldHigh ^ 0xffff) + (oldLow ^ 0xffff) + newHigh + newLow
+  const c = fold16((((b[l3 + 10]! << 8) | b[l3 + 11]!) ^ 0xffff) + d) ^ 0xffff
+  b[l3 + 10] = c >>> 8
+  b[l3 + 11] = c
   // A non-first fragment carries no transport header, whatever the caller passed.
-  if (l4 < 0 || (read16(b, l3 + 6) & 0x1fff) !== 0) return
+  if (l4 < 0 || ((b[l3 + 6]! & 0x1f) | b[l3 + 7]!) !== 0) return
   if (protocol === IpProtocol.Tcp) {
     let dl4 = d
     if (port >= 0) {
-      dl4 += (~read16(b, l4 + portField) & 0xffff) + port
-      write16(b, l4 + portField, port)
+      const pa = l4 + portField
+      dl4 += (((b[pa]! << 8) | b[pa + 1]!) ^ 0xffff) + port
+      b[pa] = port >>> 8
+      b[pa + 1] = port
     }
-    apply(b, l4 + 16, dl4)
+    const t = fold16((((b[l4 + 16]! << 8) | b[l4 + 17]!) ^ 0xffff) + dl4) ^ 0xffff
+    b[l4 + 16] = t >>> 8
+    b[l4 + 17] = t
   } else if (protocol === IpProtocol.Udp) {
     let dl4 = d
     if (port >= 0) {
