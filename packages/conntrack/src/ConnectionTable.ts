@@ -777,7 +777,7 @@ export class ConnectionTable {
       return INVALID
     }
     if (this.count >= this.maxConnections) {
-      if (!(this.behaviour.evictWhenFull && this.evictOne(now, params.control))) {
+      if (!(this.behaviour.evictWhenFull && this.evictOne(params.control))) {
         this.stats.refusedFull++
         return FULL
       }
@@ -1119,14 +1119,14 @@ export class ConnectionTable {
    * SYNACK, SCTP INIT1/INIT, one-packet UDP, unassured idle templates); established entries and entries that control
    * others are never dropped. Returns the number dropped (also counted in stats.defenceDropped).
    */
-  defend(now: number, probes: number): number {
+  defend(_now: number, probes: number): number {
     const mode = this.behaviour.dropEntry
     if (mode === 0 || (mode !== 3 && !this.underPressure) || this.high === 0) return 0
     let dropped = 0
     for (let n = 0; n < probes; n++) {
       const i = this.randomIndex()
       if (this.isLive(i) && this.isEvictable(i)) {
-        this.drop(i, now)
+        this.drop(i, -1)
         dropped++
       }
     }
@@ -1543,10 +1543,13 @@ export class ConnectionTable {
   }
 
   // Drop path (ip_vs_conn_del): also drops the controlling template when it is left unused and not assured.
-  private drop(i: number, _now: number): void {
+  // `protect` is a template about to be linked by the caller's insert: it must survive.
+  private drop(i: number, protect: number): void {
     const ct = this.isTemplate(i) ? -1 : this.linkOf(i) - 1
     this.remove(i, false)
-    if (ct >= 0 && this.controlled(ct) === 0 && this.state(ct) !== TEMPLATE_ASSURED) this.remove(ct, false)
+    if (ct >= 0 && ct !== protect && this.controlled(ct) === 0 && this.state(ct) !== TEMPLATE_ASSURED) {
+      this.remove(ct, false)
+    }
   }
 
   private remove(i: number, detached: boolean): void {
@@ -1593,12 +1596,12 @@ export class ConnectionTable {
     }
   }
 
-  private evictOne(now: number, protect: number): boolean {
+  private evictOne(protect: number): boolean {
     if (this.high === 0) return false
     for (let n = 0; n < EVICT_PROBES; n++) {
       const i = this.randomIndex()
       if (i !== protect && this.isLive(i) && this.isEvictable(i)) {
-        this.drop(i, now)
+        this.drop(i, protect)
         this.stats.evicted++
         return true
       }

@@ -118,6 +118,24 @@ describe("per-port persistence (PPC)", () => {
   })
 })
 
+describe("persistence on a full table", () => {
+  it("evicting the template's only connection for a new one keeps the template linked", () => {
+    const { table, counters } = makeTable({ maxConnections: 2 })
+    const chooser = makeChooser(2)
+    const c1 = Persistence.schedule(table, ppc, packet(CIP, 1), chooser, 0)
+    const t = table.control(c1)
+    expect(table.size).toBe(2)
+    const c2 = Persistence.schedule(table, ppc, packet(CIP, 2), chooser, 0)
+    expect(c2).toBeGreaterThanOrEqual(0)
+    expect(table.stats.evicted).toBe(1)
+    expect(table.isLive(t)).toBe(true)
+    expect(table.control(c2)).toBe(t)
+    expect(table.controlled(t)).toBe(1)
+    expect(counters.persistent[table.destination(t)]).toBe(1)
+    expect(counters.inactive[table.destination(t)]).toBe(1)
+  })
+})
+
 describe("per-client persistence across ports (PCC, port 0)", () => {
   it("all ports of the VIP share one template with vport 0 and keep their own port", () => {
     const { table } = makeTable()
