@@ -7,7 +7,14 @@
  * @module
  */
 
-/** An address family as VRRP uses it: keepalived instances are either IPv4 or IPv6, never both. */
+/**
+ * An address family as VRRP uses it: keepalived instances are either IPv4 or IPv6, never both.
+ *
+ * @example
+ * ```ts
+ * const f: Address.Family = "ipv4"
+ * ```
+ */
 export type Family = "ipv4" | "ipv6"
 
 /**

@@ -15,20 +15,69 @@
 import { Checksum } from "@lvs-ts/packet"
 import * as Address from "./Address.ts"
 
-/** IP protocol number of VRRP. */
+/**
+ * IP protocol number of VRRP.
+ *
+ * @example
+ * ```ts
+ * bytes[Datagram.Ipv4Offset.protocol] === Advert.PROTOCOL // 112
+ * ```
+ */
 export const PROTOCOL = 112
-/** IP protocol number of the IPsec Authentication Header (v2 `auth_type AH`). */
+/**
+ * IP protocol number of the IPsec Authentication Header (v2 `auth_type AH`).
+ *
+ * @example
+ * ```ts
+ * if (ipProtocol === Advert.PROTOCOL_AH) console.log("AH header in front of VRRP")
+ * ```
+ */
 export const PROTOCOL_AH = 51
-/** The only defined VRRP packet type. */
+/**
+ * The only defined VRRP packet type.
+ *
+ * @example
+ * ```ts
+ * (bytes[0] & 0x0f) === Advert.TYPE_ADVERTISEMENT
+ * ```
+ */
 export const TYPE_ADVERTISEMENT = 1
-/** IPv4 multicast group of VRRP (`vrrp_mcast_group4`). */
+/**
+ * IPv4 multicast group of VRRP (`vrrp_mcast_group4`).
+ *
+ * @example
+ * ```ts
+ * Frame.multicastMac(Advert.MULTICAST_GROUP_V4) // 01:00:5e:00:00:12
+ * ```
+ */
 export const MULTICAST_GROUP_V4 = "224.0.0.18"
-/** IPv6 multicast group of VRRP (`vrrp_mcast_group6`). */
+/**
+ * IPv6 multicast group of VRRP (`vrrp_mcast_group6`).
+ *
+ * @example
+ * ```ts
+ * Frame.multicastMac(Advert.MULTICAST_GROUP_V6) // 33:33:00:00:00:12
+ * ```
+ */
 export const MULTICAST_GROUP_V6 = "ff02::12"
-/** TTL / hop limit sent and required on multicast adverts. */
+/**
+ * TTL / hop limit sent and required on multicast adverts.
+ *
+ * @example
+ * ```ts
+ * received.ttl === Advert.TTL // required on multicast adverts
+ * ```
+ */
 export const TTL = 255
 
-/** Offsets inside the VRRP message. */
+/**
+ * Offsets inside the VRRP message.
+ *
+ * @example
+ * ```ts
+ * const vrid = bytes[Advert.Offset.vrid]
+ * ```
+ */
 export const Offset = {
   versionType: 0,
   vrid: 1,
@@ -44,14 +93,42 @@ export const Offset = {
   addresses: 8
 } as const
 
-/** Length of the fixed header. */
+/**
+ * Length of the fixed header.
+ *
+ * @example
+ * ```ts
+ * bytes.length >= Advert.HEADER_LENGTH
+ * ```
+ */
 export const HEADER_LENGTH = 8
-/** Length of v2 authentication data (always present in v2 over IPv4). */
+/**
+ * Length of v2 authentication data (always present in v2 over IPv4).
+ *
+ * @example
+ * ```ts
+ * Advert.passwordBytes("pw").length === Advert.AUTH_DATA_LENGTH
+ * ```
+ */
 export const AUTH_DATA_LENGTH = 8
-/** Mask of the v3 12-bit interval. */
+/**
+ * Mask of the v3 12-bit interval.
+ *
+ * @example
+ * ```ts
+ * const cs = ((bytes[4] << 8) | bytes[5]) & Advert.V3_INTERVAL_MASK
+ * ```
+ */
 export const V3_INTERVAL_MASK = 0x0fff
 
-/** v2 authentication types (RFC 2338 §5.3.6). */
+/**
+ * v2 authentication types (RFC 2338 §5.3.6).
+ *
+ * @example
+ * ```ts
+ * advert.authType === Advert.AuthType.pass
+ * ```
+ */
 export const AuthType = {
   none: 0,
   /** Simple text password, 8 bytes ("PASS"). */
@@ -60,7 +137,15 @@ export const AuthType = {
   ah: 2
 } as const
 
-/** A decoded or to-be-encoded advertisement. Intervals are in centiseconds for both versions. */
+/**
+ * A decoded or to-be-encoded advertisement. Intervals are in centiseconds for both versions.
+ *
+ * @example
+ * ```ts
+ * const r = Advert.decode(payload, 0, payload.length, "ipv4")
+ * if (r._tag === "Ok") console.log(r.advert.priority, r.advert.addresses)
+ * ```
+ */
 export interface Advert {
   readonly version: 2 | 3
   readonly type: number
@@ -130,7 +215,14 @@ export const authDataEquals = (a: Uint8Array, b: Uint8Array): boolean => {
   return diff === 0
 }
 
-/** How the checksum of a message is computed; see the module description. */
+/**
+ * How the checksum of a message is computed; see the module description.
+ *
+ * @example
+ * ```ts
+ * const ctx: Advert.ChecksumContext = { family: "ipv4", source: Address.parseIpv4("10.9.0.2")!, destination: Address.parseIpv4("10.9.0.1")! }
+ * ```
+ */
 export interface ChecksumContext {
   readonly family: Address.Family
   /** Source address bytes (4 or 16) for the pseudo-header. */
@@ -184,12 +276,27 @@ const pseudoV4 = (src: Uint8Array, dst: Uint8Array, length: number): number =>
 const pseudoV6 = (src: Uint8Array, dst: Uint8Array, length: number): number =>
   Checksum.sum(src, 0, 16, Checksum.sum(dst, 0, 16, 0)) + PROTOCOL + length
 
-/** Why a buffer is not an advertisement; structural only (semantic checks are in `Validation`). */
+/**
+ * Why a buffer is not an advertisement; structural only (semantic checks are in `Validation`).
+ *
+ * @example
+ * ```ts
+ * const r = Advert.decode(new Uint8Array(4), 0, 4, "ipv4")
+ * if (r._tag === "Error" && r.error._tag === "TooShort") console.log(r.error.expected)
+ * ```
+ */
 export type DecodeError =
   | { readonly _tag: "TooShort"; readonly length: number; readonly expected: number }
   | { readonly _tag: "BadVersion"; readonly version: number }
 
-/** A decode outcome: never throws on hostile input. */
+/**
+ * A decode outcome: never throws on hostile input.
+ *
+ * @example
+ * ```ts
+ * const r: Advert.DecodeResult = Advert.decode(payload, 0, payload.length, "ipv6")
+ * ```
+ */
 export type DecodeResult =
   | { readonly _tag: "Ok"; readonly advert: Advert }
   | { readonly _tag: "Error"; readonly error: DecodeError }
@@ -236,7 +343,14 @@ export const decode = (bytes: Uint8Array, offset: number, length: number, family
   }
 }
 
-/** What {@link encode} writes: an advert without its checksum (computed). */
+/**
+ * What {@link encode} writes: an advert without its checksum (computed).
+ *
+ * @example
+ * ```ts
+ * const a: Advert.AdvertInput = { version: 3, vrid: 52, priority: 100, interval: 50, addresses: ["10.9.0.101"] }
+ * ```
+ */
 export interface AdvertInput {
   readonly version: 2 | 3
   readonly vrid: number
@@ -248,7 +362,14 @@ export interface AdvertInput {
   readonly addresses: ReadonlyArray<string>
 }
 
-/** Why an advert could not be encoded (configuration errors, named by field and value). */
+/**
+ * Why an advert could not be encoded (configuration errors, named by field and value).
+ *
+ * @example
+ * ```ts
+ * try { Advert.encode({ ...a, vrid: 0 }, out, 0, ctx) } catch (e) { if (e instanceof Advert.EncodeError) console.log(e.field) }
+ * ```
+ */
 export class EncodeError extends Error {
   readonly field: string
   readonly value: unknown

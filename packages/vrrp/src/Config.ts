@@ -11,20 +11,48 @@
 import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
 
-/** The state an instance wants at start (`state MASTER|BACKUP`). */
+/**
+ * The state an instance wants at start (`state MASTER|BACKUP`).
+ *
+ * @example
+ * ```ts
+ * Config.make({ name: "VI", vrid: 1, state: "MASTER", virtualAddresses: ["10.0.0.1"] }).instance.priority // 255
+ * ```
+ */
 export type WantedState = "MASTER" | "BACKUP"
 
-/** A unicast peer (`unicast_peer { ADDR [min_ttl N] [max_ttl N] }`). */
+/**
+ * A unicast peer (`unicast_peer { ADDR [min_ttl N] [max_ttl N] }`).
+ *
+ * @example
+ * ```ts
+ * const peer: Config.UnicastPeer = { address: "10.9.0.1", minTtl: 250 }
+ * ```
+ */
 export interface UnicastPeer {
   readonly address: string
   readonly minTtl?: number | undefined
   readonly maxTtl?: number | undefined
 }
 
-/** v2 authentication (`authentication { auth_type PASS; auth_pass … }`). */
+/**
+ * v2 authentication (`authentication { auth_type PASS; auth_pass … }`).
+ *
+ * @example
+ * ```ts
+ * const auth: Config.Authentication = { type: "PASS", password: "secret12" }
+ * ```
+ */
 export type Authentication = { readonly type: "PASS"; readonly password: string } | { readonly type: "AH" }
 
-/** GARP / unsolicited NA timing (reference §2.9); seconds. */
+/**
+ * GARP / unsolicited NA timing (reference §2.9); seconds.
+ *
+ * @example
+ * ```ts
+ * Config.make({ name: "VI", vrid: 1, garp: { masterRepeat: 2, masterDelay: 2 }, virtualAddresses: ["10.0.0.1"] })
+ * ```
+ */
 export interface Garp {
   readonly masterRepeat: number
   readonly masterDelay: number
@@ -34,7 +62,14 @@ export interface Garp {
   readonly lowerPrioDelay: number
 }
 
-/** Notification scripts of an instance (reference §2.11): command lines split without a shell. */
+/**
+ * Notification scripts of an instance (reference §2.11): command lines split without a shell.
+ *
+ * @example
+ * ```ts
+ * const notify: Config.Notify = { master: "/etc/vrrp/master.sh", generic: "/etc/vrrp/notify.sh", fifo: "/run/vrrp.fifo" }
+ * ```
+ */
 export interface Notify {
   readonly master?: string | undefined
   readonly backup?: string | undefined
@@ -48,14 +83,28 @@ export interface Notify {
   readonly fifo?: string | undefined
 }
 
-/** A tracker reference on the instance: the tracker's name plus an optional weight override. */
+/**
+ * A tracker reference on the instance: the tracker's name plus an optional weight override.
+ *
+ * @example
+ * ```ts
+ * const ref: Config.TrackRef = { name: "chk_haproxy", weight: -20 }
+ * ```
+ */
 export interface TrackRef {
   readonly name: string
   readonly weight?: number | undefined
   readonly reverse?: boolean | undefined
 }
 
-/** What a user writes: everything but `name`, `vrid`, `virtualAddresses` has a keepalived default. */
+/**
+ * What a user writes: everything but `name`, `vrid`, `virtualAddresses` has a keepalived default.
+ *
+ * @example
+ * ```ts
+ * const input: Config.Input = { name: "VI_1", vrid: 51, priority: 150, virtualAddresses: ["10.9.0.100"] }
+ * ```
+ */
 export interface Input {
   readonly name: string
   readonly vrid: number
@@ -99,7 +148,15 @@ export interface Input {
   readonly trackFiles?: ReadonlyArray<TrackRef> | undefined
 }
 
-/** A resolved instance: every default applied, every completion rule enforced. */
+/**
+ * A resolved instance: every default applied, every completion rule enforced.
+ *
+ * @example
+ * ```ts
+ * const vi: Config.Instance = Config.make(input).instance
+ * vi.advertInterval // centiseconds
+ * ```
+ */
 export interface Instance {
   readonly name: string
   readonly vrid: number
@@ -142,7 +199,14 @@ export interface Instance {
   readonly trackFiles: ReadonlyArray<TrackRef>
 }
 
-/** A fatal configuration error, naming the instance, field and value. */
+/**
+ * A fatal configuration error, naming the instance, field and value.
+ *
+ * @example
+ * ```ts
+ * try { Config.make({ name: "VI", vrid: 0, virtualAddresses: [] }) } catch (e) { if (e instanceof Config.ConfigError) console.log(e.field) }
+ * ```
+ */
 export class ConfigError extends Error {
   readonly instance: string
   readonly field: string
@@ -156,13 +220,28 @@ export class ConfigError extends Error {
   }
 }
 
-/** A resolved instance plus the warnings keepalived would log while completing it. */
+/**
+ * A resolved instance plus the warnings keepalived would log while completing it.
+ *
+ * @example
+ * ```ts
+ * const { instance, warnings } = Config.make(input)
+ * for (const w of warnings) console.warn(w)
+ * ```
+ */
 export interface Resolved {
   readonly instance: Instance
   readonly warnings: ReadonlyArray<string>
 }
 
-/** keepalived's GARP defaults (reference §2.1). */
+/**
+ * keepalived's GARP defaults (reference §2.1).
+ *
+ * @example
+ * ```ts
+ * Config.defaultGarp.masterRepeat // 5
+ * ```
+ */
 export const defaultGarp: Garp = {
   masterRepeat: 5,
   masterDelay: 5,

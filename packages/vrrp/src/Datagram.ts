@@ -13,7 +13,14 @@ import { Checksum, Ipv4, Ipv6 } from "@lvs-ts/packet"
 import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
 
-/** Offsets in the IPv4 header (the `@lvs-ts/packet` Ipv4 constants). */
+/**
+ * Offsets in the IPv4 header (the `@lvs-ts/packet` Ipv4 constants).
+ *
+ * @example
+ * ```ts
+ * const ttl = bytes[Datagram.Ipv4Offset.ttl]
+ * ```
+ */
 export const Ipv4Offset = {
   versionIhl: Ipv4.VERSION_IHL,
   tos: Ipv4.TOS,
@@ -27,7 +34,14 @@ export const Ipv4Offset = {
   destination: Ipv4.DESTINATION
 } as const
 
-/** Offsets in the IPv6 header (the `@lvs-ts/packet` Ipv6 constants). */
+/**
+ * Offsets in the IPv6 header (the `@lvs-ts/packet` Ipv6 constants).
+ *
+ * @example
+ * ```ts
+ * const hopLimit = bytes[Datagram.Ipv6Offset.hopLimit]
+ * ```
+ */
 export const Ipv6Offset = {
   versionClassFlow: Ipv6.VERSION_CLASS_FLOW,
   payloadLength: Ipv6.PAYLOAD_LENGTH,
@@ -37,19 +51,61 @@ export const Ipv6Offset = {
   destination: Ipv6.DESTINATION
 } as const
 
-/** Offsets in the IPsec AH header (RFC 4302) that may precede a v2 advert. */
+/**
+ * Offsets in the IPsec AH header (RFC 4302) that may precede a v2 advert.
+ *
+ * @example
+ * ```ts
+ * const nextHeader = bytes[ihl + Datagram.AhOffset.nextHeader]
+ * ```
+ */
 export const AhOffset = { nextHeader: 0, payloadLength: 1, spi: 4, sequence: 8, icv: 12 } as const
 
-/** Length of an IPv4 header without options, as keepalived sends it. */
+/**
+ * Length of an IPv4 header without options, as keepalived sends it.
+ *
+ * @example
+ * ```ts
+ * const vrrpAt = Datagram.IPV4_HEADER_LENGTH
+ * ```
+ */
 export const IPV4_HEADER_LENGTH = Ipv4.HEADER_LENGTH
-/** Length of the IPv6 fixed header. */
+/**
+ * Length of the IPv6 fixed header.
+ *
+ * @example
+ * ```ts
+ * const vrrpAt = 14 + Datagram.IPV6_HEADER_LENGTH
+ * ```
+ */
 export const IPV6_HEADER_LENGTH = Ipv6.HEADER_LENGTH
-/** Length of the AH header keepalived uses (HMAC-MD5-96): 12 fixed + 12 ICV. */
+/**
+ * Length of the AH header keepalived uses (HMAC-MD5-96): 12 fixed + 12 ICV.
+ *
+ * @example
+ * ```ts
+ * const vrrpAt = Datagram.IPV4_HEADER_LENGTH + Datagram.AH_LENGTH
+ * ```
+ */
 export const AH_LENGTH = 24
-/** The TOS byte keepalived sets (precedence 6, "internetwork control"). */
+/**
+ * The TOS byte keepalived sets (precedence 6, "internetwork control").
+ *
+ * @example
+ * ```ts
+ * bytes[Datagram.Ipv4Offset.tos] === Datagram.TOS
+ * ```
+ */
 export const TOS = 0xc0
 
-/** IPv4 header fields {@link encodeIpv4} writes around the advert. */
+/**
+ * IPv4 header fields {@link encodeIpv4} writes around the advert.
+ *
+ * @example
+ * ```ts
+ * const o: Datagram.Ipv4Options = { source: "10.9.0.2", destination: "224.0.0.18", id: 1 }
+ * ```
+ */
 export interface Ipv4Options {
   readonly source: string
   /** The real destination: the multicast group or the unicast peer. */
@@ -107,7 +163,14 @@ export const encodeIpv4 = (
   return total
 }
 
-/** IPv6 header fields {@link encodeIpv6} writes. */
+/**
+ * IPv6 header fields {@link encodeIpv6} writes.
+ *
+ * @example
+ * ```ts
+ * const o: Datagram.Ipv6Options = { source: "fe80::2", destination: "ff02::12" }
+ * ```
+ */
 export interface Ipv6Options {
   readonly source: string
   readonly destination: string
@@ -153,6 +216,12 @@ export const encodeIpv6 = (
  * A received advert as the validator sees it: addresses and TTL from the IP header (or, on an IPv6 raw
  * socket, from IPV6_HOPLIMIT/IPV6_PKTINFO), and the bytes from the VRRP header to the end of what was
  * received (possibly including Ethernet padding).
+ *
+ * @example
+ * ```ts
+ * const r = Datagram.decodeIpv4(buf, 0, n)
+ * if (!("_tag" in r)) console.log(r.source, r.ttl)
+ * ```
  */
 export interface Received {
   readonly family: Address.Family
@@ -176,7 +245,15 @@ export interface Received {
   readonly checksumVerified: boolean
 }
 
-/** A datagram too short to hold the headers (dispatcher step 1), with keepalived's log text. */
+/**
+ * A datagram too short to hold the headers (dispatcher step 1), with keepalived's log text.
+ *
+ * @example
+ * ```ts
+ * const r = Datagram.decodeIpv4(new Uint8Array(10), 0, 10)
+ * if ("_tag" in r) console.log(r.message) // "IPv4 VRRP packet too short - 10 bytes"
+ * ```
+ */
 export interface Runt {
   readonly _tag: "Runt"
   readonly message: string

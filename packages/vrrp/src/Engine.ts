@@ -15,13 +15,34 @@ import type * as Config from "./Config.ts"
 import type * as Datagram from "./Datagram.ts"
 import * as Validation from "./Validation.ts"
 
-/** Instance states; STOP is the pseudo state after shutdown (keepalived numbers 0, 1, 2, 3, 98). */
+/**
+ * Instance states; STOP is the pseudo state after shutdown (keepalived numbers 0, 1, 2, 3, 98).
+ *
+ * @example
+ * ```ts
+ * if (engine.state === "MASTER") console.log("we own the VIPs")
+ * ```
+ */
 export type State = "INIT" | "BACKUP" | "MASTER" | "FAULT" | "STOP"
 
-/** Log levels of engine log lines; `debug` are keepalived's `-D`-only lines. */
+/**
+ * Log levels of engine log lines; `debug` are keepalived's `-D`-only lines.
+ *
+ * @example
+ * ```ts
+ * const level: Engine.LogLevel = "debug" // keepalived -D lines
+ * ```
+ */
 export type LogLevel = "debug" | "info" | "warning" | "error"
 
-/** What the driver must do, in order. */
+/**
+ * What the driver must do, in order.
+ *
+ * @example
+ * ```ts
+ * for (const a of engine.tick(now)) if (a._tag === "Send") transmit(a.priority)
+ * ```
+ */
 export type Action =
   /** Send one advert with this priority (to the group, or to every unicast peer in turn). */
   | { readonly _tag: "Send"; readonly priority: number }
@@ -35,13 +56,27 @@ export type Action =
   | { readonly _tag: "Notify"; readonly event: NotifyEvent; readonly priority: number }
   | { readonly _tag: "Log"; readonly level: LogLevel; readonly message: string }
 
-/** Events reported to notify scripts and FIFOs. */
+/**
+ * Events reported to notify scripts and FIFOs.
+ *
+ * @example
+ * ```ts
+ * const e: Engine.NotifyEvent = "MASTER_RX_LOWER_PRI"
+ * ```
+ */
 export type NotifyEvent = "MASTER" | "BACKUP" | "FAULT" | "STOP" | "MASTER_RX_LOWER_PRI"
 
 /** Microseconds per second. */
 const S = 1_000_000
 
-/** Hooks a sync group gives its members (reference §2.10). */
+/**
+ * Hooks a sync group gives its members (reference §2.10).
+ *
+ * @example
+ * ```ts
+ * engine.group = { mayBecomeMaster: () => peersWantMaster() }
+ * ```
+ */
 export interface GroupHooks {
   /** Called when this member's down timer expires: may it go MASTER now? */
   readonly mayBecomeMaster: (member: Engine) => boolean

@@ -11,17 +11,45 @@ import * as Address from "./Address.ts"
 import type * as Advert from "./Advert.ts"
 import * as Datagram from "./Datagram.ts"
 
-/** Offsets in the Ethernet II header. */
+/**
+ * Offsets in the Ethernet II header.
+ *
+ * @example
+ * ```ts
+ * const etherType = (frame[Frame.EthernetOffset.etherType] << 8) | frame[Frame.EthernetOffset.etherType + 1]
+ * ```
+ */
 export const EthernetOffset = {
   destination: Ethernet.DESTINATION,
   source: Ethernet.SOURCE,
   etherType: Ethernet.ETHER_TYPE
 } as const
-/** Ethernet II header length (no VLAN tag). */
+/**
+ * Ethernet II header length (no VLAN tag).
+ *
+ * @example
+ * ```ts
+ * const ip = frame.subarray(Frame.ETHERNET_HEADER_LENGTH)
+ * ```
+ */
 export const ETHERNET_HEADER_LENGTH = Ethernet.HEADER_LENGTH
-/** EtherTypes used here. */
+/**
+ * EtherTypes used here.
+ *
+ * @example
+ * ```ts
+ * etherType === Frame.EtherType.arp
+ * ```
+ */
 export const EtherType = { ipv4: 0x0800, arp: 0x0806, ipv6: 0x86dd } as const
-/** Offsets in an Ethernet/IPv4 ARP packet. */
+/**
+ * Offsets in an Ethernet/IPv4 ARP packet.
+ *
+ * @example
+ * ```ts
+ * const target = Address.format(frame, 14 + Frame.ArpOffset.targetIp, "ipv4")
+ * ```
+ */
 export const ArpOffset = {
   hardwareType: Arp.HARDWARE_TYPE,
   protocolType: Arp.PROTOCOL_TYPE,
@@ -33,9 +61,23 @@ export const ArpOffset = {
   targetMac: Arp.TARGET_HARDWARE,
   targetIp: Arp.TARGET_PROTOCOL
 } as const
-/** ARP packet length for Ethernet/IPv4. */
+/**
+ * ARP packet length for Ethernet/IPv4.
+ *
+ * @example
+ * ```ts
+ * Frame.gratuitousArp(mac, "10.0.0.1").length === 14 + Frame.ARP_LENGTH
+ * ```
+ */
 export const ARP_LENGTH = Arp.LENGTH
-/** The Ethernet broadcast address. */
+/**
+ * The Ethernet broadcast address.
+ *
+ * @example
+ * ```ts
+ * Frame.formatMac(Frame.BROADCAST) // "ff:ff:ff:ff:ff:ff"
+ * ```
+ */
 export const BROADCAST: Uint8Array = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
 
 /**
@@ -82,7 +124,15 @@ const writeEthernet = (out: Uint8Array, dst: Uint8Array, src: Uint8Array, etherT
   out[EthernetOffset.etherType + 1] = etherType & 0xff
 }
 
-/** Addressing of one advert frame. */
+/**
+ * Addressing of one advert frame.
+ *
+ * @example
+ * ```ts
+ * const o: Frame.AdvertFrameOptions = { family: "ipv4", sourceMac: Frame.virtualMac(51, "ipv4"),
+ *   destinationMac: Frame.multicastMac("224.0.0.18"), source: "10.9.0.2", destination: "224.0.0.18", ttl: 255, id: 1 }
+ * ```
+ */
 export interface AdvertFrameOptions {
   readonly family: Address.Family
   readonly sourceMac: Uint8Array

@@ -27,7 +27,14 @@ import * as Frame from "./Frame.ts"
 import * as Libc from "./internal/libc.ts"
 import * as Transport from "./Transport.ts"
 
-/** Options of the kernel transport. */
+/**
+ * Options of the kernel transport.
+ *
+ * @example
+ * ```ts
+ * KernelTransport.layer({ interface: "eth0", receiveTimeout: 100 })
+ * ```
+ */
 export interface Options {
   /** The interface VRRP runs on (keepalived `interface`). */
   readonly interface: string
@@ -37,7 +44,14 @@ export interface Options {
   readonly receiveTimeout?: number | undefined
 }
 
-/** A failure to open the kernel sockets, naming the call and errno. */
+/**
+ * A failure to open the kernel sockets, naming the call and errno.
+ *
+ * @example
+ * ```ts
+ * Effect.catchTag(program, "KernelTransportError", (e) => Effect.logError(e.call, e.errno))
+ * ```
+ */
 export class KernelTransportError extends Error {
   readonly call: string
   readonly errno: number

@@ -12,7 +12,14 @@ import { Context, Effect, Layer } from "effect"
 import type * as Config from "./Config.ts"
 import type * as Engine from "./Engine.ts"
 
-/** Who a notification is about: an instance, or a sync group (whose priority is always 0). */
+/**
+ * Who a notification is about: an instance, or a sync group (whose priority is always 0).
+ *
+ * @example
+ * ```ts
+ * Notify.fifoLine("GROUP", "G1", "MASTER", 0) // 'GROUP "G1" MASTER 0'
+ * ```
+ */
 export type Kind = "INSTANCE" | "GROUP"
 
 /**
@@ -104,7 +111,14 @@ export const commands = (
 export const fifoLine = (kind: Kind, name: string, event: Engine.NotifyEvent, priority: number): string =>
   `${kind} "${name}" ${event} ${kind === "GROUP" ? 0 : priority}`
 
-/** Runs notifications; the live layer executes scripts and writes FIFOs, other layers may record. */
+/**
+ * Runs notifications; the live layer executes scripts and writes FIFOs, other layers may record.
+ *
+ * @example
+ * ```ts
+ * Effect.provide(program, Notify.Notifier.layer)
+ * ```
+ */
 export class Notifier extends Context.Service<
   Notifier,
   {

@@ -16,7 +16,14 @@ import * as SyncGroup from "./SyncGroup.ts"
 import * as Tracker from "./Tracker.ts"
 import * as Transport from "./Transport.ts"
 
-/** A `track_file` definition (`track_file NAME { file PATH; weight W [reverse] }`). */
+/**
+ * A `track_file` definition (`track_file NAME { file PATH; weight W [reverse] }`).
+ *
+ * @example
+ * ```ts
+ * Router.make({ instances, files: [{ name: "prio", file: "/run/vrrp/prio", weight: 1 }] })
+ * ```
+ */
 export interface TrackFile {
   readonly name: string
   readonly file: string
@@ -24,7 +31,14 @@ export interface TrackFile {
   readonly reverse?: boolean | undefined
 }
 
-/** What the router runs. */
+/**
+ * What the router runs.
+ *
+ * @example
+ * ```ts
+ * const options: Router.Options = { instances: [input], scripts: [{ name: "chk", script: "/usr/bin/true" }] }
+ * ```
+ */
 export interface Options {
   readonly instances: ReadonlyArray<Config.Input>
   readonly syncGroups?: ReadonlyArray<SyncGroup.Definition> | undefined
@@ -38,14 +52,28 @@ export interface Options {
   readonly logDetail?: boolean | undefined
 }
 
-/** A log line with the Clock time (ms) it was emitted at. */
+/**
+ * A log line with the Clock time (ms) it was emitted at.
+ *
+ * @example
+ * ```ts
+ * for (const l of router.log) console.log(l.at, l.message)
+ * ```
+ */
 export interface LogRecord {
   readonly at: number
   readonly level: Engine.LogLevel
   readonly message: string
 }
 
-/** A state transition with the Clock time (ms). */
+/**
+ * A state transition with the Clock time (ms).
+ *
+ * @example
+ * ```ts
+ * router.transitions.filter((t) => t.to === "MASTER")
+ * ```
+ */
 export interface Transition {
   readonly at: number
   readonly instance: string
@@ -53,7 +81,15 @@ export interface Transition {
   readonly to: Engine.State
 }
 
-/** A running router. */
+/**
+ * A running router.
+ *
+ * @example
+ * ```ts
+ * const router = yield* Router.make(options)
+ * router.state("VI_1")
+ * ```
+ */
 export interface Router {
   readonly engines: ReadonlyMap<string, Engine.Engine>
   readonly groups: ReadonlyArray<SyncGroup.SyncGroup>

@@ -10,7 +10,14 @@
 import type * as Config from "./Config.ts"
 import type * as Engine from "./Engine.ts"
 
-/** A sync group definition. */
+/**
+ * A sync group definition.
+ *
+ * @example
+ * ```ts
+ * const g: SyncGroup.Definition = { name: "G1", members: ["VI_1", "VI_2"] }
+ * ```
+ */
 export interface Definition {
   readonly name: string
   /** Member instance names. */
@@ -18,13 +25,27 @@ export interface Definition {
   readonly notify?: Config.Notify | undefined
 }
 
-/** An action produced by group synchronisation, tagged with the engine it concerns (or the group). */
+/**
+ * An action produced by group synchronisation, tagged with the engine it concerns (or the group).
+ *
+ * @example
+ * ```ts
+ * for (const o of group.synchronise(now)) run(o.engine, o.actions)
+ * ```
+ */
 export interface GroupOutput {
   readonly engine: Engine.Engine | undefined
   readonly actions: ReadonlyArray<Engine.Action>
 }
 
-/** The group state reported in notifications. */
+/**
+ * The group state reported in notifications.
+ *
+ * @example
+ * ```ts
+ * if (group.state === "FAULT") console.log("a member is down")
+ * ```
+ */
 export type GroupState = "MASTER" | "BACKUP" | "FAULT" | "STOP"
 
 /**

@@ -11,7 +11,14 @@ import type * as Config from "./Config.ts"
 import * as Frame from "./Frame.ts"
 import * as Transport from "./Transport.ts"
 
-/** Options of a TAP port transport. */
+/**
+ * Options of a TAP port transport.
+ *
+ * @example
+ * ```ts
+ * TapTransport.make({ write: (frame) => port.write(frame), onAddresses: (vi, owned) => director.setVips(vi, owned) })
+ * ```
+ */
 export interface Options {
   /** Writes one Ethernet frame to the port. */
   readonly write: (frame: Uint8Array) => void
@@ -27,7 +34,16 @@ export interface Options {
   readonly name?: string | undefined
 }
 
-/** A TAP transport: the service implementation plus the frame input and owned-address view. */
+/**
+ * A TAP transport: the service implementation plus the frame input and owned-address view.
+ *
+ * @example
+ * ```ts
+ * const tap = TapTransport.make({ write })
+ * port.onFrame(tap.input)
+ * tap.owned.has("10.9.0.100")
+ * ```
+ */
 export interface Tap {
   readonly transport: Transport.Transport["Service"]
   /** Feeds one frame read from the port; non-VRRP frames are ignored. */

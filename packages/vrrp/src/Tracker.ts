@@ -12,10 +12,24 @@ import { constants } from "node:os"
 import { Effect } from "effect"
 import * as Notify from "./Notify.ts"
 
-/** A tracker's status: no result yet, OK, or failed. */
+/**
+ * A tracker's status: no result yet, OK, or failed.
+ *
+ * @example
+ * ```ts
+ * new Tracker.RiseFall({ rise: 2, fall: 2 }).status // "init"
+ * ```
+ */
 export type Status = "init" | "ok" | "ko"
 
-/** The effect of one tracker on an instance: an additive priority adjustment, or FAULT. */
+/**
+ * The effect of one tracker on an instance: an additive priority adjustment, or FAULT.
+ *
+ * @example
+ * ```ts
+ * const { fault, adjustment } = Tracker.weighted("ko", -20, false)
+ * ```
+ */
 export interface Impact {
   readonly fault: boolean
   readonly adjustment: number
@@ -115,7 +129,14 @@ export const fileEffect = (value: number, weight: number, reverse: boolean): Imp
   return product === -254 ? { fault: true, adjustment: 0 } : { fault: false, adjustment: product }
 }
 
-/** A `vrrp_script` definition. Times in seconds. */
+/**
+ * A `vrrp_script` definition. Times in seconds.
+ *
+ * @example
+ * ```ts
+ * const s: Tracker.Script = { name: "chk", script: "/usr/local/bin/check", interval: 2, weight: -20, rise: 2, fall: 2 }
+ * ```
+ */
 export interface Script {
   readonly name: string
   /** The command line, split without a shell. */
@@ -129,7 +150,15 @@ export interface Script {
   readonly initFail?: boolean | undefined
 }
 
-/** The result of one script run. */
+/**
+ * The result of one script run.
+ *
+ * @example
+ * ```ts
+ * const r = yield* Tracker.runScript("/bin/true", 1)
+ * if (r._tag === "Exited") console.log(r.code)
+ * ```
+ */
 export type RunResult =
   | { readonly _tag: "Exited"; readonly code: number }
   | { readonly _tag: "Signalled"; readonly signal: string }

@@ -11,7 +11,14 @@ import type * as Advert from "./Advert.ts"
 import type * as Config from "./Config.ts"
 import type * as Datagram from "./Datagram.ts"
 
-/** One advert to send to one destination. */
+/**
+ * One advert to send to one destination.
+ *
+ * @example
+ * ```ts
+ * transport.send({ instance: vi, source: "10.9.0.2", destination: "224.0.0.18", ttl: 255, id: 1, advert })
+ * ```
+ */
 export interface Outgoing {
   readonly instance: Config.Instance
   /** Source address; `undefined` lets the transport use the interface's primary address. */
@@ -24,7 +31,14 @@ export interface Outgoing {
   readonly advert: Advert.AdvertInput
 }
 
-/** A received datagram and the interface it arrived on (when known). */
+/**
+ * A received datagram and the interface it arrived on (when known).
+ *
+ * @example
+ * ```ts
+ * deliver({ received: Datagram.decodeIpv4(buf, 0, n), interface: "eth0" })
+ * ```
+ */
 export interface Incoming {
   /** A datagram, or a runt the transport could not parse (logged with keepalived's text). */
   readonly received: Datagram.Received | Datagram.Runt

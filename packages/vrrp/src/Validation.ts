@@ -19,7 +19,14 @@ import * as Advert from "./Advert.ts"
 import type * as Config from "./Config.ts"
 import type * as Datagram from "./Datagram.ts"
 
-/** keepalived's per-instance counters (RFC 2787 / RFC 6527 MIB names in camelCase). */
+/**
+ * keepalived's per-instance counters (RFC 2787 / RFC 6527 MIB names in camelCase).
+ *
+ * @example
+ * ```ts
+ * validator.counters.authFailure // wrong passwords seen
+ * ```
+ */
 export interface Counters {
   advertRcvd: number
   advertSent: number
@@ -68,7 +75,14 @@ export const makeCounters = (): Counters => ({
   dropped: 0
 })
 
-/** Each cause a log line can have; rate limiting is per cause (some share a flag as in keepalived). */
+/**
+ * Each cause a log line can have; rate limiting is per cause (some share a flag as in keepalived).
+ *
+ * @example
+ * ```ts
+ * if (verdict._tag === "Invalid" && verdict.cause === Validation.Cause.checksum) console.log("bad checksum")
+ * ```
+ */
 export const Cause = {
   ah: "ah",
   length: "length",
@@ -89,10 +103,25 @@ export const Cause = {
   peerTtl: "peerTtl"
 } as const
 
-/** A cause of {@link Cause}. */
+/**
+ * A cause of {@link Cause}.
+ *
+ * @example
+ * ```ts
+ * if (verdict._tag === "Invalid" && verdict.cause === Validation.Cause.checksum) console.log("bad checksum")
+ * ```
+ */
 export type Cause = (typeof Cause)[keyof typeof Cause]
 
-/** The outcome of checking one received advert. */
+/**
+ * The outcome of checking one received advert.
+ *
+ * @example
+ * ```ts
+ * const v = validator.check(received, { isBackup: true })
+ * if (v._tag === "Drop") console.log(v.cause)
+ * ```
+ */
 export type Verdict =
   | {
       readonly _tag: "Ok"
@@ -104,7 +133,14 @@ export type Verdict =
   | { readonly _tag: "Invalid"; readonly cause: Cause; readonly log: ReadonlyArray<string> }
   | { readonly _tag: "Drop"; readonly cause: Cause; readonly log: ReadonlyArray<string> }
 
-/** Context of the check the validator needs from the state machine. */
+/**
+ * Context of the check the validator needs from the state machine.
+ *
+ * @example
+ * ```ts
+ * validator.check(received, { isBackup: true, masterSource: "10.9.0.1" })
+ * ```
+ */
 export interface Context {
   /** The recorded master's address, for `skip_check_adv_addr`. */
   readonly masterSource?: string | undefined
