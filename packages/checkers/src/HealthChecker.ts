@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Config from "./Config.ts"
 import * as Endpoint from "./Endpoint.ts"
@@ -234,6 +235,15 @@ interface VirtualServerRuntime {
   readonly realServers: ReadonlyArray<RealServerRuntime>
 }
 
+/**
+ * A checker's schedule: repeat forever, each time after the delay the previous attempt returned (delay_loop,
+ * delay_before_retry, max of both, 0 for fast_recovery, or what is left of it for MISC_CHECK).
+ */
+const keepalivedSchedule: Schedule.Schedule<number, number> = Schedule.modifyDelay(
+  Schedule.forever as Schedule.Schedule<number, number>,
+  (m) => Effect.succeed(m.input)
+)
+
 /** Pseudo checker id the flap damper uses to hold a server out of the pool. */
 const DAMPER = -1
 
@@ -268,14 +278,17 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       options.onEvent?.(e)
       PubSub.publishUnsafe(pubsub, e)
     }
-    const dispatch = (actions: ReadonlyArray<Pool.Action>): Effect.Effect<void> => {
+    // At shutdown (omega) scripts run in line with keepalived's 1 s budget instead of in the background set,
+    // which is about to be interrupted.
+    const dispatch = (actions: ReadonlyArray<Pool.Action>, shutdown = false): Effect.Effect<void> => {
       if (actions.length === 0) return Effect.void
       return Effect.gen(function* () {
         for (const a of actions) {
           emit(a)
           if (a._tag === "Log" && log) yield* Effect.logInfo(a.message)
           else if (a._tag === "RunScript" && runScripts) {
-            yield* FiberSet.run(background, Script.run(a.argv, { timeoutMs: options.scriptTimeout ?? 30_000 }))
+            if (shutdown) yield* Script.run(a.argv, { timeoutMs: 1000, killAfterMs: 0 })
+            else yield* FiberSet.run(background, Script.run(a.argv, { timeoutMs: options.scriptTimeout ?? 30_000 }))
           }
         }
       })
@@ -345,7 +358,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
 
     // Shutdown: runs after every checker fiber has been interrupted (finalizers run in reverse order).
     yield* Effect.addFinalizer(() =>
-      Effect.forEach(virtualServers, (v) => dispatch(Pool.stop(v.pool)), { discard: true })
+      Effect.forEach(virtualServers, (v) => dispatch(Pool.stop(v.pool), true), { discard: true })
     )
 
     for (const v of virtualServers) {
@@ -406,7 +419,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         if (warm > 0) yield* Effect.sleep(warm)
         const latency = Metrics.latency(c.type)
         const ctx = { realServerWeight: rsWeight, realServer: r.label, virtualServer: v.pool.label, label: c.label }
-        while (true) {
+        const attempt = Effect.gen(function* () {
           yield* permits.take
           const startedAt = yield* Clock.currentTimeMillis
           const late = startedAt - c.nextAt
@@ -476,10 +489,10 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           }
           // MISC_CHECK schedules from the start of the previous run, the others from its end.
           c.nextAt = (isMisc ? startedAt : finishedAt) + step.delayMs
-          const wait = c.nextAt - finishedAt
-          if (wait > 0) yield* Effect.sleep(wait)
-          else yield* Effect.yieldNow
-        }
+          return Math.max(c.nextAt - finishedAt, 0)
+        })
+        // The delay to the next attempt is whatever keepalived's state machine decided for this one.
+        yield* Effect.repeat(attempt, keepalivedSchedule)
       })
 
     const fibers = yield* FiberMap.make<string, void, never>()

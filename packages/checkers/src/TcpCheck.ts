@@ -51,8 +51,10 @@ export const probe = (r: Config.Resolved): Effect.Effect<Probe.Result> => {
       socket.destroy()
       resume(Effect.succeed(result))
     }
+    // When the event loop lags, the timer can fire while the connect completion is still queued for the poll
+    // phase: decide only after that phase (setImmediate) so a lagging checker does not fail healthy servers.
     const timer = setTimeout(
-      () => finish(Probe.failure("Timeout", `TCP connection to ${label} timedout.`)),
+      () => setImmediate(() => finish(Probe.failure("Timeout", `TCP connection to ${label} timedout.`))),
       r.connectTimeoutMs
     )
     socket.on("error", (e: NodeJS.ErrnoException) =>

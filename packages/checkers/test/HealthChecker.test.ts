@@ -247,4 +247,31 @@ describe("HealthChecker under TestClock", () => {
       fs.rmSync(dir, { recursive: true, force: true })
     })
   )
+
+  it.live("omega runs notify_down and quorum_down at shutdown, in line", () =>
+    Effect.gen(function* () {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `checkers-${process.pid}-omega-`))
+      yield* Effect.scoped(
+        HealthChecker.make({
+          virtualServers: [
+            vs(
+              [
+                {
+                  address: "10.0.0.1",
+                  port: 80,
+                  notifyDown: ["/usr/bin/touch", path.join(dir, "rs-down")],
+                  checkers: [switchable({ ok: true })]
+                }
+              ],
+              { omega: true, quorumDown: ["/usr/bin/touch", path.join(dir, "quorum-down")] }
+            )
+          ],
+          log: false
+        })
+      )
+      expect(fs.existsSync(path.join(dir, "rs-down"))).toBe(true)
+      expect(fs.existsSync(path.join(dir, "quorum-down"))).toBe(true)
+      fs.rmSync(dir, { recursive: true, force: true })
+    })
+  )
 })
