@@ -70,7 +70,7 @@ export const PORT_FIELDS = PortField.batchHistogram + HISTOGRAM_BUCKETS
  * ```
  */
 export const WorkerField = {
-  /** `poll()` calls. */
+  /** `poll()` calls, or `io_uring_enter()` calls with the io_uring backend. */
   polls: 0,
   /** `poll()` calls that timed out with nothing ready. */
   pollTimeouts: 1,
@@ -81,7 +81,9 @@ export const WorkerField = {
   /** `poll()` errors other than EINTR. */
   pollErrors: 4,
   /** Exceptions thrown by the handler (the loop goes on). */
-  handlerErrors: 5
+  handlerErrors: 5,
+  /** I/O mode in use: 0 poll + read/write, 1 io_uring with a READ per slot, 2 io_uring multishot reads. */
+  ioMode: 6
 } as const
 
 /**
@@ -164,6 +166,8 @@ export interface Worker {
   readonly controlMessages: number
   readonly pollErrors: number
   readonly handlerErrors: number
+  /** 0 syscalls, 1 io_uring (a READ per slot), 2 io_uring (multishot READ + provided buffers). */
+  readonly ioMode: number
 }
 
 /**
@@ -221,7 +225,8 @@ export const snapshot = (counters: Float64Array, names: ReadonlyArray<string>, w
       wakes: counters[base + WorkerField.wakes]!,
       controlMessages: counters[base + WorkerField.controlMessages]!,
       pollErrors: counters[base + WorkerField.pollErrors]!,
-      handlerErrors: counters[base + WorkerField.handlerErrors]!
+      handlerErrors: counters[base + WorkerField.handlerErrors]!,
+      ioMode: counters[base + WorkerField.ioMode]!
     })
   }
   return { ports, workers: workerList }

@@ -68,6 +68,11 @@ export interface Options {
    * `kernel.io_uring_disabled` or a seccomp profile). `batchSize` receive slots are then kept per port.
    */
   readonly backend?: "syscalls" | "io_uring"
+  /**
+   * io_uring only: use one multishot READ per port over a provided-buffer ring (Linux 6.7+; default true).
+   * Without it, or on older kernels (detected), one READ per slot is kept in flight instead.
+   */
+  readonly ioUringMultishot?: boolean
 }
 
 /**
@@ -199,6 +204,7 @@ const startWorker = (input: {
   readonly pollTimeoutMs: number
   readonly backend: "syscalls" | "io_uring"
   readonly rxSlotsPerPort: number
+  readonly multishot: boolean
 }) =>
   Effect.callback<RunningWorker, TapPortsError>((resume) => {
     const c = Libc.libc()
@@ -224,7 +230,8 @@ const startWorker = (input: {
         handlerOptions: input.handlerOptions,
         pollTimeoutMs: input.pollTimeoutMs,
         backend: input.backend,
-        rxSlotsPerPort: input.rxSlotsPerPort
+        rxSlotsPerPort: input.rxSlotsPerPort,
+        multishot: input.multishot
       },
       transferList: [port2],
       ...(workerExecArgv ? { execArgv: workerExecArgv } : {})
@@ -356,7 +363,8 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
           handlerOptions: options.handler.options,
           pollTimeoutMs: options.pollTimeoutMs ?? 1000,
           backend,
-          rxSlotsPerPort
+          rxSlotsPerPort,
+          multishot: options.ioUringMultishot ?? true
         }),
         (running) => stopWorker(running, stop, queue, options.stopTimeoutMs ?? 5000)
       )

@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process"
+import { release } from "node:os"
+import { Arp } from "@lvs-ts/packet"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Frames from "../src/internal/Frames.ts"
@@ -137,6 +139,10 @@ for (const backend of backends)
         // Batches: the histogram accounts for every batch, and full 32-frame batches occurred.
         expect(ours.batchHistogram.reduce((a, b) => a + b, 0)).toBe(ours.rxBatches)
         expect(ours.batchHistogram[5]).toBeGreaterThan(0)
+        // Which kernel path served the reads: multishot io_uring reads exist from Linux 6.7.
+        const [major = 0, minor = 0] = release().split(".").map(Number)
+        const expectedMode = backend === "syscalls" ? 0 : major > 6 || (major === 6 && minor >= 7) ? 2 : 1
+        expect((await counters(ports)).workers[0]!.ioMode).toBe(expectedMode)
         expect(ours.rxBatches).toBeLessThan(ours.rxFrames)
       } finally {
         await close()
@@ -345,6 +351,60 @@ for (const backend of backends)
       expect(Netns.linkExists(ns, "lvstl")).toBe(false)
       Netns.remove(ns)
     })
+
+    it.runIf(backend === "io_uring")(
+      "io_uring with one READ per slot (no multishot) reads a burst and answers ARP",
+      async () => {
+        const ns = Netns.create("slot")
+        const capture = Capture.allocate()
+        const { ports, close } = await open(
+          { backend, ioUringMultishot: false, netns: ns, ports: [{ name: "lvst0" }], batchSize: 16 },
+          capture
+        )
+        try {
+          Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+          const request = new Uint8Array(42)
+          Arp.writeRequest(request, 0, hostMac, hostIp, tapIp)
+          await send(ports, 0, request)
+          const isReply = (frame: Uint8Array) =>
+            Frames.readU16(frame, 12) === Frames.ETHERTYPE_ARP && Frames.readU16(frame, 20) === 2
+          expect(await Netns.waitFor(() => Capture.read(capture).some((c) => isReply(c.frame)))).toBe(true)
+          Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+          await Effect.runPromise(ports.control({ type: "pause", ms: 800 } satisfies Capture.Control))
+          const pinged = await Netns.run(ns, "ping", [
+            "-q",
+            "-n",
+            "-c",
+            "100",
+            "-l",
+            "100",
+            "-W",
+            "0.1",
+            "-w",
+            "1",
+            "10.9.0.2"
+          ])
+          const count = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
+          const echoes = () =>
+            Capture.read(capture).filter(
+              (c) => Frames.readU16(c.frame, 12) === Frames.ETHERTYPE_IPV4 && c.frame[34] === 8
+            )
+          expect(await Netns.waitFor(() => echoes().length >= count)).toBe(true)
+          expect(
+            echoes()
+              .map((e) => Frames.readU16(e.frame, 40))
+              .sort((a, b) => a - b)
+          ).toEqual(Array.from({ length: count }, (_, i) => i + 1))
+          const snap = await counters(ports)
+          expect(snap.workers[0]!.ioMode).toBe(1)
+          expect(snap.ports[0]!.batchHistogram[4]).toBeGreaterThan(0) // full 16-frame batches
+          expect(snap.ports[0]!.rxFrames).toBe(Netns.linkStats(ns, "lvst0").tx.packets)
+        } finally {
+          await close()
+          Netns.remove(ns)
+        }
+      }
+    )
 
     it("fails with a clear error for a bad port spec or a missing namespace", async () => {
       const capture = Capture.allocate()

@@ -40,6 +40,8 @@ export interface WorkerInput {
   readonly backend: "syscalls" | "io_uring"
   /** Receive slots per port (io_uring) — `layout.batchSize` is this times the number of ports. */
   readonly rxSlotsPerPort: number
+  /** io_uring: use multishot reads with provided buffers when the kernel has them. */
+  readonly multishot: boolean
 }
 
 const input = workerData as WorkerInput
@@ -295,16 +297,41 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   }
   const held = new Uint8Array(layout.slotsPerWorker)
   const rxSlots = perPort * nports
+  const MULTISHOT = 0xffff
+  // Per port: a provided-buffer ring + one multishot READ (Linux 6.7+), or, where that is unavailable,
+  // one plain READ in flight per slot (every pending read on the same file is woken per frame: slower).
+  const legacy = new Uint8Array(nports)
+  const needArm = new Uint8Array(nports)
+  const starved = new Uint8Array(nports)
+  const dirty = new Uint8Array(nports)
+  const bufferRings: Array<Uring.BufferRing | undefined> = []
+  const slotAddress = (local: number) => base + slotOffset0 + local * layout.slotSize
   const armRead = (local: number) => {
     const p = Math.floor(local / perPort)
-    prepOrFlush(
-      Uring.OP_READ,
-      fds[p]!,
-      base + slotOffset0 + local * layout.slotSize,
-      readCapacity,
-      0,
-      (KIND_READ << 30) | (p << 16) | local
-    )
+    prepOrFlush(Uring.OP_READ, fds[p]!, slotAddress(local), readCapacity, 0, (KIND_READ << 30) | (p << 16) | local)
+  }
+  const armMultishot = (p: number) => {
+    const userData = (KIND_READ << 30) | (p << 16) | MULTISHOT
+    if (!Uring.prepReadMultishot(r, fds[p]!, p, userData)) {
+      counters[wb + PortCounters.WorkerField.polls]!++
+      Uring.submit(r, 0)
+      Uring.prepReadMultishot(r, fds[p]!, p, userData)
+    }
+  }
+  /** Gives a receive slot back to the kernel once the handler and every write from it are done. */
+  const recycle = (local: number) => {
+    const p = Math.floor(local / perPort)
+    if (legacy[p] === 1) {
+      armRead(local)
+    } else {
+      Uring.provideBuffer(bufferRings[p]!, slotAddress(local), readCapacity, local)
+      dirty[p] = 1
+    }
+  }
+  const goLegacy = (p: number) => {
+    legacy[p] = 1
+    counters[wb + PortCounters.WorkerField.ioMode] = 1
+    for (let local = p * perPort; local < (p + 1) * perPort; local++) if (held[local] === 0) armRead(local)
   }
   const pollWake = () => prepOrFlush(Uring.OP_POLL_ADD, input.wakeFd, 0, 0, Libc.POLLIN, WAKE)
   // struct __kernel_timespec { int64 tv_sec; int64 tv_nsec } for the tick timer.
@@ -318,7 +345,22 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   const onControl = handler.onControl
   const onTick = handler.onTick
 
-  for (let local = 0; local < rxSlots; local++) armRead(local)
+  const ringEntries = 2 ** Math.ceil(Math.log2(perPort))
+  for (let p = 0; p < nports; p++) {
+    const br = input.multishot ? Uring.registerBufferRing(r, p, ringEntries) : "multishot reads disabled"
+    bufferRings.push(typeof br === "string" ? undefined : br)
+    if (typeof br === "string") {
+      goLegacy(p)
+      continue
+    }
+    for (let local = p * perPort; local < (p + 1) * perPort; local++) recycle(local)
+    Uring.publishBuffers(br)
+    dirty[p] = 0
+    armMultishot(p)
+  }
+  let multishotPorts = 0
+  for (let p = 0; p < nports; p++) if (legacy[p] === 0) multishotPorts++
+  counters[wb + PortCounters.WorkerField.ioMode] = multishotPorts === nports ? 2 : 1
   pollWake()
   // The timer also bounds every wait, so the stop flag is seen even if a wake-up were lost.
   armTimer()
@@ -346,10 +388,27 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       const kind = ud >>> 30
       if (kind === KIND_READ) {
         const p = (ud >>> 16) & 0x3ff
-        const local = ud & 0xffff
+        let local = ud & 0xffff
+        if (local === MULTISHOT) {
+          const flags = r.ring[w + 3]!
+          if ((flags & Uring.CQE_F_MORE) === 0) needArm[p] = 1
+          if ((flags & Uring.CQE_F_BUFFER) === 0) {
+            // No buffer consumed: out of buffers, unsupported, or cancelled at shutdown.
+            if (res === -Uring.ENOBUFS) {
+              counters[pb[p]! + PortCounters.PortField.rxEagain]!++
+              starved[p] = 1
+            } else if (res === -Uring.EINVAL) {
+              goLegacy(p)
+            } else if (res < 0 && res !== -Uring.ECANCELED) {
+              counters[pb[p]! + PortCounters.PortField.rxErrors]!++
+            }
+            continue
+          }
+          local = flags >>> 16
+        }
         if (res > layout.frameCapacity) {
           counters[pb[p]! + PortCounters.PortField.rxOversize]!++
-          armRead(local)
+          recycle(local)
         } else if (res > 0) {
           const b = batches[p]!
           b.offsets[b.count] = slotOffset0 + local * layout.slotSize
@@ -359,7 +418,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
           held[local] = 1
         } else if (res !== -Uring.ECANCELED) {
           counters[pb[p]! + PortCounters.PortField.rxErrors]!++
-          armRead(local)
+          recycle(local)
         }
       } else if (kind === KIND_WRITE) {
         const p = (ud >>> 16) & 0x3ff
@@ -373,7 +432,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
         } else {
           counters[cb + PortCounters.PortField.txErrors]!++
         }
-        if (--refs[local]! === 0 && local < rxSlots && held[local] === 0) armRead(local)
+        if (--refs[local]! === 0 && local < rxSlots && held[local] === 0) recycle(local)
       } else if (ud === WAKE) {
         counters[wb + PortCounters.WorkerField.wakes]!++
         while (c.readInto(input.wakeFd, wakeBuf, wakeBuf.length) > 0) {
@@ -428,9 +487,23 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       for (let i = 0; i < count; i++) {
         const local = slots[i]!
         held[local] = 0
-        if (refs[local] === 0) armRead(local)
+        if (refs[local] === 0) recycle(local)
       }
       b.count = 0
+    }
+    for (let p = 0; p < nports; p++) {
+      if (legacy[p] === 1) continue
+      const provided = dirty[p] === 1
+      if (provided) {
+        Uring.publishBuffers(bufferRings[p]!)
+        dirty[p] = 0
+      }
+      // After running out of buffers, re-arm only once some came back (else it would fail again at once).
+      if (needArm[p] === 1 && (starved[p] === 0 || provided)) {
+        needArm[p] = 0
+        starved[p] = 0
+        armMultishot(p)
+      }
     }
   }
   try {

@@ -13,6 +13,9 @@ import koffi from "koffi"
 
 const SYS_io_uring_setup = 425
 const SYS_io_uring_enter = 426
+const SYS_io_uring_register = 427
+const IORING_REGISTER_PBUF_RING = 22
+const MAP_PRIVATE_ANONYMOUS = 0x2 | 0x20
 export const IORING_ENTER_GETEVENTS = 1
 const IORING_OFF_SQ_RING = 0
 const IORING_OFF_SQES = 0x10000000
@@ -24,13 +27,22 @@ export const OP_POLL_ADD = 6
 export const OP_TIMEOUT = 11
 export const OP_READ = 22
 export const OP_WRITE = 23
+/** Linux 6.7+: one armed read that completes once per frame into buffers from a provided-buffer ring. */
+export const OP_READ_MULTISHOT = 49
+const IOSQE_BUFFER_SELECT = 1 << 5
+/** CQE flags. */
+export const CQE_F_BUFFER = 1
+export const CQE_F_MORE = 2
 
 /** errno values as negative CQE results. */
 export const ETIME = 62
 export const ECANCELED = 125
+export const ENOBUFS = 105
+export const EINVAL = 22
 
 interface Bindings {
   readonly setup: (nr: number, entries: number, params: Uint32Array) => number
+  readonly register: (nr: number, fd: number, opcode: number, arg: Uint32Array, nrArgs: number) => number
   readonly enter: (
     nr: number,
     fd: number,
@@ -52,6 +64,7 @@ const bindings = (): Bindings => {
   const lib = koffi.load("libc.so.6")
   bound = {
     setup: lib.func("long syscall(long nr, long entries, void *params)"),
+    register: lib.func("long syscall(long nr, long fd, long opcode, void *arg, long nrArgs)"),
     // glibc's syscall() is a plain register shuffle, so declaring it with fixed integer arguments is safe.
     enter: lib.func("long syscall(long nr, long fd, long toSubmit, long minComplete, long flags, long sig, long size)"),
     mmap: lib.func("void *mmap(void *addr, unsigned long length, int prot, int flags, int fd, long offset)"),
@@ -191,4 +204,59 @@ export const submit = (r: Ring, minComplete: number): number => {
     0,
     8
   )
+}
+
+/** A provided-buffer ring (IORING_REGISTER_PBUF_RING, Linux 5.19+) for one buffer group. */
+export interface BufferRing {
+  readonly group: number
+  readonly mask: number
+  /** The ring's 16-byte `struct io_uring_buf` entries as 32-bit words. */
+  readonly words: Uint32Array
+  /** Same memory as 16-bit halves: entry bid at `i * 8 + 6`, the shared tail at index 7. */
+  readonly halves: Uint16Array
+  tail: number
+}
+
+/** Registers a buffer ring of `entries` (a power of two) for buffer group `group`. */
+export const registerBufferRing = (r: Ring, group: number, entries: number): BufferRing | string => {
+  const b = bindings()
+  const size = entries * 16
+  const mem = b.mmap(null, size, PROT_READ_WRITE, MAP_PRIVATE_ANONYMOUS, -1, 0)
+  if (mem === null || koffi.address(mem) === 0xffffffffffffffffn)
+    return `mmap of a buffer ring failed: errno ${koffi.errno()}`
+  const address = Number(koffi.address(mem))
+  const reg = new Uint32Array(10)
+  reg[0] = address % 0x100000000
+  reg[1] = Math.floor(address / 0x100000000)
+  reg[2] = entries
+  reg[3] = group // bgid (u16) + flags (u16) = 0
+  if (b.register(SYS_io_uring_register, r.fd, IORING_REGISTER_PBUF_RING, reg, 1) < 0) {
+    return `IORING_REGISTER_PBUF_RING failed: errno ${koffi.errno()}`
+  }
+  const buffer = koffi.view(mem, size)
+  return { group, mask: entries - 1, words: new Uint32Array(buffer), halves: new Uint16Array(buffer), tail: 0 }
+}
+
+/** Adds a buffer (address, length, id) to the ring; visible to the kernel after {@link publishBuffers}. */
+export const provideBuffer = (br: BufferRing, address: number, length: number, id: number): void => {
+  const i = br.tail & br.mask
+  br.words[i * 4] = address % 0x100000000
+  br.words[i * 4 + 1] = Math.floor(address / 0x100000000)
+  br.words[i * 4 + 2] = length
+  br.halves[i * 8 + 6] = id
+  br.tail = (br.tail + 1) & 0xffff
+}
+
+/** Publishes provided buffers (release store of the 16-bit tail). */
+export const publishBuffers = (br: BufferRing): void => {
+  Atomics.store(br.halves, 7, br.tail)
+}
+
+/** Queues a multishot read on `fd` selecting buffers from `group`. */
+export const prepReadMultishot = (r: Ring, fd: number, group: number, userData: number): boolean => {
+  if (!prep(r, OP_READ_MULTISHOT, fd, 0, 0, 0, userData)) return false
+  const w = ((r.tail - 1) & r.sqMask) * 16
+  r.sqes[w] = OP_READ_MULTISHOT | (IOSQE_BUFFER_SELECT << 8)
+  r.sqes[w + 10] = group // buf_group (u16 at byte 40)
+  return true
 }
