@@ -17,7 +17,7 @@ import type { SchedulerOptions } from "./SchedulerRegistry.ts"
  * subtracting each eligible weight, the first destination where a remainder drops to <= 0 is choice1 /
  * choice2; return choice2 iff weight2 * overhead1 > weight1 * overhead2. The products and the overhead are
  * computed in 32-bit signed arithmetic exactly like the kernel's `int`s (wrapping). The total is exact (the
- * kernel's int sum would overflow beyond 2^31 - 1 total weight). The walk is replaced by a Fenwick tree over
+ * kernel's int sum would overflow beyond 2^31 - 1 total weight). The walk is replaced by an 8-ary sum tree over
  * list positions: the first position whose prefix sum of eligible weights reaches r (r = 0 -> the first one).
  *
  * @example
@@ -75,8 +75,8 @@ export class TwoChoices implements Scheduler {
     // A misbehaving injected source is clamped into [1, total] rather than crashing the data path.
     let r1 = this.random(total + 1)
     let r2 = this.random(total + 1)
-    r1 = r1 >= 1 ? (r1 <= total ? r1 : total) : 1 // also maps NaN to 1
-    r2 = r2 >= 1 ? (r2 <= total ? r2 : total) : 1
+    r1 = r1 >= 1 ? Math.min(r1, total) : 1 // also maps NaN to 1
+    r2 = r2 >= 1 ? Math.min(r2, total) : 1
     const slots = this.pool!.slots
     const d1 = slots[this.sums.firstPrefixAtLeast(r1)]!
     const d2 = slots[this.sums.firstPrefixAtLeast(r2)]!

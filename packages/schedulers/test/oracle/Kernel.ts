@@ -444,7 +444,7 @@ export const mh = (size: number, fallback: boolean, withPort: boolean) => {
       let w = 0
       for (const d of list) if (d.lastWeight > w) w = d.lastWeight
       const shift = fls(Math.trunc(w / g)) - tabBits
-      rshift = shift >= 0 ? shift : 0
+      rshift = Math.max(shift, 0)
     }
     if (list.length > size) return
     if (g < 1) {
