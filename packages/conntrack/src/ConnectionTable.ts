@@ -297,8 +297,8 @@ export class ConnectionTable {
       throw new RangeError(`ConnectionTable: maxConnections ${max} is outside 1..${0x7fff0000}`)
     }
     const buckets = options.initialBuckets ?? 4096
-    if (!Number.isInteger(buckets) || buckets < 16 || (buckets & (buckets - 1)) !== 0 || buckets > 1 << 30) {
-      throw new RangeError(`ConnectionTable: initialBuckets ${buckets} is not a power of two in 16..2^30`)
+    if (!Number.isInteger(buckets) || buckets < 4 || (buckets & (buckets - 1)) !== 0 || buckets > 1 << 30) {
+      throw new RangeError(`ConnectionTable: initialBuckets ${buckets} is not a power of two in 4..2^30`)
     }
     this.maxConnections = max
     this.maxChunks = Math.ceil(max / CHUNK_SIZE)

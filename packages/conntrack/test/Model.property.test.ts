@@ -32,6 +32,7 @@ type Op =
   | { kind: "packet"; pick: number; out: boolean; signal: number; bytes: number }
   | { kind: "advance"; dt: number }
   | { kind: "expireNow"; pick: number }
+  | { kind: "handshake"; pick: number }
   | { kind: "secure"; on: boolean }
   | { kind: "timeouts"; tcp: number; tcpfin: number; udp: number }
 
@@ -43,8 +44,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant("insert" as const),
-      client: fc.nat(11),
-      port: fc.nat(3),
+      client: fc.nat(5),
+      port: fc.nat(1),
       proto: fc.constantFrom(...PROTOCOLS),
       method: fc.constantFrom(...METHODS),
       dest: fc.constantFrom(0, 1, 2, Destinations.NONE)
@@ -74,6 +75,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("expireNow" as const), pick: fc.nat(1000) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("secure" as const), on: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("handshake" as const), pick: fc.nat(1000) }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -138,7 +140,7 @@ describe("ConnectionTable against a Map-based reference model", () => {
   it("random packet sequences give identical states, expiries and counters", () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 150 }), (ops) => {
-        const { table, counters } = makeTable({ maxConnections: 1000, initialBuckets: 16 })
+        const { table, counters } = makeTable({ maxConnections: 1000, initialBuckets: 4 })
         const model = new Map<string, ModelEntry>()
         const active = new Int32Array(3)
         const inactive = new Int32Array(3)
@@ -195,6 +197,24 @@ describe("ConnectionTable against a Map-based reference model", () => {
               expect(e).toBeGreaterThanOrEqual(0)
               table.packet(e, op.out ? Direction.OUTPUT : Direction.INPUT, op.signal, op.bytes, now)
               modelPacket(m, op.out, op.signal, op.bytes, secure, table.timeouts, active, inactive, now)
+              break
+            }
+            case "handshake": {
+              // SYN, SYN-ACK, ACK: makes long-lived (ESTABLISHED) entries common, so later FIN/RST packets move
+              // expiries earlier after the wheel has re-filed them.
+              const m = [...model.values()][op.pick % Math.max(1, model.size)]
+              if (m === undefined || m.protocol !== Protocol.TCP) break
+              const steps: Array<[boolean, number]> = [
+                [false, TcpState.SYN],
+                [true, TcpState.SYN | TcpState.ACK],
+                [false, TcpState.ACK]
+              ]
+              for (const [out, flags] of steps) {
+                const e = find(m, out)
+                expect(e).toBeGreaterThanOrEqual(0)
+                table.packet(e, out ? Direction.OUTPUT : Direction.INPUT, flags, 60, now)
+                modelPacket(m, out, flags, 60, secure, table.timeouts, active, inactive, now)
+              }
               break
             }
             case "advance": {
