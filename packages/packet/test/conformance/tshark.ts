@@ -108,6 +108,9 @@ export interface Availability {
   readonly detail: string
 }
 
+/** The tshark binary: `$TSHARK` if set (another build, or a missing path to try the gate), else `tshark`. */
+const TSHARK = process.env["TSHARK"] ?? "tshark"
+
 let cached: Availability | undefined
 
 /**
@@ -120,11 +123,11 @@ let cached: Availability | undefined
  */
 export const tsharkAvailability = (): Availability => {
   if (cached) return cached
-  const r = spawnSync("tshark", ["--version"], { encoding: "utf8" })
+  const r = spawnSync(TSHARK, ["--version"], { encoding: "utf8" })
   if (r.error || r.status !== 0) {
     cached = {
       ok: false,
-      detail: `tshark is not installed or does not run (${r.error?.message ?? `exit ${r.status}`}); install the Debian package "tshark"`
+      detail: `tshark (${TSHARK}) is not installed or does not run (${r.error?.message ?? `exit ${r.status}`}); install the Debian package "tshark"`
     }
   } else {
     cached = { ok: true, detail: r.stdout.split("\n")[0] ?? "tshark" }
@@ -199,7 +202,7 @@ export const dissect = (
   try {
     const file = join(dir, "frames.pcap")
     writeFileSync(file, writePcap(frames))
-    const r = spawnSync("tshark", ["-n", "-r", file, ...prefs, "-T", "json", "--no-duplicate-keys"], {
+    const r = spawnSync(TSHARK, ["-n", "-r", file, ...prefs, "-T", "json", "--no-duplicate-keys"], {
       encoding: "utf8",
       maxBuffer: 1 << 30
     })
