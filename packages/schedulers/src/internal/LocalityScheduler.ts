@@ -14,8 +14,9 @@ import type { SchedulerOptions } from "../SchedulerRegistry.ts"
 import { hash32, readWord } from "./Arith.ts"
 import { RatioTree } from "./RatioTree.ts"
 
-/** IP_VS_LBLC_TAB_BITS / IP_VS_LBLCR_TAB_BITS default. */
+/** IP_VS_LBLC_TAB_BITS / IP_VS_LBLCR_TAB_BITS default (e.g. `hash32(addr, TABLE_BITS)`). */
 export const TABLE_BITS = 10
+/** Buckets in the cache (1024). */
 export const TABLE_SIZE = 1 << TABLE_BITS
 const TABLE_MASK = TABLE_SIZE - 1
 /** CHECK_EXPIRE_INTERVAL: the GC timer period (60 s). */
@@ -27,6 +28,16 @@ export const COUNT_FOR_FULL_EXPIRATION = 30
 /** Default sysctl lblc_expiration / lblcr_expiration (24 h). */
 export const DEFAULT_EXPIRATION = 24 * 60 * 60_000
 
+/**
+ * Base of lblc and lblcr: wlc index, is_overloaded counter, destination-address cache and its GC.
+ *
+ * @example
+ * ```ts
+ * class Lblc extends LocalityScheduler {
+ *   // implement name, schedule(), grew(capacity) and release(entry)
+ * }
+ * ```
+ */
 export abstract class LocalityScheduler implements Scheduler {
   abstract readonly name: string
   protected pool: DestinationPool | undefined = undefined

@@ -5,6 +5,14 @@
  * the next destination that qualifies; the kernel walks one by one, this descends the tree in O(log n).
  *
  * @internal
+ *
+ * @example
+ * ```ts
+ * const t = new MaxTree()
+ * t.reset(16)
+ * t.update(3, 5)
+ * t.firstAtLeast(0, 4) // 3
+ * ```
  */
 export class MaxTree {
   capacity = 0

@@ -5,6 +5,14 @@
  * returns exactly what the kernel's scan returns, and every counter change replays one leaf-to-root path.
  *
  * @internal
+ *
+ * @example
+ * ```ts
+ * class Lc extends RatioScheduler {
+ *   readonly name = "lc"
+ *   protected leaf(d: Destination, batch: boolean) { this.tree.update(d.slot, d.weight > 0, d.overhead(), 1) }
+ * }
+ * ```
  */
 import type { Destination } from "../Destination.ts"
 import type { DestinationPool } from "../DestinationPool.ts"

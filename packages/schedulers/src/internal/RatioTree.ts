@@ -7,6 +7,15 @@
  * i.e. the earlier position), so the root is the scan's answer; changing one leaf replays its log2(n) matches.
  *
  * @internal
+ *
+ * @example
+ * ```ts
+ * const t = new RatioTree()
+ * t.reset(16)
+ * t.update(2, true, 256, 1)
+ * t.update(5, true, 256, 2)
+ * t.best() // 5 (256/2 < 256/1)
+ * ```
  */
 import { compareProducts } from "./Arith.ts"
 

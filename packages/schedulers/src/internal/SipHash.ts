@@ -80,13 +80,25 @@ const round = (): void => {
   s[7] = v3l
 }
 
-/** [0] = high 32 bits of the last {@link sipHash4} result (a typed array: storing to a module `let` would box). */
+/** [0] = high 32 bits of the last {@link sipHash4} result (a typed array: storing to a module `let` would box).
+ *
+ * @example
+ * ```ts
+ * sipHash4(0x03020100, 0x07060504, 0x03020100, 0x0f0e0d0c, 0x0b0a0908, 2, 4)
+ * lastHigh[0] // 0xcf2794e0
+ * ```
+ */
 export const lastHigh = new Uint32Array(1)
 
 /**
  * SipHash-c-d of the 4-byte little-endian encoding of `value` under key (k0, k1), each given as hi/lo words.
  * Returns the low 32 bits of the 64-bit tag as a SIGNED int32 (so it stays a small integer across calls instead of
  * a boxed double; use `>>> 0` for the unsigned value); the high 32 bits are left in `lastHigh[0]`.
+ *
+ * @example
+ * ```ts
+ * sipHash4(0x03020100, 0x07060504, 0x03020100, 0x0f0e0d0c, 0x0b0a0908, 2, 4) >>> 0 // 0x277187b7
+ * ```
  */
 export const sipHash4 = (
   value: number,
@@ -119,5 +131,11 @@ export const sipHash4 = (
   return s[1]! ^ s[3]! ^ s[5]! ^ s[7]!
 }
 
-/** The kernel's `hsiphash(&v, 4, key)` on x86_64 with key = {k, k} (both words equal, < 2^32), as a signed int32. */
+/** The kernel's `hsiphash(&v, 4, key)` on x86_64 with key = {k, k} (both words equal, < 2^32), as a signed int32.
+ *
+ * @example
+ * ```ts
+ * hsiphash(0x0a000001 + 80, 2654435761) >>> 0 // mh offset hash of 10.0.0.1:80
+ * ```
+ */
 export const hsiphash = (value: number, key: number): number => sipHash4(value, 0, key, 0, key, 1, 3)

@@ -7,6 +7,15 @@
  * of a binary tree's scattered 14 reads: fewer cache misses at large pools.
  *
  * @internal
+ *
+ * @example
+ * ```ts
+ * const t = new SumTree()
+ * t.reset(16)
+ * t.update(0, 2)
+ * t.update(1, 3)
+ * t.firstPrefixAtLeast(3) // 1
+ * ```
  */
 export class SumTree {
   capacity = 0
