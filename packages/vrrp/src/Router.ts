@@ -50,6 +50,11 @@ export interface Options {
   readonly interfaceUp?: ((name: string) => Effect.Effect<boolean>) | undefined
   /** Include keepalived's `-D` detail lines in the log. */
   readonly logDetail?: boolean | undefined
+  /**
+   * `vrrp_startup_delay` in seconds: instances stay in INIT (sending nothing) until it expires, and
+   * adverts received meanwhile are discarded (keepalived HEAD).
+   */
+  readonly startupDelay?: number | undefined
 }
 
 /**
@@ -401,8 +406,18 @@ export const make = (
         yield* Deferred.await(done)
       })
 
-    yield* startAll
-    const fiber = yield* Effect.forkScoped(loop)
+    const delay = options.startupDelay ?? 0
+    const delayed = Effect.gen(function* () {
+      yield* Effect.sleep(Duration.seconds(delay))
+      // Adverts that arrived during the delay are discarded; queued commands (stop, faults) are kept.
+      const queued = yield* Queue.clear(queue)
+      for (const ev of queued) if (ev._tag === "Run") yield* Queue.offer(queue, ev)
+      yield* startAll
+      return yield* loop
+    })
+    if (delay > 0) yield* emitLog("info", `Delaying startup for ${delay} seconds`)
+    else yield* startAll
+    const fiber = yield* Effect.forkScoped(delay > 0 ? delayed : loop)
 
     let stopped = false
     const stop = Effect.suspend(() => {

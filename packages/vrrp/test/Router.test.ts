@@ -307,3 +307,30 @@ describe("robustness", () => {
     ).toThrow(/primary address "fe80::1": must be an ipv4 address/)
   })
 })
+
+describe("vrrp_startup_delay", () => {
+  it.effect("instances stay in INIT, send nothing and ignore adverts until the delay expires", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      yield* node(link, "M", {
+        instances: [
+          { name: "VI", vrid: 51, priority: 255, primaryAddress: "10.9.0.9", virtualAddresses: ["10.9.0.100"] }
+        ]
+      })
+      const b = yield* node(link, "B", {
+        startupDelay: 5,
+        instances: [{ name: "VI", vrid: 51, primaryAddress: "10.9.0.2", virtualAddresses: ["10.9.0.100"] }]
+      })
+      expect(b.state("VI")).toBe("INIT")
+      yield* TestClock.adjust(4999)
+      expect(b.state("VI")).toBe("INIT")
+      expect(b.engines.get("VI")!.counters.advertRcvd).toBe(0)
+      expect(link.adverts("B")).toEqual([])
+      yield* TestClock.adjust(1)
+      expect(b.state("VI")).toBe("BACKUP")
+      yield* TestClock.adjust(1000)
+      expect(b.engines.get("VI")!.counters.advertRcvd).toBeGreaterThanOrEqual(1)
+      expect(b.state("VI")).toBe("BACKUP")
+    })
+  )
+})
