@@ -197,7 +197,8 @@ export const make = FrameHandler.define((ctx) => {
     if (ctx.send(port, o, Frames.ETH_HEADER + total)) stats[Stat.echoReplies]!++
   }
 
-  if (options.gratuitousArp ?? true) {
+  // One announcement per address, not one per queue.
+  if ((options.gratuitousArp ?? true) && ctx.queue === 0) {
     const o = ctx.scratch[0]
     if (o !== undefined) {
       for (let p = 0; p < nports; p++) {

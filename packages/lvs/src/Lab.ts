@@ -46,6 +46,8 @@ export interface Options {
   readonly runDir?: string
   /** TAP queues per director port (multi-queue when above 1). Default 1. */
   readonly queues?: number
+  /** I/O backend of the director-side processes (`verify`, `respond`). Default `syscalls`. */
+  readonly backend?: "syscalls" | "io_uring"
 }
 
 /**
@@ -461,6 +463,7 @@ export const verify = (options: Options = {}): Effect.Effect<ReadonlyArray<Check
       const ports = yield* TapPorts.make({
         netns: d.netns,
         queues: p.queues,
+        backend: options.backend ?? "syscalls",
         ports: [{ name: d.clientPort.tap }, { name: d.serverPort.tap }],
         handler: {
           module: L2Responder.handlerModule,
@@ -561,7 +564,8 @@ export const startResponder = (options: Options = {}): Effect.Effect<State, LabE
       "--run-dir",
       join(p.stateDir, ".."),
       "--queues",
-      String(p.queues)
+      String(p.queues),
+      ...(options.backend === "io_uring" ? ["--io-uring"] : [])
     ]
     const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] })
     child.unref()

@@ -18,7 +18,7 @@ import * as L2Responder from "../L2Responder.ts"
 import * as Lab from "../Lab.ts"
 import * as TapPorts from "../TapPorts.ts"
 
-const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--json]
+const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--io-uring] [--json]
 
   up       build the lab (namespaces, bridges, director taps, HTTP real servers), then verify it;
            --respond leaves an ARP/ICMP responder running on the director taps (stopped by down)
@@ -26,6 +26,8 @@ const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--r
   status   show what exists
   verify   attach an ARP/ICMP responder to the director taps and check connectivity
   respond  run the ARP/ICMP responder on the director taps until interrupted
+
+  --io-uring  use the io_uring I/O backend for the director-side TAP I/O (verify, respond)
 `
 
 interface Args {
@@ -41,6 +43,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   let name: string | undefined
   let runDir: string | undefined
   let queues: number | undefined
+  let ioUring = false
   let verify = true
   let respond = false
   let json = false
@@ -58,6 +61,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
       else if (arg === "--no-verify") verify = false
       else if (arg === "--json") json = true
       else if (arg === "--respond") respond = true
+      else if (arg === "--io-uring") ioUring = true
       else if (arg === "-h" || arg === "--help") return usage
       else if (arg.startsWith("-")) return `unknown option ${arg}\n\n${usage}`
       else command.push(arg)
@@ -71,7 +75,8 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   const options: Lab.Options = {
     ...(name !== undefined ? { name } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
-    ...(queues !== undefined ? { queues } : {})
+    ...(queues !== undefined ? { queues } : {}),
+    ...(ioUring ? { backend: "io_uring" as const } : {})
   }
   return { command, options, verify, respond, json }
 }
@@ -139,6 +144,7 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
             const ports = yield* TapPorts.make({
               netns: p.director.netns,
               queues: p.queues,
+              backend: args.options.backend ?? "syscalls",
               ports: [{ name: p.director.clientPort.tap }, { name: p.director.serverPort.tap }],
               handler: {
                 module: L2Responder.handlerModule,
