@@ -173,6 +173,8 @@ export interface Pool {
   readonly realServers: ReadonlyArray<RealServerState>
   /** Configuration warnings found while building the pool (keepalived's auto-corrections). */
   readonly warnings: ReadonlyArray<string>
+  /** Sum of the effective weights of alive servers, kept incrementally so a transition is O(1). */
+  aliveWeight: number
   started: boolean
   quorumUp: boolean
   sorryActive: boolean
@@ -267,6 +269,7 @@ export const make = (input: VirtualServerInput): Pool => {
     hysteresis,
     realServers,
     warnings,
+    aliveWeight: realServers.reduce((sum, rs) => (rs.alive ? sum + rs.weight : sum), 0),
     started: false,
     quorumUp: false,
     sorryActive: false,
@@ -287,11 +290,7 @@ export const make = (input: VirtualServerInput): Pool => {
  * ```
  * @since 0.1.0
  */
-export const weightSum = (pool: Pool): number => {
-  let sum = 0
-  for (const rs of pool.realServers) if (rs.alive) sum += rs.weight
-  return sum
-}
+export const weightSum = (pool: Pool): number => pool.aliveWeight
 
 /**
  * Snapshot of real server `index`.
@@ -523,6 +522,7 @@ export const setChecker = (pool: Pool, index: number, checker: number, up: boole
   if (alive === wasAlive) return []
   const out: Array<Action> = []
   rs.alive = alive
+  pool.aliveWeight += alive ? rs.weight : -rs.weight
   if (!pool.started) return out
   reconcile(pool, rs, "state", out)
   notifyRs(pool, rs, out)
@@ -564,6 +564,7 @@ export const setContribution = (
   if (w === rs.weight) return out
   const old = rs.weight
   rs.weight = w
+  if (rs.alive) pool.aliveWeight += w - old
   if (!pool.started) return out
   if (rs.alive && !pool.sorryActive) reconcile(pool, rs, "weight", out)
   else {

@@ -1,4 +1,5 @@
 import { Pool } from "@lvs-ts/checkers"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 
 const VS = "[192.0.2.1]:tcp:80"
@@ -224,5 +225,55 @@ describe("Pool (keepalived ipwrapper.c)", () => {
     })
     Pool.start(pool)
     expect(scripts(Pool.stop(pool))).toEqual(["notify_down", "quorum_down"])
+  })
+
+  it("property: the incremental weight sum equals the sum of alive effective weights; in-pool servers are installed", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant("chk" as const), rs: fc.nat(5), checker: fc.nat(1), up: fc.boolean() }),
+            fc.record({
+              kind: fc.constant("w" as const),
+              rs: fc.nat(5),
+              checker: fc.nat(1),
+              c: fc.integer({ min: -5, max: 10 })
+            })
+          ),
+          { maxLength: 80 }
+        ),
+        fc.boolean(),
+        (ops, inhibit) => {
+          const pool = Pool.make({
+            address: "192.0.2.1",
+            port: 80,
+            protocol: "tcp",
+            quorum: 4,
+            hysteresis: 1,
+            inhibitOnFailure: inhibit,
+            sorryServer: { address: "10.9.9.9" },
+            realServers: [0, 1, 2, 3, 4, 5].map((n) => rs(n + 1, { checkers: 2, weight: (n % 3) + 1 }))
+          })
+          Pool.start(pool)
+          for (const op of ops) {
+            if (op.kind === "chk") Pool.setChecker(pool, op.rs, op.checker, op.up)
+            else Pool.setContribution(pool, op.rs, op.checker, op.c)
+            let sum = 0
+            for (let i = 0; i < 6; i++) {
+              const v = Pool.realServer(pool, i)
+              if (v.alive) sum += v.weight
+              expect(v.alive).toBe(v.failedCheckers.length === 0)
+              if (v.alive && !pool.sorryActive) expect([v.installed, v.installedWeight]).toEqual([true, v.weight])
+              else if (inhibit) expect([v.installed, v.installedWeight]).toEqual([true, 0])
+              else expect(v.installed).toBe(false)
+            }
+            expect(Pool.weightSum(pool)).toBe(sum)
+            if (pool.quorumUp) expect(sum).toBeGreaterThanOrEqual(pool.quorum - pool.hysteresis)
+            expect(pool.sorryActive).toBe(!pool.quorumUp)
+          }
+        }
+      ),
+      { numRuns: 300 }
+    )
   })
 })
