@@ -84,8 +84,12 @@ export interface FrameSpec {
         readonly hlim: number
         readonly tclass: number
         readonly flow: number
-        /** Extension headers before the transport header: hop-by-hop (0), destination options (60). */
-        readonly ext: ReadonlyArray<0 | 60>
+        /**
+         * Extension headers before the transport header: hop-by-hop (0), destination options (60), segment routing
+         * header (43, type 4, two segments, segments left 1: the fixed header's destination is the next segment,
+         * the final destination is `dst` with its last byte xor 0x5a, and the pseudo-header uses the final one).
+         */
+        readonly ext: ReadonlyArray<0 | 43 | 60>
       }
   readonly l4: Transport
 }
@@ -97,6 +101,9 @@ export interface Built {
   readonly length: number
   readonly spec: FrameSpec
 }
+
+/** The final destination of the generated segment routing header (see `FrameSpec`). */
+const finalDestination = (dst: ReadonlyArray<number>): Array<number> => [...dst.slice(0, 15), dst[15]! ^ 0x5a]
 
 const u16 = (v: number) => [(v >>> 8) & 255, v & 255]
 const u32 = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255]
@@ -171,10 +178,12 @@ export const buildFrame = (spec: FrameSpec, headroom = 0, tailroom = 0): Built =
   } else {
     const ext: Array<number> = []
     const chain = [...spec.ip.ext]
+    const dst6 = spec.ip.dst
     chain.forEach((h, i) => {
       const next = i + 1 < chain.length ? chain[i + 1]! : protocol
       // 8 bytes: next header, length 0, then a PadN option of 4 bytes (hop-by-hop: a router alert instead).
       if (h === 0) ext.push(next, 0, 0x05, 0x02, 0x00, 0x00, 0x01, 0x00)
+      else if (h === 43) ext.push(next, 4, 4, 1, 1, 0, 0, 0, ...finalDestination(dst6), ...dst6)
       else ext.push(next, 0, 0x01, 0x04, 0, 0, 0, 0)
     })
     const first = chain.length > 0 ? chain[0]! : protocol
@@ -205,10 +214,12 @@ export const buildFrame = (spec: FrameSpec, headroom = 0, tailroom = 0): Built =
     buffer[ip + 10] = c >>> 8
     buffer[ip + 11] = c & 255
   }
-  const pseudo =
-    spec.ip.v === 4
-      ? partialSum(buffer, ip + 12, ip + 20) + protocol + l4.length
-      : partialSum(buffer, ip + 8, ip + 40) + protocol + l4.length
+  let pseudo: number
+  if (spec.ip.v === 4) pseudo = partialSum(buffer, ip + 12, ip + 20) + protocol + l4.length
+  else {
+    const dst = spec.ip.ext.includes(43) ? finalDestination(spec.ip.dst) : [...spec.ip.dst]
+    pseudo = partialSum(buffer, ip + 8, ip + 24) + partialSum(Uint8Array.from(dst), 0, 16) + protocol + l4.length
+  }
   const at = spec.l4.kind === "tcp" ? 16 : spec.l4.kind === "udp" ? 6 : 2
   if (spec.l4.kind === "sctp") {
     const c = crc32c(buffer, t, tEnd)
@@ -342,10 +353,12 @@ export const frameSpec = (): fc.Arbitrary<FrameSpec> =>
         tclass: byte,
         flow: fc.integer({ min: 0, max: 0xfffff }),
         ext: fc.oneof(
-          fc.constant<ReadonlyArray<0 | 60>>([]),
-          fc.constant<ReadonlyArray<0 | 60>>([0]),
-          fc.constant<ReadonlyArray<0 | 60>>([60]),
-          fc.constant<ReadonlyArray<0 | 60>>([0, 60])
+          fc.constant<ReadonlyArray<0 | 43 | 60>>([]),
+          fc.constant<ReadonlyArray<0 | 43 | 60>>([0]),
+          fc.constant<ReadonlyArray<0 | 43 | 60>>([60]),
+          fc.constant<ReadonlyArray<0 | 43 | 60>>([0, 60]),
+          fc.constant<ReadonlyArray<0 | 43 | 60>>([43]),
+          fc.constant<ReadonlyArray<0 | 43 | 60>>([0, 43, 60])
         )
       })
     ),

@@ -58,11 +58,12 @@ const RANDOM_INPUTS = 150
 const randomInputs = () =>
   samples(frameSpec(), RANDOM_INPUTS).map((spec, i) => ({
     label: `random#${i} ${describeSpec(spec)}`,
+    routing: spec.ip.v === 6 && spec.ip.ext.includes(43),
     ...buildFrame(spec, 96, 64)
   }))
 
 const describeSpec = (s: ReturnType<typeof frameSpec> extends fc.Arbitrary<infer A> ? A : never): string =>
-  `${s.vlan >= 0 ? `vlan${s.vlan} ` : ""}ipv${s.ip.v} ${s.l4.kind}`
+  `${s.vlan >= 0 ? `vlan${s.vlan} ` : ""}ipv${s.ip.v}${s.ip.v === 6 && s.ip.ext.length > 0 ? `+${s.ip.ext.join("+")}` : ""} ${s.l4.kind}`
 
 /** Golden frames that carry IP, each copied into a buffer with headroom and tailroom. */
 const goldenInputs = () =>
@@ -81,6 +82,8 @@ interface Input {
   readonly buffer: Uint8Array
   readonly offset: number
   readonly length: number
+  /** An IPv6 routing header is present (see the ICMP error tests for why that matters). */
+  readonly routing?: boolean
 }
 
 const copyOut = (b: Uint8Array, start: number, end: number) => b.slice(start, end)
@@ -128,6 +131,10 @@ describe("tshark oracle: builders and rewriters", () => {
           Ethernet.isMulticast(input.buffer, input.offset) ||
           (p.ipVersion === 6 && input.buffer[p.l3Offset + Ipv6.DESTINATION] === 0xff)
         if (group) return
+        // tshark 4.0 verifies a TCP/UDP checksum quoted in an ICMPv6 error with the fixed destination even when a
+        // routing header names another final one, so it flags a verbatim quote of a packet it accepts on its own:
+        // errors about routed packets are not judged (the routed packets themselves are, with the final destination).
+        if (input.routing) return
         if (p.ipVersion === 4 && !isError && firstFragment) {
           add("Icmp.writePortUnreachable", Icmp.writePortUnreachable(out, 0, input.buffer, p, us4))
           add("Icmp.writeFragmentationNeeded", Icmp.writeFragmentationNeeded(out, 0, input.buffer, p, mtus[i]!, us4))
@@ -248,6 +255,7 @@ describe("tshark oracle: builders and rewriters", () => {
       // Linux-made errors from the captures, and errors about each random TCP/UDP packet.
       for (const input of inputs) {
         expect(p.parse(input.buffer, input.offset, input.length)).toBe(ParseResult.Ok)
+        if (input.routing) continue // see the builders test: tshark misjudges quotes of routed packets
         if (p.icmpType >= 0 && (p.ipVersion === 4 ? Icmp.isError(p.icmpType) : Icmpv6.isError(p.icmpType))) {
           errors.push(input)
         } else if (
