@@ -14,6 +14,7 @@
  */
 import { Checksum } from "@lvs-ts/packet"
 import * as Address from "./Address.ts"
+import * as AddressCache from "./internal/addressCache.ts"
 
 /**
  * IP protocol number of VRRP.
@@ -420,7 +421,7 @@ export const encode = (advert: AdvertInput, out: Uint8Array, offset: number, ctx
   }
   const alen = Address.length(family)
   for (let i = 0; i < advert.addresses.length; i++) {
-    const a = Address.parse(family, advert.addresses[i]!)
+    const a = AddressCache.parse(family, advert.addresses[i]!)
     if (a === undefined) throw new EncodeError(`addresses[${i}]`, advert.addresses[i], `not an ${family} address`)
     out.set(a, offset + Offset.addresses + i * alen)
   }

@@ -12,6 +12,7 @@
 import { Checksum, Ipv4, Ipv6 } from "@lvs-ts/packet"
 import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
+import * as AddressCache from "./internal/addressCache.ts"
 
 /**
  * Offsets in the IPv4 header (the `@lvs-ts/packet` Ipv4 constants).
@@ -131,8 +132,8 @@ export const encodeIpv4 = (
   out: Uint8Array,
   offset: number
 ): number => {
-  const src = Address.parseIpv4(options.source)
-  const dst = Address.parseIpv4(options.destination)
+  const src = AddressCache.parse("ipv4", options.source)
+  const dst = AddressCache.parse("ipv4", options.destination)
   if (src === undefined) throw new Advert.EncodeError("source", options.source, "not an IPv4 address")
   if (dst === undefined) throw new Advert.EncodeError("destination", options.destination, "not an IPv4 address")
   const vrrpLength = Advert.encode(advert, out, offset + IPV4_HEADER_LENGTH, {

@@ -18,6 +18,7 @@ import * as Address from "./Address.ts"
 import * as Advert from "./Advert.ts"
 import type * as Config from "./Config.ts"
 import type * as Datagram from "./Datagram.ts"
+import * as AddressCache from "./internal/addressCache.ts"
 
 /**
  * keepalived's per-instance counters (RFC 2787 / RFC 6527 MIB names in camelCase).
@@ -320,8 +321,8 @@ export class Validator {
     if (checkV4 || (family === "ipv6" && !received.checksumVerified)) {
       const want = Advert.computeChecksum(p, 0, messageLength, vi.version, {
         family,
-        source: Address.parse(family, received.source) ?? new Uint8Array(16),
-        destination: Address.parse(family, received.destination) ?? new Uint8Array(16)
+        source: AddressCache.parse(family, received.source) ?? new Uint8Array(16),
+        destination: AddressCache.parse(family, received.destination) ?? new Uint8Array(16)
       })
       if (want !== advert.checksum) {
         c.chkErr++
