@@ -17,6 +17,7 @@ import { Context, Effect, Layer, Schema, type Scope } from "effect"
 import * as FrameHandler from "./FrameHandler.ts"
 import * as FramePool from "./FramePool.ts"
 import * as Libc from "./internal/Libc.ts"
+import * as Uring from "./internal/Uring.ts"
 import * as PortCounters from "./PortCounters.ts"
 import * as TapDevice from "./TapDevice.ts"
 
@@ -123,6 +124,8 @@ export interface Service {
   readonly handlerStats: Effect.Effect<ReadonlyArray<number>>
   /** Posts a message to every worker's handler (`onControl`), delivered before the next batch. */
   readonly control: (message: unknown) => Effect.Effect<void>
+  /** Whether each queue's worker thread is still running (false after it crashed or exited). */
+  readonly running: Effect.Effect<ReadonlyArray<boolean>>
 }
 
 const isSource = import.meta.url.endsWith(".ts")
@@ -186,6 +189,9 @@ interface RunningWorker {
   readonly wakeRead: number
   readonly wakeWrite: number
   readonly exited: Promise<void>
+  readonly hasExited: () => boolean
+  /** The worker's io_uring (fd and mappings), released here once the worker has exited. */
+  readonly uring: () => { readonly fd: number; readonly maps: ReadonlyArray<readonly [number, number]> } | undefined
 }
 
 const wakeByte = new Uint8Array([1])
@@ -236,18 +242,38 @@ const startWorker = (input: {
       transferList: [port2],
       ...(workerExecArgv ? { execArgv: workerExecArgv } : {})
     })
-    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
+    let hasExited = false
+    const exited = new Promise<void>((resolve) =>
+      worker.once("exit", () => {
+        hasExited = true
+        resolve()
+      })
+    )
     let settled = false
     const cleanup = () => {
       c.close(pipe[0]!)
       c.close(pipe[1]!)
       port1.close()
     }
+    let uring: { fd: number; maps: ReadonlyArray<readonly [number, number]> } | undefined
+    worker.on("message", (message: { type: string; fd?: number; maps?: Array<[number, number]> }) => {
+      if (message.type === "uring") uring = { fd: message.fd!, maps: message.maps! }
+    })
     worker.once("message", (message: { type: string; message?: string }) => {
       if (settled) return
       settled = true
       if (message.type === "ready") {
-        resume(Effect.succeed({ worker, channel: port1, wakeRead: pipe[0]!, wakeWrite: pipe[1]!, exited }))
+        resume(
+          Effect.succeed({
+            worker,
+            channel: port1,
+            wakeRead: pipe[0]!,
+            wakeWrite: pipe[1]!,
+            exited,
+            hasExited: () => hasExited,
+            uring: () => uring
+          })
+        )
       } else {
         void exited.then(cleanup)
         resume(Effect.fail(fail("handler", message.message ?? "unknown error")))
@@ -284,6 +310,10 @@ const stopWorker = (running: RunningWorker, stop: Int32Array, queue: number, tim
       // terminate() only takes effect when the thread is back in JavaScript; never wait on it forever.
       await Promise.race([running.worker.terminate(), new Promise((resolve) => setTimeout(resolve, timeoutMs))])
     }
+    // Messages posted before the worker exited are delivered by now; release its ring (if any).
+    await new Promise((resolve) => setImmediate(resolve))
+    const uring = running.uring()
+    if (uring !== undefined) Uring.release(uring.fd, uring.maps)
     c.close(running.wakeRead)
     c.close(running.wakeWrite)
     running.channel.close()
@@ -393,7 +423,8 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
             running.channel.postMessage(message)
             c.writeFrom(running.wakeWrite, wakeByte, 1)
           }
-        })
+        }),
+      running: Effect.sync(() => workers.map((running) => !running.hasExited()))
     } satisfies Service
   })
 

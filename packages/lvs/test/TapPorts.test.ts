@@ -406,6 +406,20 @@ for (const backend of backends)
       }
     )
 
+    it("reports a worker that died, and still closes cleanly", async () => {
+      const ns = Netns.create(`dead${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open({ backend, netns: ns, ports: [{ name: "lvst0" }] }, capture)
+      expect(await Effect.runPromise(ports.running)).toEqual([true])
+      await Effect.runPromise(ports.control({ type: "exit" } satisfies Capture.Control))
+      expect(await Netns.waitFor(() => Effect.runSync(ports.running)[0] === false)).toBe(true)
+      const started = performance.now()
+      await close()
+      expect(performance.now() - started).toBeLessThan(2000)
+      expect(Netns.linkExists(ns, "lvst0")).toBe(false)
+      Netns.remove(ns)
+    })
+
     it("fails with a clear error for a bad port spec or a missing namespace", async () => {
       const capture = Capture.allocate()
       const bad = await Effect.runPromiseExit(

@@ -358,6 +358,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     dirty[p] = 0
     armMultishot(p)
   }
+  parentPort?.postMessage({ type: "uring", fd: r.fd, maps: r.maps })
   let multishotPorts = 0
   for (let p = 0; p < nports; p++) if (legacy[p] === 0) multishotPorts++
   counters[wb + PortCounters.WorkerField.ioMode] = multishotPorts === nports ? 2 : 1
@@ -525,12 +526,13 @@ if (uring) {
 }
 
 const handler = setupFailed ? undefined : await load()
+if (handler === undefined && ring !== undefined) Uring.release(ring.fd, ring.maps)
 if (handler !== undefined) {
   parentPort?.postMessage({ type: "ready" })
   if (ring !== undefined) {
+    // The ring is released (unmapped, fd closed: in-flight reads cancelled) by the owning thread after
+    // this worker exits, whether it returns normally or dies.
     runUring(handler, ring)
-    // Closing the ring cancels the reads still in flight; no thread is left waiting on a tap.
-    ring.unmap()
   } else {
     run(handler)
   }

@@ -53,7 +53,7 @@ interface Bindings {
     size: number
   ) => number
   readonly mmap: (addr: null, length: number, prot: number, flags: number, fd: number, offset: number) => unknown
-  readonly munmap: (addr: unknown, length: number) => number
+  readonly munmap: (address: number, length: number) => number
   readonly close: (fd: number) => number
   readonly fcntl: (fd: number, cmd: number, arg: number) => number
 }
@@ -68,7 +68,7 @@ const bindings = (): Bindings => {
     // glibc's syscall() is a plain register shuffle, so declaring it with fixed integer arguments is safe.
     enter: lib.func("long syscall(long nr, long fd, long toSubmit, long minComplete, long flags, long sig, long size)"),
     mmap: lib.func("void *mmap(void *addr, unsigned long length, int prot, int flags, int fd, long offset)"),
-    munmap: lib.func("int munmap(void *addr, unsigned long length)"),
+    munmap: lib.func("int munmap(uintptr_t addr, unsigned long length)"),
     close: lib.func("int close(int fd)"),
     fcntl: lib.func("int fcntl(int fd, int cmd, long arg)")
   }
@@ -104,7 +104,8 @@ export interface Ring {
   tail: number
   /** SQEs written since the last publish. */
   pending: number
-  readonly unmap: () => void
+  /** Every mapping made for this ring (rings, SQEs, buffer rings) as [address, length]. */
+  readonly maps: Array<[number, number]>
 }
 
 /** Creates a ring with `entries` SQ entries (rounded up to a power of two by the kernel). */
@@ -147,11 +148,10 @@ export const create = (entries: number): Ring | string => {
     cqes: cq[5]! / 4,
     tail: Atomics.load(ring, sq[1]! / 4),
     pending: 0,
-    unmap: () => {
-      b.munmap(ringPtr, ringSize)
-      b.munmap(sqesPtr, sqEntries * 64)
-      b.close(fd)
-    }
+    maps: [
+      [Number(koffi.address(ringPtr)), ringSize],
+      [Number(koffi.address(sqesPtr)), sqEntries * 64]
+    ]
   }
 }
 
@@ -225,6 +225,7 @@ export const registerBufferRing = (r: Ring, group: number, entries: number): Buf
   if (mem === null || koffi.address(mem) === 0xffffffffffffffffn)
     return `mmap of a buffer ring failed: errno ${koffi.errno()}`
   const address = Number(koffi.address(mem))
+  r.maps.push([address, size])
   const reg = new Uint32Array(10)
   reg[0] = address % 0x100000000
   reg[1] = Math.floor(address / 0x100000000)
@@ -259,4 +260,15 @@ export const prepReadMultishot = (r: Ring, fd: number, group: number, userData: 
   r.sqes[w] = OP_READ_MULTISHOT | (IOSQE_BUFFER_SELECT << 8)
   r.sqes[w + 10] = group // buf_group (u16 at byte 40)
   return true
+}
+
+/**
+ * Releases a ring from any thread: unmaps its memory and closes its fd (which cancels what is in flight).
+ * Done by the thread that owns the worker, after the worker has exited, so a crashed worker cannot leak a
+ * ring that keeps the TAP devices alive.
+ */
+export const release = (fd: number, maps: ReadonlyArray<readonly [number, number]>): void => {
+  const b = bindings()
+  for (const [address, length] of maps) b.munmap(address, length)
+  b.close(fd)
 }
