@@ -289,6 +289,8 @@ export class ConnectionTable {
   private tick: number
 
   private rng: number
+  private spareIn: Int32Array | null = null
+  private spareOut: Int32Array | null = null
   private batchCursor = new Int32Array(0)
 
   constructor(options: Options) {
@@ -363,6 +365,7 @@ export class ConnectionTable {
     let bytes = this.capacity * BYTES_PER_ENTRY
     bytes += this.inB.byteLength + this.outB.byteLength
     if (this.oldInB !== null) bytes += this.oldInB.byteLength + this.oldOutB!.byteLength
+    if (this.spareIn !== null) bytes += this.spareIn.byteLength + this.spareOut!.byteLength
     bytes += this.wheel.byteLength
     for (const chunk of this.pool) bytes += chunk.byteLength
     return bytes
@@ -1075,6 +1078,7 @@ export class ConnectionTable {
       }
     }
     if (this.oldInB !== null) this.rehashSome(64)
+    this.prepare()
     return freed
   }
 
@@ -1446,9 +1450,17 @@ export class ConnectionTable {
     this.oldMask = this.mask
     this.rehashPos = 0
     const n = (this.mask + 1) * 2
-    // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty".
-    this.inB = new Int32Array(n)
-    this.outB = new Int32Array(n)
+    // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty". Normally
+    // prepared ahead by advance().
+    if (this.spareIn !== null && this.spareIn.length === n) {
+      this.inB = this.spareIn
+      this.outB = this.spareOut!
+    } else {
+      this.inB = new Int32Array(n)
+      this.outB = new Int32Array(n)
+    }
+    this.spareIn = null
+    this.spareOut = null
     this.mask = n - 1
   }
 
@@ -1624,35 +1636,59 @@ export class ConnectionTable {
       this.freeHead = this.keyI[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_IN_NEXT]!
       return i
     }
-    if (this.high === this.capacity) {
-      if (this.keyC.length >= this.maxChunks) return -1
-      // One buffer per chunk, carved into the columns (8-byte columns first for alignment): a single allocation
-      // of 1.4 MB, so adding a chunk never stalls an insert.
-      const buffer = new ArrayBuffer(CHUNK_SIZE * BYTES_PER_ENTRY)
-      let offset = 0
-      const take = (bytesPerEntry: number): number => {
-        const at = offset
-        offset += CHUNK_SIZE * bytesPerEntry
-        return at
-      }
-      this.expC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
-      this.inBytesC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
-      this.outBytesC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
-      const recordAt = take(RECORD_WORDS * 4)
-      this.keyC.push(new Uint32Array(buffer, recordAt, CHUNK_SIZE * RECORD_WORDS))
-      this.keyI.push(new Int32Array(buffer, recordAt, CHUNK_SIZE * RECORD_WORDS))
-      this.laddrC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
-      this.wNextC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
-      this.wPrevC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
-      this.timeoutC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
-      this.linkC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
-      this.inPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
-      this.outPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
-      this.svcC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
-      this.destC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
-      this.capacity += CHUNK_SIZE
-    }
+    if (this.high === this.capacity && !this.addChunk()) return -1
     return this.high++
+  }
+
+  // Adds one chunk of entry slots; false at the configured maximum.
+  private addChunk(): boolean {
+    if (this.keyC.length >= this.maxChunks) return false
+    // One buffer per chunk, carved into the columns (8-byte columns first for alignment): a single 1.4 MB
+    // allocation, normally made ahead of need by advance().
+    const buffer = new ArrayBuffer(CHUNK_SIZE * BYTES_PER_ENTRY)
+    let offset = 0
+    const take = (bytesPerEntry: number): number => {
+      const at = offset
+      offset += CHUNK_SIZE * bytesPerEntry
+      return at
+    }
+    this.expC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
+    this.inBytesC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
+    this.outBytesC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
+    const recordAt = take(RECORD_WORDS * 4)
+    this.keyC.push(new Uint32Array(buffer, recordAt, CHUNK_SIZE * RECORD_WORDS))
+    this.keyI.push(new Int32Array(buffer, recordAt, CHUNK_SIZE * RECORD_WORDS))
+    this.laddrC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
+    this.wNextC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
+    this.wPrevC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
+    this.timeoutC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
+    this.linkC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
+    this.inPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
+    this.outPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
+    this.svcC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
+    this.destC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
+    this.capacity += CHUNK_SIZE
+    return true
+  }
+
+  /**
+   * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next doubling is near, the next
+   * pair of index arrays. New ArrayBuffers can make V8 collect garbage ("external memory pressure"), which takes
+   * milliseconds; doing it here keeps insert() free of allocations as long as advance() runs regularly.
+   */
+  private prepare(): void {
+    if (this.freeHead === 0 && this.capacity - this.high < CHUNK_SIZE / 2) this.addChunk()
+    const next = (this.mask + 1) * 2
+    // Shortly before the doubling (at 98% of its trigger), and only if the table may still grow.
+    if (
+      this.spareIn === null &&
+      this.count > 1.96 * (this.mask + 1) &&
+      this.maxConnections > 2 * (this.mask + 1) &&
+      this.mask < 1 << 29
+    ) {
+      this.spareIn = new Int32Array(next)
+      this.spareOut = new Int32Array(next)
+    }
   }
 
   private allocatePool(): number {
