@@ -58,7 +58,7 @@ export type Result =
       readonly reason: Reason
       /** keepalived's per-attempt cause line. */
       readonly message: string
-      /** Whether the failure must be logged even without log_all_failures (MISC_CHECK timeouts etc.). */
+      /** Dynamic weight contribution after this failure (FILE_CHECK); the health checker resets it to 0. */
       readonly contribution?: number | undefined
     }
 
