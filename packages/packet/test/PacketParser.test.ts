@@ -219,16 +219,25 @@ describe("PacketParser", () => {
     }
   })
 
-  it("the IPv4+TCP fast path agrees with the general path on random and mutated frames", () => {
+  it("the IPv4 TCP/UDP fast path agrees with the general path on random and mutated frames", () => {
     const fast = new PacketParser()
     const general = new PacketParser()
     fc.assert(
       fc.property(
         fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 20 }),
-        fc.array(fc.tuple(fc.integer({ min: 12, max: 60 }), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }),
+        fc.array(
+          fc.tuple(
+            // Biased towards the fields the fast path checks: EtherType, version/IHL, total length,
+            // fragment word, protocol, UDP length, TCP data offset.
+            fc.oneof(fc.constantFrom(12, 13, 14, 16, 17, 20, 21, 23, 38, 39, 46), fc.integer({ min: 12, max: 60 })),
+            fc.oneof(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 70 }))
+          ),
+          { maxLength: 3 }
+        ),
         fc.integer({ min: 0, max: 20 }),
-        (data, mutations, cut) => {
-          const f = ipv4Frame({ protocol: 6, payload: data, df: data.length % 2 === 0 })
+        fc.constantFrom(6, 17),
+        (data, mutations, cut, protocol) => {
+          const f = ipv4Frame({ protocol, payload: data, df: data.length % 2 === 0 })
           for (const [at, v] of mutations) if (at < f.len) f.buf[at] = v
           const len = Math.max(0, f.len - cut)
           const r1 = fast.parse(f.buf, 0, len)
@@ -237,7 +246,7 @@ describe("PacketParser", () => {
           expect(JSON.stringify(fast)).toBe(JSON.stringify(general))
         }
       ),
-      { numRuns: 2000 }
+      { numRuns: 4000 }
     )
   })
 
