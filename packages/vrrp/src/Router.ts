@@ -108,6 +108,15 @@ export interface Router {
   readonly stop: Effect.Effect<void>
   /** Configuration warnings keepalived would log at start. */
   readonly warnings: ReadonlyArray<string>
+  /** Each tracked script's status, number of completed runs and last result (keepalived's data dump). */
+  readonly scripts: ReadonlyMap<string, ScriptState>
+}
+
+/** A tracked script as the router sees it. */
+export interface ScriptState {
+  readonly status: Tracker.Status
+  readonly runs: number
+  readonly last: Tracker.RunResult | undefined
 }
 
 type Event =
@@ -269,6 +278,7 @@ export const make = (
 
     // Trackers: statuses by name, applied to every instance that tracks them.
     const scriptStatus = new Map<string, Tracker.Status>()
+    const scriptStates = new Map<string, ScriptState>()
     const fileValue = new Map<string, number>()
     const ifUp = new Map<string, boolean>()
     const scripts = new Map((options.scripts ?? []).map((s) => [s.name, s]))
@@ -461,6 +471,7 @@ export const make = (
           if (ok && changed) lines.push({ _tag: "Log", level: "info", message: `VRRP_Script(${name}) succeeded` })
           pending.push([undefined, lines])
           scriptStatus.set(name, status)
+          scriptStates.set(name, { status, runs: (scriptStates.get(name)?.runs ?? 0) + 1, last: result })
           if (changed) for (const e of engines.values()) pending.push([e, applyTrackers(e, now)])
         })
       })
@@ -509,6 +520,7 @@ export const make = (
       log,
       transitions,
       warnings,
+      scripts: scriptStates,
       setFault: (name, reason, faulted) =>
         submit((now) => {
           const e = engines.get(name)

@@ -3,6 +3,7 @@ import {
   chmodSync,
   closeSync,
   constants,
+  existsSync,
   mkdtempSync,
   openSync,
   readFileSync,
@@ -83,17 +84,27 @@ describe("notify (reference §2.11)", () => {
         })
         yield* TestClock.adjust(4000)
         yield* a.stop
-        yield* realWait(400)
-        const got = readFileSync(out, "utf8").trim().split("\n").sort()
+        // Scripts run asynchronously (as in keepalived): wait for all four, then compare as a set.
+        const read = () => (existsSync(out) ? readFileSync(out, "utf8").trim().split("\n") : [])
+        for (let i = 0; i < 500 && read().length < 4; i++) yield* realWait(10)
+        const got = read().sort()
         expect(got).toEqual([
           "A INSTANCE V2_plain BACKUP 150",
           "A INSTANCE V2_plain MASTER 150",
           "A INSTANCE V2_plain STOP 150",
           "only master"
         ])
+        let fifoText = ""
         const buf = Buffer.alloc(4096)
-        const n = readSync(fd, buf)
-        expect(buf.subarray(0, n).toString("utf8")).toBe(
+        for (let i = 0; i < 500 && fifoText.split("\n").length < 4; i++) {
+          try {
+            fifoText += buf.subarray(0, readSync(fd, buf)).toString("utf8")
+          } catch {
+            // EAGAIN: nothing yet
+          }
+          if (fifoText.split("\n").length < 4) yield* realWait(10)
+        }
+        expect(fifoText).toBe(
           'INSTANCE "V2_plain" BACKUP 150\nINSTANCE "V2_plain" MASTER 150\nINSTANCE "V2_plain" STOP 150\n'
         )
       }),

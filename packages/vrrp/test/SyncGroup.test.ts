@@ -1,4 +1,16 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -28,10 +40,14 @@ describe("sync groups (reference §2.10)", () => {
         const script = join(dir, "notify.sh")
         writeFileSync(script, `#!/bin/sh\necho "$@" >> ${out}\n`)
         chmodSync(script, 0o755)
+        const fifo = join(dir, "fifo")
+        execFileSync("mkfifo", [fifo])
+        const fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK)
+        yield* Effect.addFinalizer(() => Effect.sync(() => closeSync(fd)))
         const link = yield* Link.make
         const a = yield* node(link, "A", {
           instances: [member("VI_1", 51, 150, "10.9.0.1"), member("VI_2", 52, 150, "10.9.0.1")],
-          syncGroups: [{ name: "G", members: ["VI_1", "VI_2"], notify: { generic: script } }]
+          syncGroups: [{ name: "G", members: ["VI_1", "VI_2"], notify: { generic: script, fifo } }]
         })
         const b = yield* node(link, "B", {
           instances: [member("VI_1", 51, 100, "10.9.0.2"), member("VI_2", 52, 100, "10.9.0.2")],
@@ -51,15 +67,33 @@ describe("sync groups (reference §2.10)", () => {
         yield* TestClock.adjust(5000)
         expect([a.state("VI_1"), a.state("VI_2")]).toEqual(["MASTER", "MASTER"])
         expect([b.state("VI_1"), b.state("VI_2")]).toEqual(["BACKUP", "BACKUP"])
-        yield* realWait(300)
-        const got = readFileSync(out, "utf8").trim().split("\n")
-        expect(got).toEqual([
-          "GROUP G BACKUP 0",
-          "GROUP G MASTER 0",
-          "GROUP G FAULT 0",
-          "GROUP G BACKUP 0",
-          "GROUP G MASTER 0"
-        ])
+        // Scripts run asynchronously (as in keepalived, their order is not guaranteed): wait for all five.
+        const read = () => (existsSync(out) ? readFileSync(out, "utf8").trim().split("\n") : [])
+        for (let i = 0; i < 500 && read().length < 5; i++) yield* realWait(10)
+        expect(read().sort()).toEqual(
+          ["GROUP G BACKUP 0", "GROUP G MASTER 0", "GROUP G FAULT 0", "GROUP G BACKUP 0", "GROUP G MASTER 0"].sort()
+        )
+        // The FIFO gets the group's lines in order (written asynchronously: read until all five arrived).
+        let fifoText = ""
+        const buf = Buffer.alloc(4096)
+        for (let i = 0; i < 500 && fifoText.split("\n").length < 6; i++) {
+          try {
+            fifoText += buf.subarray(0, readSync(fd, buf)).toString("utf8")
+          } catch {
+            // EAGAIN: nothing yet
+          }
+          if (fifoText.split("\n").length < 6) yield* realWait(10)
+        }
+        expect(fifoText).toBe(
+          [
+            'GROUP "G" BACKUP 0',
+            'GROUP "G" MASTER 0',
+            'GROUP "G" FAULT 0',
+            'GROUP "G" BACKUP 0',
+            'GROUP "G" MASTER 0',
+            ""
+          ].join("\n")
+        )
       }),
     10_000
   )

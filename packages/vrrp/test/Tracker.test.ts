@@ -146,44 +146,53 @@ describe("trackers in a running router (real scripts and files)", () => {
             { name: "VI", vrid: 51, priority: 80, primaryAddress: "10.9.0.2", virtualAddresses: ["10.9.0.100"] }
           ]
         })
-        yield* realWait(300)
-        yield* TestClock.adjust(5000)
-        yield* realWait(300)
+        // Each step advances the clock by exactly one script interval (1 s), then waits in real time for that
+        // run's result; larger jumps would also fire the run's own timeout timer on the TestClock.
+        const runs = () => a.scripts.get("chk")?.runs ?? 0
+        const step = (seconds: number) =>
+          Effect.gen(function* () {
+            for (let i = 0; i < seconds; i++) {
+              const before = runs()
+              yield* TestClock.adjust(1000)
+              const end = Date.now() + 10_000
+              while (runs() === before && Date.now() < end) yield* realWait(10)
+              expect(runs()).toBe(before + 1)
+            }
+          })
+        while (runs() === 0) yield* realWait(10)
+        yield* step(5)
         expect(a.state("VI")).toBe("MASTER")
         expect(a.engines.get("VI")!.priority).toBe(100)
         // Script starts failing: from fully OK it takes fall = 2 failures.
         rmSync(ok)
-        yield* TestClock.adjust(1000)
-        yield* realWait(300)
+        yield* step(1)
         expect(a.engines.get("VI")!.priority).toBe(100)
-        yield* TestClock.adjust(1000)
-        yield* realWait(300)
+        yield* step(1)
         expect(a.engines.get("VI")!.priority).toBe(40)
         expect(lines(a)).toContain("(VI) Changing effective priority from 100 to 40")
         expect(lines(a)).toContain("VRRP_Script(chk) failed (exited with status 1)")
         expect(lines(a)).toContain("Script `chk` now returning 1")
         // B (80) now discards A's priority-40 adverts and takes over after its down timer.
-        yield* TestClock.adjust(4000)
-        yield* realWait(100)
+        yield* step(4)
         expect(b.state("VI")).toBe("MASTER")
         expect(a.state("VI")).toBe("BACKUP")
         // Recovery needs rise = 2 successes; then A (100) preempts B (80).
         writeFileSync(ok, "")
-        yield* TestClock.adjust(1000)
-        yield* realWait(300)
+        yield* step(1)
         expect(a.engines.get("VI")!.priority).toBe(40)
-        yield* TestClock.adjust(1000)
-        yield* realWait(300)
+        yield* step(1)
         expect(a.engines.get("VI")!.priority).toBe(100)
         expect(lines(a)).toContain("VRRP_Script(chk) succeeded")
-        yield* TestClock.adjust(5000)
-        yield* realWait(100)
+        yield* step(5)
         expect(a.state("VI")).toBe("MASTER")
-        // track_file with the default weight 1: -254 means FAULT.
+        // track_file with the default weight 1: -254 means FAULT (files are polled every second).
         writeFileSync(prio, "-254")
-        yield* TestClock.adjust(1000)
-        yield* realWait(300)
-        yield* TestClock.adjust(1)
+        yield* step(1)
+        const end = Date.now() + 5000
+        while (a.state("VI") !== "FAULT" && Date.now() < end) {
+          yield* TestClock.adjust(1)
+          yield* realWait(10)
+        }
         expect(a.state("VI")).toBe("FAULT")
         expect(lines(a)).toContain("(VI) Entering FAULT STATE")
         expect(lines(a)).toContain("(VI) fault reason: tracked file f")
