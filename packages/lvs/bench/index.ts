@@ -136,6 +136,7 @@ const openPorts = async (mode: "count" | "reflect", backend: Backend) => {
         backend,
         ports: [{ name: "lvsb0" }],
         batchSize: 64,
+        pollTimeoutMs: 100,
         handler: { module: handlerModule, options: { mode, ...(workerCpu !== undefined ? { cpu: workerCpu } : {}) } }
       }),
       scope
@@ -193,6 +194,8 @@ interface Row {
   readonly histogram: ReadonlyArray<number>
   readonly offered: number
   readonly kernelDropped: number
+  /** Worker thread CPU time per frame handled (µs), from the handler's tick samples. */
+  readonly cpuPerFrameUs: number
 }
 
 const rxRow = (
@@ -203,7 +206,8 @@ const rxRow = (
   worker: PortCounters.Worker,
   ms: number,
   offered: number,
-  dropped: number
+  dropped: number,
+  cpuPerFrameUs: number
 ): Row => {
   const reads = port.rxFrames + port.rxEagain + port.rxErrors
   const writes = port.txFrames + port.txErrors + port.txDropped
@@ -218,7 +222,8 @@ const rxRow = (
     meanBatch: port.rxFrames / Math.max(1, port.rxBatches),
     histogram: port.batchHistogram,
     offered,
-    kernelDropped: dropped
+    kernelDropped: dropped,
+    cpuPerFrameUs
   }
 }
 
@@ -228,14 +233,19 @@ const runRx = async (mode: "count" | "reflect", backend: Backend, rep: number): 
     const droppedBefore = kernelTxDropped()
     let before = Effect.runSync(ports.counters)
     let started = performance.now()
+    let cpuBefore = Effect.runSync(ports.handlerStats)
     const { sent } = await generate(seconds * 1000, () => {
       before = Effect.runSync(ports.counters)
+      cpuBefore = Effect.runSync(ports.handlerStats)
       started = performance.now()
     })
     // Let the reader drain what is still queued in the tap.
-    await new Promise((resolve) => setTimeout(resolve, 20))
-    const ms = performance.now() - started
+    // Drain what is still queued in the tap, and let one more tick sample the CPU time.
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    const ms = performance.now() - started - 130
     const after = Effect.runSync(ports.counters)
+    const cpuAfter = Effect.runSync(ports.handlerStats)
+    const cpuPerFrameUs = ((cpuAfter[8]! - cpuBefore[8]!) * 1000) / Math.max(1, cpuAfter[9]! - cpuBefore[9]!)
     const diff = (field: keyof PortCounters.Port) =>
       (after.ports[0]![field] as number) - (before.ports[0]![field] as number)
     const port: PortCounters.Port = {
@@ -251,7 +261,7 @@ const runRx = async (mode: "count" | "reflect", backend: Backend, rep: number): 
       batchHistogram: after.ports[0]!.batchHistogram.map((v, i) => v - before.ports[0]!.batchHistogram[i]!)
     }
     const worker = { ...after.workers[0]!, polls: after.workers[0]!.polls - before.workers[0]!.polls }
-    return rxRow(mode, backend, rep, port, worker, ms, sent, kernelTxDropped() - droppedBefore)
+    return rxRow(mode, backend, rep, port, worker, ms, sent, kernelTxDropped() - droppedBefore, cpuPerFrameUs)
   } finally {
     await close()
   }
@@ -278,7 +288,8 @@ const runTx = async (rep: number): Promise<Row> => {
       meanBatch: 0,
       histogram: [],
       offered: 0,
-      kernelDropped: 0
+      kernelDropped: 0,
+      cpuPerFrameUs: (stats[3]! * 1000) / Math.max(1, stats[0]!)
     }
   } finally {
     await close()
@@ -310,12 +321,12 @@ const viaTap = async () => {
       `worker on CPU ${workerCpu ?? "any"}, generator on CPU ${generatorCpu ?? "any"}, ${seconds} s per run, ${reps} interleaved repetitions\n`
     )
     console.log(
-      "| mode | rep | read frames/s | written frames/s | syscalls/frame | mean batch | batches 1/2-3/4-7/8-15/16-31/32-63/64+ | offered by generator | kernel tap drops |"
+      "| mode | rep | read frames/s | written frames/s | worker CPU µs/frame | syscalls/frame | mean batch | batches 1/2-3/4-7/8-15/16-31/32-63/64+ | offered by generator | kernel tap drops |"
     )
-    console.log("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for (const r of rows) {
       console.log(
-        `| ${r.mode} | ${r.rep} | ${r.rxFps ? k(r.rxFps) : "-"} | ${r.txFps ? k(r.txFps) : "-"} | ${r.syscallsPerFrame.toFixed(2)} | ${r.meanBatch ? r.meanBatch.toFixed(1) : "-"} | ${r.histogram.length ? r.histogram.slice(0, 7).join("/") : "-"} | ${r.offered ? `${k(r.offered / seconds)}/s` : "-"} | ${r.kernelDropped || "-"} |`
+        `| ${r.mode} | ${r.rep} | ${r.rxFps ? k(r.rxFps) : "-"} | ${r.txFps ? k(r.txFps) : "-"} | ${r.cpuPerFrameUs.toFixed(2)} | ${r.syscallsPerFrame.toFixed(2)} | ${r.meanBatch ? r.meanBatch.toFixed(1) : "-"} | ${r.histogram.length ? r.histogram.slice(0, 7).join("/") : "-"} | ${r.offered ? `${k(r.offered / seconds)}/s` : "-"} | ${r.kernelDropped || "-"} |`
       )
     }
     const median = (mode: string, pick: (r: Row) => number) => {
@@ -328,7 +339,9 @@ const viaTap = async () => {
     console.log("\nmedians:")
     for (const mode of [...new Set(rows.map((r) => r.mode))]) {
       const fps = median(mode, (r) => (r.mode.startsWith("tx") ? r.txFps : r.rxFps))
-      console.log(`- ${mode}: ${k(fps)} frames/s, ${median(mode, (r) => r.syscallsPerFrame).toFixed(2)} syscalls/frame`)
+      console.log(
+        `- ${mode}: ${k(fps)} frames/s, ${median(mode, (r) => r.cpuPerFrameUs).toFixed(2)} µs worker CPU/frame, ${median(mode, (r) => r.syscallsPerFrame).toFixed(2)} syscalls/frame`
+      )
     }
   } finally {
     ip("netns", "del", ns)
