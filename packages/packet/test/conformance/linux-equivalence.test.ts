@@ -1,5 +1,5 @@
 /**
- * The library's builders against Linux itself: for each reply Linux sent in the golden captures (ARP, neighbour
+ * The library's builders against Linux (and keepalived) itself: for each reply Linux sent in the golden captures (ARP, neighbour
  * advertisement, echo replies, ICMP errors, TCP RST), the library builds the reply to the same captured request and
  * the two frames must be byte for byte equal, except for fields Linux fills from per-host state (the IPv4
  * identification, the IPv6 flow label) and the checksums that cover them, which are verified instead.
@@ -181,5 +181,29 @@ describe("builders produce what Linux produced for the same request", () => {
       expect(differences(ours, linux, mask), `tcp-rst#${rep}`).toEqual([])
       expect(Tcp.isChecksumValid(ours, 14, p.l4Offset, p.l4Length)).toBe(true)
     }
+  })
+
+  it("gratuitous ARP and unsolicited neighbour advertisement, as keepalived sends them on becoming MASTER", () => {
+    const fx = loadFixture("keepalived-garp")
+    const vip4 = Address.parseIpv4("10.201.1.100")
+    const vip6 = Address.parseIpv6("fd00:201:1::100")
+    const out = new Uint8Array(128)
+    let arp = 0
+    let na = 0
+    for (const r of fx.pcap.records) {
+      const p = parsed(r.data)
+      if (p.etherType === Ethernet.EtherType.Arp) {
+        const n = Arp.writeGratuitous(out, 0, MAC_A, vip4)
+        expect(differences(out.subarray(0, n), r.data, []), `keepalived-garp#${r.index}`).toEqual([])
+        arp++
+      } else {
+        // keepalived sends the advertisement from the VIP itself (not the link-local address), router flag clear.
+        const n = Ndp.writeUnsolicitedAdvertisement(out, 0, MAC_A, vip6, 0, vip6, 0, false)
+        expect(differences(out.subarray(0, n), r.data, []), `keepalived-garp#${r.index}`).toEqual([])
+        na++
+      }
+    }
+    expect(arp).toBeGreaterThan(0)
+    expect(na).toBeGreaterThan(0)
   })
 })
