@@ -430,8 +430,14 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           stats.inFlight++
           if (stats.inFlight > stats.maxInFlight) stats.maxInFlight = stats.inFlight
           const url = isHttp ? (c.machine as UrlCycle.State).url : 0
-          const result = yield* probeFor(rv, ctx, url).pipe(Effect.ensuring(Effect.sync(permits.release)))
-          stats.inFlight--
+          const result = yield* probeFor(rv, ctx, url).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                stats.inFlight--
+                permits.release()
+              })
+            )
+          )
           const finishedAt = yield* Clock.currentTimeMillis
           c.lastLatencyMs = finishedAt - startedAt
           c.checks++
