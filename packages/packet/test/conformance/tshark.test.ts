@@ -9,6 +9,8 @@
 import {
   Arp,
   Ethernet,
+  Gre,
+  Gue,
   Icmp,
   Icmpv6,
   IpProtocol,
@@ -20,7 +22,8 @@ import {
   ParseResult,
   parseResultName,
   Tcp,
-  Tunnel
+  Tunnel,
+  Udp
 } from "@lvs-ts/packet"
 import fc from "fast-check"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -330,6 +333,18 @@ describe("tshark oracle: builders and rewriters", () => {
           ])
         }
       }
+      // IPVS with pmtu_disc off: the outer header never copies DF.
+      tunnels.push([
+        "ipip/v4/no-df",
+        Tunnel.make({
+          type: Tunnel.TunnelType.Ipip,
+          outerVersion: 4,
+          source4: 0xc0000201,
+          destination4: 0xc6336402,
+          copyDontFragment: false,
+          ...macs
+        })
+      ])
       const ids = samples(
         fc.tuple(fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 1024, max: 65535 })),
         inputs.length,
@@ -356,6 +371,51 @@ describe("tshark oracle: builders and rewriters", () => {
             cases.push({ label: `decap ${name}(${input.label})`, frame: copyOut(b, d, end) })
           }
         }
+      })
+      expect(parses(cases)).toEqual([])
+      expect(judge(cases)).toEqual([])
+    })
+
+    it("low-level writers assemble valid frames: Ethernet, IPv4/IPv6, UDP, GRE with checksum/key/sequence", () => {
+      const cases: Array<Case> = []
+      const p = new PacketParser()
+      const args = samples(
+        fc.tuple(fc.boolean(), fc.integer({ min: -1, max: 0xffffffff }), fc.integer({ min: -1, max: 0xffffffff })),
+        inputs.length,
+        7
+      )
+      const ours = Uint8Array.from([2, 0, 0, 0, 0, 0xa])
+      const peer = Uint8Array.from([2, 0, 0, 0, 0, 0xb])
+      const src6 = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 1])
+      const dst6 = Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, ...new Array<number>(11).fill(0), 2])
+      inputs.forEach((input, i) => {
+        expect(p.parse(input.buffer, input.offset, input.length)).toBe(ParseResult.Ok)
+        const inner = input.buffer.subarray(p.l3Offset, p.l3End)
+        const [csum, key, seq] = args[i]!
+        const out = new Uint8Array(inner.length + 100)
+        const v6 = i % 2 === 1
+        Ethernet.write(out, 0, peer, ours, v6 ? Ethernet.EtherType.Ipv6 : Ethernet.EtherType.Ipv4)
+        const l4 = 14 + (v6 ? 40 : 20)
+        const greLength = Gre.write(out, l4, p.ipVersion === 4 ? 0x0800 : 0x86dd, csum, key, seq)
+        out.set(inner, l4 + greLength)
+        const total = (v6 ? 0 : 20) + greLength + inner.length
+        if (v6) Ipv6.write(out, 14, 0, 0, greLength + inner.length, IpProtocol.Gre, 64, src6, 0, dst6, 0)
+        else Ipv4.write(out, 14, 0, total, i, Ipv4.FLAG_DF, 64, IpProtocol.Gre, 0xc0000201, 0xc0000202)
+        if (csum) Gre.updateChecksum(out, l4, greLength + inner.length)
+        cases.push({
+          label: `Gre.write(csum=${csum} key=${key} seq=${seq}, ${input.label})`,
+          frame: out.slice(0, l4 + greLength + inner.length)
+        })
+        // UDP + GUE by hand (Udp.write, Gue.write, Udp.updateChecksum), checked as UDP (tshark has no GUE).
+        const u = new Uint8Array(inner.length + 100)
+        Ethernet.write(u, 0, peer, ours, Ethernet.EtherType.Ipv4)
+        const udpLength = 8 + 4 + inner.length
+        Ipv4.write(u, 14, 0, 20 + udpLength, i, 0, 64, IpProtocol.Udp, 0xc0000201, 0xc0000202)
+        Udp.write(u, 34, 40000 + (i % 1000), 6080, udpLength)
+        Gue.write(u, 42, p.ipVersion === 4 ? IpProtocol.Ipip : IpProtocol.Ipv6)
+        u.set(inner, 46)
+        Udp.updateChecksum(u, 14, 34)
+        cases.push({ label: `Udp.write+Gue.write(${input.label})`, frame: u.slice(0, 14 + 20 + udpLength) })
       })
       expect(parses(cases)).toEqual([])
       expect(judge(cases)).toEqual([])
