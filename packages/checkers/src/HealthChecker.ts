@@ -14,6 +14,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
@@ -72,6 +73,25 @@ export interface CheckResult {
  * @since 0.1.0
  */
 export type Event = Pool.Action | CheckResult
+
+/**
+ * The configuration was rejected by {@link Config.validate}; `errors` name each field and value.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HealthChecker } from "@lvs-ts/checkers"
+ * const program = HealthChecker.make({ virtualServers: [] }).pipe(
+ *   Effect.catchTag("ConfigError", (e) => Effect.die(e.errors.join("\n")))
+ * )
+ * ```
+ * @since 0.1.0
+ */
+export class ConfigError extends Data.TaggedError("ConfigError")<{ readonly errors: ReadonlyArray<string> }> {
+  override get message(): string {
+    return this.errors.join("; ")
+  }
+}
 
 /**
  * Health checker options.
@@ -206,7 +226,8 @@ export interface Service {
  * @since 0.1.0
  */
 export class HealthChecker extends Context.Service<HealthChecker, Service>()("@lvs-ts/checkers/HealthChecker") {
-  static readonly layer = (options: Options): Layer.Layer<HealthChecker> => Layer.effect(HealthChecker, make(options))
+  static readonly layer = (options: Options): Layer.Layer<HealthChecker, ConfigError> =>
+    Layer.effect(HealthChecker, make(options))
 }
 
 interface CheckerRuntime {
@@ -265,8 +286,10 @@ const checkerProtocol = (c: Config.Checker, vs: Config.VirtualServer): Endpoint.
  * ```
  * @since 0.1.0
  */
-export const make = (options: Options): Effect.Effect<Service, never, Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<Service, ConfigError, Scope.Scope> =>
   Effect.gen(function* () {
+    const errors = options.virtualServers.flatMap((vs) => Config.validate(vs))
+    if (errors.length > 0) return yield* new ConfigError({ errors })
     const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Event>(), PubSub.shutdown)
     const background = yield* FiberSet.make<unknown, never>()
     const log = options.log ?? true

@@ -140,7 +140,13 @@ export const judge = (
     return { reason: "Digest", cause: "MD5 digest error to" }
   }
   if (url.regex !== undefined) {
-    const re = new RegExp(url.regex, `${(url.regexOptions ?? "").replace(/g/g, "")}g`)
+    let re: RegExp
+    try {
+      re = new RegExp(url.regex, `${(url.regexOptions ?? "").replace(/g/g, "")}g`)
+    } catch {
+      // Config.validate reports it; an unusable regex never matches.
+      return { reason: "Regex", cause: "Regex match failed" }
+    }
     const text = Buffer.from(response.body.buffer, response.body.byteOffset, response.body.byteLength).toString(
       "latin1"
     )

@@ -93,4 +93,27 @@ describe("latency histograms", () => {
       expect(h.max).toBe(250)
     })
   )
+
+  eit.effect("HealthChecker.make rejects an invalid configuration with a typed error naming the field", () =>
+    Effect.gen(function* () {
+      const e = yield* Effect.flip(
+        HealthChecker.make({
+          log: false,
+          virtualServers: [
+            {
+              realServers: [
+                {
+                  address: "10.0.0.1",
+                  port: 80,
+                  checkers: [{ type: "HTTP_GET", urls: [{ path: "/", digest: "xyz" }] }]
+                }
+              ]
+            }
+          ]
+        })
+      )
+      expect(e._tag).toBe("ConfigError")
+      expect(e.errors).toEqual(["digest 'xyz' character length should be 32 rather than 3"])
+    })
+  )
 })
