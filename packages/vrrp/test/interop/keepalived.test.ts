@@ -223,4 +223,53 @@ describe.skipIf(reason !== undefined)("interop with keepalived 2.2 in network na
     await waitFor("keepalived to take over", () => saw(ka, "(VI_7) Backup received priority 0 advertisement"), 3000)
     await pair.stop(ka)
   }, 40_000)
+
+  it("(g) v3 unicast (pseudo-header with the peer as destination): ours 150 vs keepalived 100", async () => {
+    ka = pair.keepalived(
+      "g",
+      conf(`vrrp_instance VI_8 {
+  state BACKUP
+  interface vB
+  version 3
+  virtual_router_id 60
+  priority 100
+  advert_int 1
+  unicast_src_ip 10.9.0.2
+  unicast_peer {
+    10.9.0.1
+  }
+  virtual_ipaddress {
+    10.9.0.160/32
+  }
+}
+`)
+    )
+    await waitFor("keepalived MASTER", () => saw(ka, "(VI_8) Entering MASTER STATE"), 10_000)
+    we = pair.peer({
+      logDetail: true,
+      instances: [
+        {
+          name: "VI_8",
+          vrid: 60,
+          version: 3,
+          priority: 150,
+          interface: "vA",
+          unicastSourceIp: "10.9.0.1",
+          unicastPeers: ["10.9.0.2"],
+          checkUnicastSrc: true,
+          virtualAddresses: ["10.9.0.160"]
+        }
+      ]
+    })
+    await waitFor("our MASTER", () => state(we, "VI_8", "MASTER"), 10_000)
+    await waitFor(
+      "keepalived yields",
+      () => saw(ka, "(VI_8) Master received advert from 10.9.0.1 with higher priority 150, ours 100"),
+      3000
+    )
+    expect(logged(we, "(VI_8) received lower priority (100) advert from 10.9.0.2 - discarding")).toBeDefined()
+    await pair.stop(we)
+    await waitFor("keepalived takes over", () => saw(ka, "(VI_8) Backup received priority 0 advertisement"), 3000)
+    await pair.stop(ka)
+  }, 40_000)
 })
