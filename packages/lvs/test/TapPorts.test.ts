@@ -103,9 +103,9 @@ for (const backend of backends)
       try {
         Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
         Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
-        // Hold the worker for 1.5 s while the kernel queues the burst (tap queue: 1000 frames), so the reader
+        // Hold the worker while the kernel queues the burst (tap queue: 1000 frames), so the reader
         // then finds it waiting and must take it in full batches.
-        await Effect.runPromise(ports.control({ type: "pause", ms: 1500 } satisfies Capture.Control))
+        await Effect.runPromise(ports.control({ type: "hold" } satisfies Capture.Control))
         // -l: preload, i.e. send the whole burst at once without waiting for (absent) replies.
         const pinged = await Netns.run(ns, "ping", [
           "-q",
@@ -120,6 +120,7 @@ for (const backend of backends)
           "1",
           "10.9.0.2"
         ])
+        Capture.release(capture)
         const count = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
         expect(count).toBeGreaterThanOrEqual(300)
         const isEcho = (frame: Uint8Array) =>
@@ -370,7 +371,7 @@ for (const backend of backends)
             Frames.readU16(frame, 12) === Frames.ETHERTYPE_ARP && Frames.readU16(frame, 20) === 2
           expect(await Netns.waitFor(() => Capture.read(capture).some((c) => isReply(c.frame)))).toBe(true)
           Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
-          await Effect.runPromise(ports.control({ type: "pause", ms: 800 } satisfies Capture.Control))
+          await Effect.runPromise(ports.control({ type: "hold" } satisfies Capture.Control))
           const pinged = await Netns.run(ns, "ping", [
             "-q",
             "-n",
@@ -384,6 +385,7 @@ for (const backend of backends)
             "1",
             "10.9.0.2"
           ])
+          Capture.release(capture)
           const count = Number(/(\d+) packets transmitted/.exec(pinged.stdout)?.[1] ?? 0)
           const echoes = () =>
             Capture.read(capture).filter(
