@@ -166,19 +166,27 @@ export const make = (
           : { ...vi, primaryAddress: vi.primaryAddress ?? local, sourceAddress: vi.sourceAddress ?? local }
       engines.set(vi.name, new Engine.Engine(patched))
     }
+    // keepalived: unknown members are ignored with an error, and an instance belongs to one group only.
+    const grouped = new Set<string>()
     const groups = (options.syncGroups ?? []).map(
       (def) =>
         new SyncGroup.SyncGroup(
           def,
           def.members.flatMap((m) => {
             const e = engines.get(m)
-            if (e === undefined) warnings.push(`Virtual router ${m} specified in sync group ${def.name} doesn't exist`)
-            return e === undefined ? [] : [e]
+            if (e === undefined) {
+              warnings.push(`Virtual router ${m} specified in sync group ${def.name} doesn't exist - ignoring`)
+              return []
+            }
+            if (grouped.has(m)) {
+              warnings.push(`(${m}) cannot be in more than one sync group; ignoring in ${def.name}`)
+              return []
+            }
+            grouped.add(m)
+            return [e]
           })
         )
     )
-    const groupOf = new Map<Engine.Engine, SyncGroup.SyncGroup>()
-    for (const g of groups) for (const m of g.members) groupOf.set(m, g)
 
     const log: Array<LogRecord> = []
     const transitions: Array<Transition> = []
