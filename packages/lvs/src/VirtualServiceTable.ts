@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { Persistence } from "@lvs-ts/conntrack"
+import { Persistence as ConntrackPersistence } from "@lvs-ts/conntrack"
 import { Destination, DestinationDirectory, DestinationPool, defaultRegistry } from "@lvs-ts/schedulers"
 import * as Frames from "./internal/Frames.ts"
 
@@ -259,7 +259,7 @@ export interface Service {
   readonly pool: DestinationPool
   persistence: Persistence | undefined
   /** What conntrack's persistence needs (rebuilt on edit). */
-  persistent: Persistence.PersistentService | undefined
+  persistent: ConntrackPersistence.PersistentService | undefined
   localAddresses: ReadonlyArray<number>
   readonly destinations: Map<string, DestinationEntry>
 }
@@ -377,7 +377,7 @@ export class VirtualServiceTable {
     }
     if (this.ftpServices > 0 && protocol === 6 && (port === 20 || port >= 1024)) {
       for (let i = 0; i < n; i++) {
-        if (lp[i] === 6 && la[i] === address && lport[i] === Persistence.FTP_PORT) return this.lookupService[i]
+        if (lp[i] === 6 && la[i] === address && lport[i] === ConntrackPersistence.FTP_PORT) return this.lookupService[i]
       }
     }
     for (let i = 0; i < n; i++) {
@@ -451,7 +451,7 @@ export class VirtualServiceTable {
     return undefined
   }
 
-  private persistentOf(s: Service): Persistence.PersistentService | undefined {
+  private persistentOf(s: Service): ConntrackPersistence.PersistentService | undefined {
     const p = s.persistence
     if (p === undefined) return undefined
     return {
@@ -585,7 +585,7 @@ export class VirtualServiceTable {
           }
           return undefined
         }
-        if (existing !== undefined && existing.linked) return `destination ${dkey} of service ${s.key} already exists`
+        if (existing?.linked) return `destination ${dkey} of service ${s.key} already exists`
         const method = c.destination.method ?? "dr"
         if (existing !== undefined) {
           // Revived from the trash: same object, counters kept, back at the head of the list.
@@ -703,6 +703,6 @@ export class VirtualServiceTable {
     }
     this.lookupService = list
     this.lookupCount = n
-    this.ftpServices = list.filter((s) => s.protocolNumber === 6 && s.port === Persistence.FTP_PORT).length
+    this.ftpServices = list.filter((s) => s.protocolNumber === 6 && s.port === ConntrackPersistence.FTP_PORT).length
   }
 }
