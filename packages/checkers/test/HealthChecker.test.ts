@@ -274,4 +274,26 @@ describe("HealthChecker under TestClock", () => {
       fs.rmSync(dir, { recursive: true, force: true })
     })
   )
+
+  it.effect("suspend stops the checkers of one real server (its FiberMap entry), the others go on", () =>
+    Effect.gen(function* () {
+      const events: Array<HealthChecker.Event> = []
+      const hc = yield* HealthChecker.make({
+        virtualServers: [
+          vs([
+            { address: "10.0.0.1", port: 80, checkers: [switchable({ ok: true })] },
+            { address: "10.0.0.2", port: 80, checkers: [switchable({ ok: true })] }
+          ])
+        ],
+        onEvent: (e) => events.push(e),
+        log: false
+      })
+      yield* TestClock.adjust("15 seconds")
+      yield* hc.suspend("[192.0.2.1]:tcp:80", "[10.0.0.1]:tcp:80")
+      events.length = 0
+      yield* TestClock.adjust("30 seconds")
+      const checked = new Set(events.flatMap((e) => (e._tag === "CheckResult" ? [e.destination] : [])))
+      expect([...checked]).toEqual(["[10.0.0.2]:tcp:80"])
+    })
+  )
 })
