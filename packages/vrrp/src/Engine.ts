@@ -203,7 +203,9 @@ export class Engine {
       return out
     }
     this.state = "BACKUP"
-    this.armDown(now, this.masterDownInterval())
+    // A sync-group member configured MASTER starts with one advert interval + the minimal skew (§2.6).
+    const eager = this.group !== undefined && this.instance.wantedState === "MASTER"
+    this.armDown(now, eager ? this.masterAdverInterval * 10_000 + this.skew(true) : this.masterDownInterval())
     this.log(out, "info", "Entering BACKUP STATE (init)")
     out.push({ _tag: "Notify", event: "BACKUP", priority: this.priority })
     return out

@@ -124,4 +124,21 @@ describe("sync groups (reference §2.10)", () => {
       expect(lines(a)).toContain("VRRP_Group(G) Syncing instances to BACKUP state")
     })
   )
+
+  it.effect("a member configured MASTER starts with advert_int + minimal skew, then waits for the group", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const a = yield* node(link, "A", {
+        instances: [{ ...member("VI_1", 51, 100, "10.9.0.1"), state: "MASTER" }, member("VI_2", 52, 100, "10.9.0.1")],
+        syncGroups: [{ name: "G", members: ["VI_1", "VI_2"] }]
+      })
+      expect(a.engines.get("VI_1")!.downTimerExpiry).toBe(1_000_000 + Math.floor(1_000_000 / 256))
+      yield* TestClock.adjust(1100)
+      expect(a.engines.get("VI_1")!.wantsMaster).toBe(true)
+      expect(a.state("VI_1")).toBe("BACKUP")
+      yield* TestClock.adjust(3000)
+      expect(transitionAt(a, "VI_1", "MASTER")).toBe(3609.375)
+      expect(transitionAt(a, "VI_2", "MASTER")).toBe(3609.375)
+    })
+  )
 })
