@@ -295,6 +295,11 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     batches.push({ port: p, count: 0, offsets: new Int32Array(perPort), lengths: new Int32Array(perPort) })
     batchSlots.push(new Int32Array(perPort))
   }
+  // Who owns each receive slot: the kernel (a read may fill it), the handler (in the current batch), or
+  // nobody yet (batch over, writes from it still in flight).
+  const KERNEL = 0
+  const HANDLER = 1
+  const WAITING = 2
   const held = new Uint8Array(layout.slotsPerWorker)
   const rxSlots = perPort * nports
   const MULTISHOT = 0xffff
@@ -331,7 +336,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   const goLegacy = (p: number) => {
     legacy[p] = 1
     counters[wb + PortCounters.WorkerField.ioMode] = 1
-    for (let local = p * perPort; local < (p + 1) * perPort; local++) if (held[local] === 0) armRead(local)
+    for (let local = p * perPort; local < (p + 1) * perPort; local++) if (held[local] === KERNEL) armRead(local)
   }
   const pollWake = () => prepOrFlush(Uring.OP_POLL_ADD, input.wakeFd, 0, 0, Libc.POLLIN, WAKE)
   // struct __kernel_timespec { int64 tv_sec; int64 tv_nsec } for the tick timer.
@@ -416,7 +421,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
           b.lengths[b.count] = res
           batchSlots[p]![b.count] = local
           b.count++
-          held[local] = 1
+          held[local] = HANDLER
         } else if (res !== -Uring.ECANCELED) {
           counters[pb[p]! + PortCounters.PortField.rxErrors]!++
           recycle(local)
@@ -433,7 +438,12 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
         } else {
           counters[cb + PortCounters.PortField.txErrors]!++
         }
-        if (--refs[local]! === 0 && local < rxSlots && held[local] === 0) recycle(local)
+        // Only a slot whose batch is over and that waited for its writes goes back to the kernel: a send
+        // from a slot the kernel owns (a handler bug) must not hand the same buffer out twice.
+        if (--refs[local]! === 0 && local < rxSlots && held[local] === WAITING) {
+          held[local] = KERNEL
+          recycle(local)
+        }
       } else if (ud === WAKE) {
         counters[wb + PortCounters.WorkerField.wakes]!++
         while (c.readInto(input.wakeFd, wakeBuf, wakeBuf.length) > 0) {
@@ -487,8 +497,12 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       const slots = batchSlots[p]!
       for (let i = 0; i < count; i++) {
         const local = slots[i]!
-        held[local] = 0
-        if (refs[local] === 0) recycle(local)
+        if (refs[local] === 0) {
+          held[local] = KERNEL
+          recycle(local)
+        } else {
+          held[local] = WAITING
+        }
       }
       b.count = 0
     }
