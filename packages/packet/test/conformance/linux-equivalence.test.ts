@@ -165,11 +165,12 @@ describe("builders produce what Linux produced for the same request", () => {
     expect(differences(out.subarray(0, n), linux, flow)).toEqual([])
   })
 
-  it("TCP RST for a SYN to a closed port, IPv4 and IPv6 (B answers; R forwards it)", () => {
-    for (const [req, rep] of [
-      [0, 1],
-      [2, 3]
-    ] as const) {
+  it("TCP RST for a SYN, a PSH-ACK with data, a bare FIN and a bare ACK to a closed port, IPv4 and IPv6", () => {
+    // Requests and B's RSTs alternate in tcp-rst.pcap (B answers; R forwards it).
+    const count = loadFixture("tcp-rst").pcap.records.length
+    expect(count).toBe(16)
+    for (let req = 0; req < count; req += 2) {
+      const rep = req + 1
       const request = receivedByB(frame("tcp-rst", req))
       const linux = frame("tcp-rst", rep)
       const out = new Uint8Array(256)
