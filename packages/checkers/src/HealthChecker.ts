@@ -20,7 +20,6 @@ import * as Effect from "effect/Effect"
 import * as FiberMap from "effect/FiberMap"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
 import * as PubSub from "effect/PubSub"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
@@ -441,15 +440,18 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
         c.nextAt = (yield* Clock.currentTimeMillis) + warm
         if (warm > 0) yield* Effect.sleep(warm)
         const latency = Metrics.latency(c.type)
+        // Read once per checker: the hot loop below then needs no Effect to read the time or record metrics.
+        const clock = yield* Clock.Clock
+        const context = yield* Effect.context<never>()
         const ctx = { realServerWeight: rsWeight, realServer: r.label, virtualServer: v.pool.label, label: c.label }
         const attempt = Effect.gen(function* () {
-          yield* permits.take
-          const startedAt = yield* Clock.currentTimeMillis
+          if (!permits.tryTake()) yield* permits.take
+          const startedAt = clock.currentTimeMillisUnsafe()
           const late = startedAt - c.nextAt
           stats.checks++
           if (late > stats.maxLatenessMs) stats.maxLatenessMs = late
           if (late > 100) stats.lateOver100Ms++
-          yield* Metric.update(Metrics.lateness, Math.max(late, 0))
+          Metrics.lateness.updateUnsafe(Math.max(late, 0), context)
           stats.inFlight++
           if (stats.inFlight > stats.maxInFlight) stats.maxInFlight = stats.inFlight
           const url = isHttp ? (c.machine as UrlCycle.State).url : 0
@@ -461,10 +463,10 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
               })
             )
           )
-          const finishedAt = yield* Clock.currentTimeMillis
+          const finishedAt = clock.currentTimeMillisUnsafe()
           c.lastLatencyMs = finishedAt - startedAt
           c.checks++
-          yield* Metric.update(latency, c.lastLatencyMs)
+          latency.updateUnsafe(c.lastLatencyMs, context)
           const wasUp = c.machine.up
           let step: RetryMachine.Step | UrlCycle.Step
           if (isHttp) {

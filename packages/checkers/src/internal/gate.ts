@@ -10,6 +10,8 @@ interface Waiter {
  * to the oldest waiter.
  */
 export interface Gate {
+  /** Take a permit if one is free, synchronously (the common case: no Effect to run). */
+  readonly tryTake: () => boolean
   readonly take: Effect.Effect<void>
   readonly release: () => void
 }
@@ -30,6 +32,13 @@ export const make = (permits: number): Gate => {
       waiter.resume = undefined
     })
   })
+  const tryTake = () => {
+    if (free > 0 && head >= queue.length) {
+      free--
+      return true
+    }
+    return false
+  }
   const release = () => {
     while (head < queue.length) {
       const w = queue[head]
@@ -47,5 +56,5 @@ export const make = (permits: number): Gate => {
     }
     free++
   }
-  return { take, release }
+  return { tryTake, take, release }
 }
