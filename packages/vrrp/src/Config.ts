@@ -79,6 +79,10 @@ export interface Notify {
   /** The generic `notify` script; gets `INSTANCE <name> <STATE> <prio>` appended. */
   readonly generic?: string | undefined
   readonly masterRxLowerPri?: string | undefined
+  /** Run the scripts as this user (name or uid), like keepalived's `script_user` / per-script user. */
+  readonly user?: string | undefined
+  /** … and group (name or gid); default the user's primary group. */
+  readonly group?: string | undefined
   /** `notify_fifo` path: lines such as `INSTANCE "VI_1" MASTER 100`. */
   readonly fifo?: string | undefined
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { spawn } from "node:child_process"
-import { promises as fs, constants as fsConstants } from "node:fs"
+import { promises as fs, constants as fsConstants, readFileSync } from "node:fs"
 import { Context, Effect, Layer } from "effect"
 import type * as Config from "./Config.ts"
 import type * as Engine from "./Engine.ts"
@@ -138,7 +138,8 @@ export class Notifier extends Context.Service<
   static readonly layer: Layer.Layer<Notifier> = Layer.succeed(Notifier, {
     notify: (notify, kind, name, event, priority) =>
       Effect.gen(function* () {
-        const runs = commands(notify, kind, name, event, priority).map((argv) => exec(argv))
+        const ids = resolveIds(notify.user, notify.group)
+        const runs = commands(notify, kind, name, event, priority).map((argv) => exec(argv, ids))
         if (event === "STOP") yield* Effect.promise(() => Promise.race([Promise.all(runs), sleepMs(1000)]))
         if (notify.fifo !== undefined) {
           const line = `${fifoLine(kind, name, event, priority)}\n`
@@ -150,12 +151,49 @@ export class Notifier extends Context.Service<
 
 const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())
 
-const exec = (argv: ReadonlyArray<string>): Promise<number | null> =>
+interface Ids {
+  readonly uid?: number
+  readonly gid?: number
+}
+
+/** Resolves user/group names (or numbers) from /etc/passwd and /etc/group, as keepalived does at config time. */
+const resolveIds = (user: string | undefined, group: string | undefined): Ids => {
+  if (user === undefined && group === undefined) return {}
+  const table = (path: string) => {
+    try {
+      return readFileSync(path, "utf8")
+        .split("\n")
+        .map((l) => l.split(":"))
+    } catch {
+      return []
+    }
+  }
+  const ids: { uid?: number; gid?: number } = {}
+  if (user !== undefined) {
+    const row = table("/etc/passwd").find((r) => r[0] === user || r[2] === user)
+    const uid = row?.[2] ?? (/^\d+$/.test(user) ? user : undefined)
+    if (uid !== undefined) ids.uid = Number(uid)
+    if (row?.[3] !== undefined) ids.gid = Number(row[3])
+  }
+  if (group !== undefined) {
+    const row = table("/etc/group").find((r) => r[0] === group || r[2] === group)
+    const gid = row?.[2] ?? (/^\d+$/.test(group) ? group : undefined)
+    if (gid !== undefined) ids.gid = Number(gid)
+  }
+  return ids
+}
+
+const exec = (argv: ReadonlyArray<string>, ids: Ids): Promise<number | null> =>
   new Promise((resolve) => {
     if (argv.length === 0) return resolve(null)
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: "ignore", shell: false })
-    child.on("error", () => resolve(null))
-    child.on("exit", (code) => resolve(code))
+    try {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: "ignore", shell: false, ...ids })
+      child.on("error", () => resolve(null))
+      child.on("exit", (code) => resolve(code))
+    } catch {
+      // e.g. EPERM switching user when not root: keepalived also just fails to run the script.
+      resolve(null)
+    }
   })
 
 const writeFifo = async (path: string, line: string): Promise<void> => {

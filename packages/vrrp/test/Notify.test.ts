@@ -110,4 +110,25 @@ describe("notify (reference §2.11)", () => {
       }),
     10_000
   )
+
+  it.effect.skipIf(process.getuid?.() !== 0)("scripts run as the configured user (root only)", () =>
+    Effect.gen(function* () {
+      const dir = mkdtempSync(join(tmpdir(), "vrrp-notify-user-"))
+      chmodSync(dir, 0o777)
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const out = join(dir, "out")
+      const notifier = yield* Notify.Notifier
+      yield* notifier.notify(
+        { master: `/bin/sh -c "id -u >> ${out}"`, user: "nobody" },
+        "INSTANCE",
+        "VI",
+        "MASTER",
+        100
+      )
+      for (let i = 0; i < 500 && !existsSync(out); i++) yield* realWait(10)
+      yield* realWait(50)
+      const nobody = execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim()
+      expect(readFileSync(out, "utf8").trim()).toBe(nobody)
+    }).pipe(Effect.provide(Notify.Notifier.layer))
+  )
 })
