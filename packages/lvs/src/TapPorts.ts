@@ -67,6 +67,8 @@ export interface Options {
    * `io_uring`: a READ kept in flight per receive slot and WRITEs queued, submitted and reaped in batches
    * by `io_uring_enter` — far fewer system calls per frame; needs io_uring (Linux 5.6+, not disabled by
    * `kernel.io_uring_disabled` or a seccomp profile). `batchSize` receive slots are then kept per port.
+   * The kernel drops a closed ring's references asynchronously, so a non-persistent device may outlive
+   * the scope by a few milliseconds.
    */
   readonly backend?: "syscalls" | "io_uring"
   /**
