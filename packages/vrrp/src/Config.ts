@@ -83,6 +83,8 @@ export interface Notify {
   readonly user?: string | undefined
   /** … and group (name or gid); default the user's primary group. */
   readonly group?: string | undefined
+  /** `notify_priority_changes`: write `MASTER_PRIORITY` / `BACKUP_PRIORITY` FIFO lines on changes. */
+  readonly priorityChanges?: boolean | undefined
   /** `notify_fifo` path: lines such as `INSTANCE "VI_1" MASTER 100`. */
   readonly fifo?: string | undefined
 }

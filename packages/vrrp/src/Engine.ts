@@ -64,7 +64,15 @@ export type Action =
  * const e: Engine.NotifyEvent = "MASTER_RX_LOWER_PRI"
  * ```
  */
-export type NotifyEvent = "MASTER" | "BACKUP" | "FAULT" | "STOP" | "MASTER_RX_LOWER_PRI"
+export type NotifyEvent =
+  | "MASTER"
+  | "BACKUP"
+  | "FAULT"
+  | "STOP"
+  | "MASTER_RX_LOWER_PRI"
+  /** FIFO only, with `notify_priority_changes`: the effective priority changed while MASTER / BACKUP. */
+  | "MASTER_PRIORITY"
+  | "BACKUP_PRIORITY"
 
 /** Microseconds per second. */
 const S = 1_000_000
@@ -495,6 +503,12 @@ export class Engine {
     if (next === this.priority) return out
     this.log(out, "info", `Changing effective priority from ${this.priority} to ${next}`)
     this.priority = next
+    if (this.instance.notify.priorityChanges === true && (this.state === "MASTER" || this.state === "BACKUP"))
+      out.push({
+        _tag: "Notify",
+        event: this.state === "MASTER" ? "MASTER_PRIORITY" : "BACKUP_PRIORITY",
+        priority: next
+      })
     if (this.state === "BACKUP" && this.downTimer !== undefined) {
       const mdi = this.masterDownInterval()
       this.downTimer += mdi - this.downTimerValue

@@ -84,6 +84,8 @@ export const commands = (
   priority: number
 ): Array<Array<string>> => {
   const out: Array<Array<string>> = []
+  // Priority-change events only go to FIFOs (keepalived `notify_priority_changes`).
+  if (event === "MASTER_PRIORITY" || event === "BACKUP_PRIORITY") return out
   const specific =
     event === "MASTER"
       ? notify.master

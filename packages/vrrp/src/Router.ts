@@ -224,7 +224,10 @@ export const make = (
         case "Notify":
           if (e !== undefined)
             return notifier.notify(e.instance.notify, "INSTANCE", e.instance.name, a.event, a.priority)
-          if (g !== undefined && a.event !== "MASTER_RX_LOWER_PRI")
+          if (
+            g !== undefined &&
+            (a.event === "MASTER" || a.event === "BACKUP" || a.event === "FAULT" || a.event === "STOP")
+          )
             return notifier.notify(g.definition.notify ?? {}, "GROUP", g.definition.name, a.event, 0)
           return Effect.void
       }

@@ -46,6 +46,11 @@ describe("notify (reference §2.11)", () => {
     ).toEqual([["/l.sh"]])
   })
 
+  it("priority-change events only go to FIFOs", () => {
+    expect(Notify.commands({ generic: "/g", master: "/m" }, "INSTANCE", "V", "MASTER_PRIORITY", 90)).toEqual([])
+    expect(Notify.fifoLine("INSTANCE", "VI_1", "BACKUP_PRIORITY", 90)).toBe('INSTANCE "VI_1" BACKUP_PRIORITY 90')
+  })
+
   it("FIFO lines", () => {
     expect(Notify.fifoLine("INSTANCE", "VI_1", "MASTER", 100)).toBe('INSTANCE "VI_1" MASTER 100')
     expect(Notify.fifoLine("GROUP", "G1", "BACKUP", 100)).toBe('GROUP "G1" BACKUP 0')

@@ -92,6 +92,21 @@ describe("weights (reference §2.8)", () => {
     expect(Tracker.fileEffect(0, 0, false).fault).toBe(false)
   })
 
+  it("notify_priority_changes: a MASTER_PRIORITY / BACKUP_PRIORITY event on each change", () => {
+    const e = new Engine.Engine(
+      Config.make({ name: "VI", vrid: 1, notify: { priorityChanges: true }, virtualAddresses: ["10.0.0.1"] }).instance
+    )
+    e.start(0)
+    expect(e.setAdjustment(-10, 0).filter((a) => a._tag === "Notify")).toEqual([
+      { _tag: "Notify", event: "BACKUP_PRIORITY", priority: 90 }
+    ])
+    e.tick(10_000_000)
+    expect(e.state).toBe("MASTER")
+    expect(e.setAdjustment(0, 0).filter((a) => a._tag === "Notify")).toEqual([
+      { _tag: "Notify", event: "MASTER_PRIORITY", priority: 100 }
+    ])
+  })
+
   it("effective priority is clamped to 1..254; owners never move; BACKUP down timer shifts by the MDI change", () => {
     const e = new Engine.Engine(
       Config.make({ name: "VI", vrid: 1, priority: 100, virtualAddresses: ["10.0.0.1"] }).instance
