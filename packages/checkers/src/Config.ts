@@ -226,7 +226,7 @@ const ms = (d: Duration.Input): number => Duration.toMillis(d)
 
 /**
  * Resolve one checker's options: checker value, else real_server, else virtual_server, else the type default
- * (connect_timeout 5 s; retry 1, MISC_CHECK 0, DNS_CHECK 3; delay_before_retry 1 s, HTTP_GET/SSL_GET 3 s,
+ * (connect_timeout 5 s; retry 1, MISC_CHECK 0, DNS_CHECK 3, FILE_CHECK always 0; delay_before_retry 1 s, HTTP_GET/SSL_GET 3 s,
  * DNS_CHECK = delay_loop; delay_loop 60 s; warmup = delay_loop).
  *
  * @example
@@ -243,7 +243,9 @@ export const resolve = (vs: VirtualServer, rs: RealServer, checker: Checker): Re
   const pick = <K extends keyof Timing>(key: K): Timing[K] => checker[key] ?? rs[key] ?? vs[key]
   const delayLoopMs = ms(pick("delayLoop") ?? "60 seconds")
   const type = checker.type
-  const retry = pick("retry") ?? (type === "MISC_CHECK" ? 0 : type === "DNS_CHECK" ? 3 : 1)
+  // FILE_CHECK has no retry logic in keepalived: every read decides.
+  const retry =
+    type === "FILE_CHECK" ? 0 : (pick("retry") ?? (type === "MISC_CHECK" ? 0 : type === "DNS_CHECK" ? 3 : 1))
   const dbr = pick("delayBeforeRetry")
   const delayBeforeRetryMs =
     dbr !== undefined

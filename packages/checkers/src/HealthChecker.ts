@@ -494,8 +494,9 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
             latencyMs: c.lastLatencyMs
           })
           if (!result.ok && wasUp && rv.logAllFailures) yield* say(result.message)
+          // HTTP/SSL: keepalived logs each url that passes while the checker is not up ("… success to … url(…)").
+          if (isHttp && result.ok && !wasUp && result.message !== undefined) yield* say(result.message)
           if (step.outcome === "Up") {
-            if (result.message !== undefined && !wasUp) yield* say(result.message)
             yield* say(Log.transition(rv.checker.type === "CUSTOM" ? c.type : rv.checker.type, c.label, { kind: "Up" }))
           } else if (step.outcome === "Down") {
             const retries = "failedAfter" in step ? step.failedAfter : rv.retry

@@ -89,4 +89,45 @@ describe("HealthChecker against real servers (live clock)", () => {
       ])
     })
   )
+
+  it.live("HTTP_GET with alpha: each url's success is logged until a full pass brings the server in", () =>
+    Effect.gen(function* () {
+      const http = yield* Effect.promise(() => S.httpServer())
+      const events: Array<HealthChecker.Event> = []
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* HealthChecker.make({
+            virtualServers: [
+              {
+                address: "192.0.2.1",
+                port: 80,
+                protocol: "tcp",
+                delayLoop: "30 millis",
+                warmup: 0,
+                alpha: true,
+                realServers: [
+                  {
+                    address: "127.0.0.1",
+                    port: http.port,
+                    checkers: [{ type: "HTTP_GET", urls: [{ path: "/" }, { path: "/host", regex: "host=" }] }]
+                  }
+                ]
+              }
+            ],
+            onEvent: (e) => events.push(e),
+            log: false
+          })
+          yield* Effect.sleep("300 millis")
+        })
+      )
+      yield* Effect.promise(() => http.close())
+      const label = `[127.0.0.1]:tcp:${http.port}`
+      expect(logs(events).slice(1, 5)).toEqual([
+        `HTTP status code success to ${label} url(/)`,
+        `Regex match success to ${label} url(/host)`,
+        `Remote Web server ${label} succeed on service.`,
+        `Adding service ${label} to VS [192.0.2.1]:tcp:80`
+      ])
+    })
+  )
 })
