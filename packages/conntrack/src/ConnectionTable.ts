@@ -689,15 +689,39 @@ export class ConnectionTable {
     this.selectOut(h)
     let e = this.selArr[this.selIdx]!
     const keyC = this.keyC
+    const tag = protocol & 0xff
     while (e !== 0) {
       const i = e - 1
-      const c = i >>> CHUNK_BITS
-      const s = i & CHUNK_MASK
-      const k = keyC[c]!
-      const o = s << 3
+      const k = keyC[i >>> CHUNK_BITS]!
+      const o = (i & CHUNK_MASK) << 3
       const meta = k[o + K_META]!
-      if ((meta & (0xff | META_IPV6)) === (protocol & 0xff) && this.outMatches4(c, s, k, o, meta, src, dst, ports)) {
-        return i
+      if ((meta & (0xff | META_IPV6)) === tag) {
+        const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+        const kp = k[o + K_PORTS]!
+        // Everything but the FULLNAT local address is in the entry's record.
+        if (fwd === ConnectionFlags.MASQ) {
+          if (
+            k[o + K_DADDR] === src &&
+            k[o + K_CLIENT] === dst &&
+            ((k[o + K_RPORTS]! & 0xffff0000) | (kp >>> 16)) >>> 0 === ports
+          ) {
+            return i
+          }
+        } else if (fwd === ConnectionFlags.FULLNAT) {
+          if (
+            k[o + K_DADDR] === src &&
+            k[o + K_RPORTS] === ports &&
+            this.laddrC[i >>> CHUNK_BITS]![i & CHUNK_MASK] === dst
+          ) {
+            return i
+          }
+        } else if (
+          k[o + K_VIRTUAL] === src &&
+          k[o + K_CLIENT] === dst &&
+          (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0 === ports
+        ) {
+          return i
+        }
       }
       e = k[o + K_OUT_NEXT]!
     }
@@ -1284,36 +1308,6 @@ export class ConnectionTable {
       e = k[o + K_IN_NEXT]!
     }
     return -1
-  }
-
-  private outMatches4(
-    c: number,
-    s: number,
-    k: Uint32Array,
-    o: number,
-    meta: number,
-    src: number,
-    dst: number,
-    ports: number
-  ): boolean {
-    const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
-    const kp = k[o + K_PORTS]!
-    if (fwd === ConnectionFlags.MASQ) {
-      const rp = this.keyC[c]![(s << 3) + K_RPORTS]!
-      return (
-        this.keyC[c]![(s << 3) + K_DADDR] === src &&
-        k[o + K_CLIENT] === dst &&
-        ((rp & 0xffff0000) | (kp >>> 16)) >>> 0 === ports
-      )
-    }
-    if (fwd === ConnectionFlags.FULLNAT) {
-      return (
-        this.keyC[c]![(s << 3) + K_DADDR] === src &&
-        this.laddrC[c]![s] === dst &&
-        this.keyC[c]![(s << 3) + K_RPORTS] === ports
-      )
-    }
-    return k[o + K_VIRTUAL] === src && k[o + K_CLIENT] === dst && (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0 === ports
   }
 
   private equal6(entry: number, part: number, words: Uint32Array, offset: number): boolean {
