@@ -62,7 +62,8 @@ const inMemory = async () => {
       sent++
       return true
     },
-    flush: () => {}
+    flush: () => {},
+    notify: () => {}
   }) as FrameHandler.Handler
   const batch: FrameHandler.Batch = {
     port: 0,

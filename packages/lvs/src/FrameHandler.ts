@@ -89,6 +89,12 @@ export interface Context {
   readonly send: (port: number, offset: number, length: number) => boolean
   /** Submits queued sends now (`io_uring`); a no-op with the `syscalls` backend. */
   readonly flush: () => void
+  /**
+   * Posts an event to the control plane (`TapPorts.events`): for rare things such as a neighbour resolved,
+   * a destination found down, or a log line the kernel would print. The message is structured-cloned
+   * (it allocates): never call it per frame. Dropped when the control plane's queue is full.
+   */
+  readonly notify: (event: unknown) => void
 }
 
 /**

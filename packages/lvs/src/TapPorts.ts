@@ -13,7 +13,7 @@
  */
 import { readlinkSync } from "node:fs"
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads"
-import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { Context, Effect, Layer, Queue, Schema, type Scope } from "effect"
 import * as FrameHandler from "./FrameHandler.ts"
 import * as FramePool from "./FramePool.ts"
 import * as Libc from "./internal/Libc.ts"
@@ -71,6 +71,8 @@ export interface Options {
    * the scope by a few milliseconds.
    */
   readonly backend?: "syscalls" | "io_uring"
+  /** Capacity of the `events` queue. Default 1024. */
+  readonly eventCapacity?: number
   /**
    * io_uring only: use one multishot READ per port over a provided-buffer ring (Linux 6.7+; default true).
    * Without it, or on older kernels (detected), one READ per slot is kept in flight instead.
@@ -128,6 +130,11 @@ export interface Service {
   readonly control: (message: unknown) => Effect.Effect<void>
   /** Whether each queue's worker thread is still running (false after it crashed or exited). */
   readonly running: Effect.Effect<ReadonlyArray<boolean>>
+  /**
+   * Events handlers posted with `notify`, from every worker, in arrival order. A dropping queue of
+   * `eventCapacity`: when nobody reads, the newest events are dropped and the data plane never waits.
+   */
+  readonly events: Queue.Dequeue<unknown>
 }
 
 const isSource = import.meta.url.endsWith(".ts")
@@ -213,6 +220,7 @@ const startWorker = (input: {
   readonly backend: "syscalls" | "io_uring"
   readonly rxSlotsPerPort: number
   readonly multishot: boolean
+  readonly onEvent: (event: unknown) => void
 }) =>
   Effect.callback<RunningWorker, TapPortsError>((resume) => {
     const c = Libc.libc()
@@ -265,6 +273,9 @@ const startWorker = (input: {
       if (settled) return
       settled = true
       if (message.type === "ready") {
+        // Handler events come back on the control channel; unref'd so it never keeps the process alive.
+        port1.on("message", input.onEvent)
+        port1.unref()
         resume(
           Effect.succeed({
             worker,
@@ -379,6 +390,10 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
     const stop = new Int32Array(new SharedArrayBuffer(queues * 4))
     const portInfo: Array<FrameHandler.PortInfo> = ports.map(({ fds: _fds, ...info }) => info)
     const handlerUrl = options.handler.module instanceof URL ? options.handler.module.href : options.handler.module
+    const events = yield* Queue.dropping<unknown>(options.eventCapacity ?? 1024)
+    const onEvent = (event: unknown) => {
+      Queue.offerUnsafe(events, event)
+    }
     const workers: Array<RunningWorker> = []
     for (let queue = 0; queue < queues; queue++) {
       const running = yield* Effect.acquireRelease(
@@ -396,7 +411,8 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
           pollTimeoutMs: options.pollTimeoutMs ?? 1000,
           backend,
           rxSlotsPerPort,
-          multishot: options.ioUringMultishot ?? true
+          multishot: options.ioUringMultishot ?? true,
+          onEvent
         }),
         (running) => stopWorker(running, stop, queue, options.stopTimeoutMs ?? 5000)
       )
@@ -426,7 +442,8 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
             c.writeFrom(running.wakeWrite, wakeByte, 1)
           }
         }),
-      running: Effect.sync(() => workers.map((running) => !running.hasExited()))
+      running: Effect.sync(() => workers.map((running) => !running.hasExited())),
+      events
     } satisfies Service
   })
 

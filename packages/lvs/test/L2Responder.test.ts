@@ -40,7 +40,8 @@ const harness = (
       sent.push({ port, frame: bytes.slice(offset, offset + length) })
       return true
     },
-    flush: () => {}
+    flush: () => {},
+    notify: () => {}
   }
   const handler = L2Responder.make(ctx) as FrameHandler.Handler
   const deliver = (frame: Uint8Array, port = 0) => {

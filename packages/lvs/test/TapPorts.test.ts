@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process"
 import { release } from "node:os"
 import { Arp } from "@lvs-ts/packet"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Queue, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Frames from "../src/internal/Frames.ts"
 import * as TapDevice from "../src/TapDevice.ts"
@@ -407,6 +407,25 @@ for (const backend of backends)
         }
       }
     )
+
+    it("carries handler events to the control plane, from every queue", async () => {
+      const ns = Netns.create(`evt${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open({ backend, netns: ns, queues: 2, ports: [{ name: "lvste" }] }, capture)
+      try {
+        await Effect.runPromise(ports.control({ type: "notify", value: "hello" } satisfies Capture.Control))
+        const take = Queue.take(ports.events).pipe(Effect.timeout("5 seconds"))
+        const events = [await Effect.runPromise(take), await Effect.runPromise(take)] as Array<{
+          value: string
+          queue: number
+        }>
+        expect(events.map((e) => e.value)).toEqual(["hello", "hello"])
+        expect(events.map((e) => e.queue).sort()).toEqual([0, 1])
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
 
     it("reports a worker that died, and still closes cleanly", async () => {
       const ns = Netns.create(`dead${suffix}`)

@@ -163,7 +163,8 @@ const load = async (): Promise<FrameHandler.Handler | undefined> => {
       stats: new Float64Array(input.stats, queue * 64 * 8, 64),
       options: input.handlerOptions,
       send,
-      flush
+      flush,
+      notify: (event: unknown) => input.control.postMessage(event)
     })
   } catch (error) {
     fail(`handler module ${input.handlerUrl} failed to load: ${error instanceof Error ? error.stack : String(error)}`)
