@@ -347,7 +347,7 @@ export const up = (options: Options = {}): Effect.Effect<State, LabError> =>
     for (const rs of p.realServers) {
       for (const port of rs.httpPorts) {
         let listening = false
-        for (let i = 0; i < 100 && !listening; i++) {
+        for (let i = 0; i < 300 && !listening; i++) {
           const out = yield* Effect.orElseSucceed(
             run("ss", "ip", ["netns", "exec", rs.netns, "ss", "-Hltn", `sport = :${port}`]),
             () => ""
