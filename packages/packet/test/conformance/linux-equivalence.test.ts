@@ -207,4 +207,37 @@ describe("builders produce what Linux produced for the same request", () => {
     expect(arp).toBeGreaterThan(0)
     expect(na).toBeGreaterThan(0)
   })
+
+  it("Icmp/Icmpv6.mayReplyWithError decide as router R did for every packet it had to drop", () => {
+    // Every packet A sent in icmp-errors.pcap died at R (too big for the 1280-byte link, or TTL/hop limit 1),
+    // including the fragments of a 3000-byte echo with TTL 1. R answered some with an ICMP error and not others.
+    const fx = loadFixture("icmp-errors")
+    const frames = fx.pcap.records.map((r) => r.data)
+    const fromA = frames.filter((f) => Address.formatMac(f, 6) === "02:00:0a:c9:01:02")
+    const errors = frames.filter((f) => Address.formatMac(f, 6) === "02:00:0a:c9:01:01")
+    const quoteOf = (f: Uint8Array) => {
+      const p = parsed(f)
+      return f.subarray(p.innerL3Offset, p.l3End)
+    }
+    const decisions = fromA.map((request) => {
+      const p = parsed(request)
+      const ip = request.subarray(p.l3Offset, p.l3End)
+      const answer = errors.find((e) => {
+        const q = quoteOf(e)
+        return q.length > 0 && Buffer.from(q).equals(Buffer.from(ip.subarray(0, q.length)))
+      })
+      const errorType = answer ? parsed(answer).icmpType : Icmpv6.Type.TimeExceeded
+      const library =
+        p.ipVersion === 4 ? Icmp.mayReplyWithError(request, p) : Icmpv6.mayReplyWithError(request, p, errorType)
+      const what = `${p.ipVersion === 4 ? "IPv4" : "IPv6"} ${p.fragmentOffset !== 0 ? `fragment at ${p.fragmentOffset}` : p.moreFragments ? "first fragment" : "packet"}`
+      return {
+        text: `${what}: Linux ${answer ? "answered" : "did not answer"}, library ${library ? "would" : "would not"}`,
+        agree: library === (answer !== undefined)
+      }
+    })
+    const disagreements = decisions.filter((d) => !d.agree).map((d) => d.text)
+    expect(decisions.length).toBe(10)
+    expect(decisions.filter((d) => d.text.includes("did not answer")).length).toBeGreaterThan(0)
+    expect(disagreements).toEqual([])
+  })
 })
