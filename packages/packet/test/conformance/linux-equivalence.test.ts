@@ -156,6 +156,26 @@ describe("builders produce what Linux produced for the same request", () => {
     expect(differences(out.subarray(0, n), linux, IPV4_ID_AND_CHECKSUM(14))).toEqual([])
   })
 
+  it("time exceeded about fragments: the IPv4 first fragment, and every IPv6 fragment (R)", () => {
+    const out = new Uint8Array(1500)
+    for (const [req, rep] of [
+      [8, 9],
+      [12, 13],
+      [14, 15],
+      [16, 17]
+    ] as const) {
+      const request = frame("icmp-errors", req)
+      const linux = frame("icmp-errors", rep)
+      const p = parsed(request)
+      const n =
+        p.ipVersion === 4
+          ? Icmp.writeTimeExceeded(out, 0, request, p, R4)
+          : Icmpv6.writeTimeExceeded(out, 0, request, p, R6, 0)
+      const mask: Mask = p.ipVersion === 4 ? IPV4_ID_AND_CHECKSUM(14) : [[14 + 1, 14 + 4, "IPv6 flow label"]]
+      expect(differences(out.subarray(0, n), linux, mask), `icmp-errors#${rep}`).toEqual([])
+    }
+  })
+
   it("ICMPv6 time exceeded (R, for hop limit 1)", () => {
     const request = frame("icmp-errors", 6)
     const linux = frame("icmp-errors", 7)
