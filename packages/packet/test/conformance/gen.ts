@@ -30,6 +30,7 @@ const partialSum = (b: Uint8Array, from: number, to: number): number => {
   return s
 }
 
+/** The transport part of a generated frame: a TCP segment, a UDP datagram, an SCTP DATA chunk or an echo request. */
 export type Transport =
   | {
       readonly kind: "tcp"
@@ -60,6 +61,14 @@ export type Transport =
       readonly payload: ReadonlyArray<number>
     }
 
+/**
+ * Everything a generated frame is made of; `buildFrame` lays it out.
+ *
+ * @example
+ * ```ts
+ * const spec: FrameSpec = samples(frameSpec(), 1)[0]!
+ * ```
+ */
 export interface FrameSpec {
   readonly dstMac: ReadonlyArray<number>
   readonly srcMac: ReadonlyArray<number>
