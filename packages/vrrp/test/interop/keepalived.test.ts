@@ -100,6 +100,9 @@ describe.skipIf(reason !== undefined)("interop with keepalived 2.2 in network na
     expect(zero).toBeDefined()
     const next = adverts.find((a) => a.src === "10.9.0.2" && a.time > zero.time)!
     // keepalived's skew at priority 100: 156/256 s = 609 ms.
+    console.info(
+      `interop (b): keepalived took over ${(next.time - zero.time).toFixed(1)} ms after our priority-0 advert`
+    )
     expect(next.time - zero.time).toBeGreaterThan(550)
     expect(next.time - zero.time).toBeLessThan(800)
     await pair.stop(ka)
@@ -186,6 +189,9 @@ describe.skipIf(reason !== undefined)("interop with keepalived 2.2 in network na
     const lastOurs = adverts.findLast((a) => a.src === "10.9.0.1")!
     const takeover = adverts.find((a) => a.src === "10.9.0.2" && a.time > lastOurs.time)!
     // Master_Down_Interval at priority 100: 3 x 100 ms + 156 x 100/256 ms = 361 ms.
+    console.info(
+      `interop (e): keepalived took over ${(takeover.time - lastOurs.time).toFixed(1)} ms after our last advert`
+    )
     expect(takeover.time - lastOurs.time).toBeGreaterThan(340)
     expect(takeover.time - lastOurs.time).toBeLessThan(400)
     // Every advert we sent in (c)-(e) decodes as valid VRRP with a good checksum.
