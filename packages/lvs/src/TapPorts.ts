@@ -152,6 +152,15 @@ const validate = (options: Options): TapPortsError | undefined => {
     if (names.has(port.name)) return fail("validate", `port ${JSON.stringify(port.name)} is listed twice`)
     names.add(port.name)
   }
+  if (options.backend === "io_uring") {
+    // Completion tags carry the port in 10 bits and the slot in 16 (0xffff marks a multishot read).
+    const slots =
+      (options.batchSize ?? FramePool.DEFAULT_BATCH_SIZE) * options.ports.length + (options.scratchSlots ?? 8)
+    if (options.ports.length > 1023)
+      return fail("validate", `io_uring supports at most 1023 ports, not ${options.ports.length}`)
+    if (slots >= 0xffff)
+      return fail("validate", `io_uring: batchSize x ports + scratchSlots = ${slots} must stay below 65535`)
+  }
   const timeout = options.pollTimeoutMs ?? 1000
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) {
     return fail("validate", `pollTimeoutMs ${timeout} is not an integer in 1..60000`)
