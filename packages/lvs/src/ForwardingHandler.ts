@@ -1,0 +1,1147 @@
+/**
+ * The director's forwarding frame handler: the whole IPVS data path plus the director's own L2/L3, run
+ * inside each TAP I/O worker over the frames where they lie in the shared pool.
+ *
+ * Per frame (IPv4): ARP (answer for owned addresses, learn neighbours) → parse → header checks (IPv4
+ * header checksum, fragments, TTL, reverse-path source check) → for the director's own addresses (DIPs,
+ * VIPs, FULLNAT local addresses) the IPVS `LOCAL_IN` path: connection lookup (in, then out for FULLNAT
+ * replies), else classifier mark + service lookup in ip_vs_service_find's order, scheduling (with
+ * persistence templates) and connection insert, else the local stack's answer (TCP RST, ICMP port
+ * unreachable, ICMP echo); for transit packets the IPVS `FORWARD` path (NAT replies from real servers,
+ * ICMP errors about tracked connections) and otherwise plain routing. Output: route lookup, MTU check
+ * (ICMP fragmentation needed when DF), neighbour resolution (one frame queued per unresolved neighbour),
+ * Ethernet rewrite, `send`.
+ *
+ * Methods (ipvs.md §3): NAT rewrites the destination in and the source out (the director is the real
+ * servers' gateway); DR only rewrites MACs; TUN prepends an outer IPv4 header (IPIP) into the slot's
+ * headroom; FULLNAT rewrites both ends (local address pool, per-address port allocation) and inserts the
+ * TOA option (kind 254: client port and address) into the SYN.
+ *
+ * Nothing is allocated per frame: one parser and one connection-parameter object per worker, typed-array
+ * tables (neighbours, routes, statistics), ICMP/ARP built in scratch slots. The control plane reaches this
+ * code only through `onControl` messages ({@link VirtualServiceTable.Command}s) applied between batches.
+ *
+ * @module
+ */
+import {
+  ConnectionFlags,
+  ConnectionParams,
+  ConnectionTable,
+  Direction,
+  Persistence,
+  Protocol,
+  TcpState
+} from "@lvs-ts/conntrack"
+import {
+  Arp,
+  Checksum,
+  Ethernet,
+  Icmp,
+  IpProtocol,
+  Ipv4,
+  Nat,
+  PacketParser,
+  ParseResult,
+  Tcp,
+  Tunnel
+} from "@lvs-ts/packet"
+import { type Destination, schedulerLogLine } from "@lvs-ts/schedulers"
+import * as FrameHandler from "./FrameHandler.ts"
+import * as Frames from "./internal/Frames.ts"
+import * as TapDevice from "./TapDevice.ts"
+import * as VST from "./VirtualServiceTable.ts"
+
+/**
+ * One director port (index-aligned with the `TapPorts` ports).
+ *
+ * @example
+ * ```ts
+ * const client: ForwardingHandler.PortConfig = { mac: "02:00:0a:c8:01:01", addresses: ["10.200.1.1/24", "10.200.1.100/32"] }
+ * ```
+ */
+export interface PortConfig {
+  /** The director's MAC on this port. */
+  readonly mac: string
+  /** Addresses the director owns here, `a.b.c.d/len` (len gives the connected network; default /32). */
+  readonly addresses: ReadonlyArray<string>
+}
+
+/**
+ * A static route (`ip route add destination via gateway`); the gateway must be on a connected network.
+ *
+ * @example
+ * ```ts
+ * const r: ForwardingHandler.Route = { destination: "0.0.0.0/0", via: "10.200.1.254" }
+ * ```
+ */
+export interface Route {
+  readonly destination: string
+  readonly via: string
+}
+
+/**
+ * Handler options (`handler.options` of `TapPorts`).
+ *
+ * @example
+ * ```ts
+ * const o: ForwardingHandler.Options = { ports, stats: new SharedArrayBuffer(1024 * 8 * 8), commands: [] }
+ * ```
+ */
+export interface Options {
+  readonly ports: ReadonlyArray<PortConfig>
+  readonly routes?: ReadonlyArray<Route>
+  /** Shared service/destination counters: `queues * slots * VirtualServiceTable.Stats.FIELDS` float64s. */
+  readonly stats: SharedArrayBuffer
+  /** Statistics slots per queue (default VirtualServiceTable.DEFAULT_SLOTS). */
+  readonly slots?: number
+  /** Commands applied at start, in order (the table the control plane built before starting). */
+  readonly commands?: ReadonlyArray<VST.Command>
+  /** Connection table bound (default 1,000,000). */
+  readonly maxConnections?: number
+  /** Route transit traffic that belongs to no connection (default true: the director is a router). */
+  readonly forwarding?: boolean
+  /** Print the kernel's scheduler error line when no destination is available (default true, rate-limited). */
+  readonly logNoDestination?: boolean
+  /** Neighbour entries are re-probed after this long (ms, default 30000) and dropped after 4x without answer. */
+  readonly neighbourReachableMs?: number
+  /** Send gratuitous ARP for every owned address at start (default true). */
+  readonly gratuitousArp?: boolean
+}
+
+/**
+ * A control message the handler understands (`TapPorts.control`).
+ *
+ * @example
+ * ```ts
+ * yield* ports.control({ _tag: "Command", command: { _tag: "Clear" } } satisfies ForwardingHandler.Control)
+ * ```
+ */
+export type Control =
+  | { readonly _tag: "Command"; readonly command: VST.Command }
+  | { readonly _tag: "SetTimeouts"; readonly tcp?: number; readonly tcpfin?: number; readonly udp?: number }
+
+/**
+ * An event the handler sends to the control plane (`TapPorts.events`): a log line, e.g. the kernel's
+ * `IPVS: wrr: TCP 10.200.1.100:80 - no destination available` (rate-limited to one per second).
+ *
+ * @example
+ * ```ts
+ * const e: ForwardingHandler.Event = { _tag: "Log", line: "IPVS: rr: TCP 10.0.0.1:80 - no destination available" }
+ * ```
+ */
+export interface Event {
+  readonly _tag: "Log"
+  readonly line: string
+}
+
+/**
+ * Indices of the handler's counters in `TapPorts.handlerStats` (64 per worker): what was done, and one
+ * counter per drop reason.
+ *
+ * @example
+ * ```ts
+ * const s = yield* ports.handlerStats
+ * s[ForwardingHandler.Stat.dropNoDestination]
+ * ```
+ */
+export const Stat = {
+  arpReplies: 0,
+  arpRequests: 1,
+  gratuitousArps: 2,
+  echoReplies: 3,
+  forwardedIn: 4,
+  forwardedOut: 5,
+  routed: 6,
+  icmpErrorsSent: 7,
+  resetsSent: 8,
+  connectionsCreated: 9,
+  neighbourQueued: 10,
+  icmpRelated: 11,
+  controlApplied: 12,
+  controlRejected: 13,
+  toaInserted: 14,
+  tunnelled: 15,
+  dropMalformed: 16,
+  dropIpChecksum: 17,
+  dropNotForUs: 18,
+  dropEtherType: 19,
+  dropIpv6: 20,
+  dropFragment: 21,
+  dropTtl: 22,
+  dropSpoofed: 23,
+  dropNoRoute: 24,
+  dropNeighbour: 25,
+  dropNoDestination: 26,
+  dropTableFull: 27,
+  dropProtocol: 28,
+  dropFragNeeded: 29,
+  dropTooBig: 30,
+  dropIcmpChecksum: 31,
+  dropUnavailable: 32,
+  dropVlan: 33,
+  dropTx: 34,
+  dropHeadroom: 35,
+  dropPortsExhausted: 36,
+  dropNotScheduled: 37,
+  dropHandlerFault: 38,
+  dropArp: 39,
+  dropIcmpUnrelated: 40,
+  dropLocal: 41
+} as const
+
+/**
+ * Counter names by index, for listings.
+ *
+ * @example
+ * ```ts
+ * ForwardingHandler.statNames[ForwardingHandler.Stat.dropTtl] // "dropTtl"
+ * ```
+ */
+export const statNames: ReadonlyArray<string> = (() => {
+  const names: Array<string> = []
+  for (const [k, v] of Object.entries(Stat)) names[v] = k
+  return names
+})()
+
+/**
+ * URL of this module, to pass as `TapPorts` `handler.module`.
+ *
+ * @example
+ * ```ts
+ * TapPorts.make({ ports, handler: { module: ForwardingHandler.handlerModule, options } })
+ * ```
+ */
+export const handlerModule: URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./ForwardingHandler.ts" : "./ForwardingHandler.js",
+  import.meta.url
+)
+
+/**
+ * Number of scratch slots the handler wants (`TapPorts` `scratchSlots`): 2 for frames it originates and
+ * the rest for frames waiting for neighbour resolution.
+ *
+ * @example
+ * ```ts
+ * TapPorts.make({ ..., scratchSlots: ForwardingHandler.SCRATCH_SLOTS })
+ * ```
+ */
+export const SCRATCH_SLOTS = 34
+
+const parsePrefix = (text: string): { address: number; length: number } | undefined => {
+  const [a, l] = text.split("/")
+  const address = Frames.parseIpv4(a ?? "")
+  const length = l === undefined ? 32 : Number(l)
+  if (address === undefined || !Number.isInteger(length) || length < 0 || length > 32) return undefined
+  return { address, length }
+}
+const maskOf = (length: number): number => (length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0)
+
+/**
+ * Checks options and returns a problem naming the field, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * ForwardingHandler.validate({ ports: [{ mac: "02:00:00:00:00:01", addresses: ["10.0.0.1/24"] }], stats }) // undefined
+ * ```
+ */
+export const validate = (options: Options): string | undefined => {
+  if (!Array.isArray(options.ports) || options.ports.length === 0) return "ports is empty"
+  for (let p = 0; p < options.ports.length; p++) {
+    const port = options.ports[p]!
+    const mac = TapDevice.parseMac(port.mac)
+    if (mac === undefined || (mac[0]! & 1) === 1)
+      return `ports[${p}].mac ${JSON.stringify(port.mac)} is not a unicast MAC`
+    for (let a = 0; a < port.addresses.length; a++) {
+      if (parsePrefix(port.addresses[a]!) === undefined) {
+        return `ports[${p}].addresses[${a}] ${JSON.stringify(port.addresses[a])} is not a.b.c.d[/len]`
+      }
+    }
+  }
+  for (const [i, r] of (options.routes ?? []).entries()) {
+    if (parsePrefix(r.destination) === undefined)
+      return `routes[${i}].destination ${JSON.stringify(r.destination)} is not a.b.c.d/len`
+    if (Frames.parseIpv4(r.via) === undefined) return `routes[${i}].via ${JSON.stringify(r.via)} is not IPv4`
+  }
+  if (!(options.stats instanceof SharedArrayBuffer)) return "stats must be a SharedArrayBuffer"
+  return undefined
+}
+
+// Neighbour states.
+const N_FREE = 0
+const N_INCOMPLETE = 1
+const N_REACHABLE = 2
+const N_DELETED = 3
+const NEIGHBOURS = 1024 // power of two; open addressing
+const ARP_RETRY_MS = 1000
+const ARP_TRIES = 3
+const ORIGIN_SLOTS = 2
+// schedule() results besides an entry index.
+const NO_DESTINATION = -1
+const NOT_SCHEDULED = -2
+const TABLE_FULL = -3
+
+/**
+ * The handler factory (run inside each TAP worker).
+ *
+ * @example
+ * ```ts
+ * TapPorts.make({ ports, scratchSlots: ForwardingHandler.SCRATCH_SLOTS, handler: { module: ForwardingHandler.handlerModule, options } })
+ * ```
+ */
+export const make = FrameHandler.define((ctx) => {
+  const options = ctx.options as Options
+  const problem = validate(options)
+  if (problem !== undefined) throw new Error(`ForwardingHandler: ${problem}`)
+  const b = ctx.bytes
+  const stats = ctx.stats
+  const nports = ctx.ports.length
+  const slots = options.slots ?? VST.DEFAULT_SLOTS
+  const counters = new Float64Array(options.stats)
+  const counterBase = ctx.queue * slots * VST.Stats.FIELDS
+  const F = VST.Stats.FIELDS
+  const forwarding = options.forwarding ?? true
+  const logNoDestination = options.logNoDestination ?? true
+  const reachableMs = options.neighbourReachableMs ?? 30_000
+
+  // ---- ports, owned addresses, routes ----
+  const macs = new Uint8Array(6 * nports)
+  const portAddresses: Array<Uint32Array> = []
+  const primary = new Uint32Array(nports)
+  const mtus = new Int32Array(nports)
+  const routeNet: Array<number> = []
+  const routeMask: Array<number> = []
+  const routeVia: Array<number> = []
+  const routePort: Array<number> = []
+  const routeLen: Array<number> = []
+  for (let p = 0; p < nports; p++) {
+    const config = options.ports[p]
+    if (config !== undefined) macs.set(TapDevice.parseMac(config.mac)!, p * 6)
+    const list = (config?.addresses ?? []).map((a) => parsePrefix(a)!)
+    portAddresses.push(Uint32Array.from(list.map((a) => a.address)))
+    primary[p] = list[0]?.address ?? 0
+    mtus[p] = ctx.ports[p]!.mtu
+    for (const a of list) {
+      if (a.length === 32) continue
+      const mask = maskOf(a.length)
+      routeNet.push((a.address & mask) >>> 0)
+      routeMask.push(mask)
+      routeVia.push(0)
+      routePort.push(p)
+      routeLen.push(a.length)
+    }
+  }
+  const connectedCount = routeNet.length
+  const findRoute = (dst: number, connectedOnly: boolean): number => {
+    let best = -1
+    let bestLen = -1
+    const n = connectedOnly ? connectedCount : routeNet.length
+    for (let i = 0; i < n; i++) {
+      if ((dst & routeMask[i]!) >>> 0 === routeNet[i] && routeLen[i]! > bestLen) {
+        best = i
+        bestLen = routeLen[i]!
+      }
+    }
+    return best
+  }
+  for (const r of options.routes ?? []) {
+    const d = parsePrefix(r.destination)!
+    const via = Frames.parseIpv4(r.via)!
+    const c = findRoute(via, true)
+    if (c < 0)
+      throw new Error(`ForwardingHandler: route ${r.destination} via ${r.via}: gateway is on no connected network`)
+    const mask = maskOf(d.length)
+    routeNet.push((d.address & mask) >>> 0)
+    routeMask.push(mask)
+    routeVia.push(via)
+    routePort.push(routePort[c]!)
+    routeLen.push(d.length)
+  }
+  const rNet = Uint32Array.from(routeNet)
+  const rMask = Uint32Array.from(routeMask)
+  const rVia = Uint32Array.from(routeVia)
+  const rPort = Int32Array.from(routePort)
+  const rLen = Int32Array.from(routeLen)
+  const nroutes = rNet.length
+  /** Longest-prefix match; returns the route index or -1. */
+  const route = (dst: number): number => {
+    let best = -1
+    let bestLen = -1
+    for (let i = 0; i < nroutes; i++) {
+      if ((dst & rMask[i]!) >>> 0 === rNet[i] && rLen[i]! > bestLen) {
+        best = i
+        bestLen = rLen[i]!
+      }
+    }
+    return best
+  }
+
+  // ---- the virtual service table and the connection table ----
+  const vst = new VST.VirtualServiceTable({ slots })
+  const conns = ConnectionTable.make({
+    maxConnections: options.maxConnections ?? 1_000_000,
+    destinations: vst.directory,
+    startTime: performance.now()
+  })
+  const params = ConnectionParams.make()
+  // Owned addresses: port addresses + VIPs + FULLNAT local addresses (rebuilt when the table changes).
+  let local = new Uint32Array(0)
+  let tunnels: Array<Tunnel.Tunnel | undefined> = []
+  const tunnelMac: Array<Uint8Array | undefined> = []
+  const lportCursor = new Map<number, number>()
+  const rebuild = () => {
+    const set = new Set<number>()
+    for (const list of portAddresses) for (const a of list) set.add(a)
+    for (const s of vst.services.values()) {
+      if (s.fwmark === 0) set.add(s.addressValue)
+      for (const a of s.localAddresses) set.add(a)
+    }
+    local = Uint32Array.from(set)
+    tunnels = []
+    for (const s of vst.services.values()) {
+      for (const d of s.destinations.values()) {
+        if (d.method !== "tun") continue
+        const r = route(d.addressValue)
+        const port = r < 0 ? 0 : rPort[r]!
+        const mac = tunnelMac[d.id] ?? new Uint8Array(6)
+        tunnelMac[d.id] = mac
+        tunnels[d.id] = Tunnel.make({
+          type: Tunnel.TunnelType.Ipip,
+          outerVersion: 4,
+          source4: primary[port]!,
+          destination4: d.addressValue,
+          destinationMac: mac,
+          sourceMac: macs.subarray(port * 6, port * 6 + 6)
+        })
+      }
+    }
+  }
+  const isLocal = (ip: number): boolean => {
+    const l = local
+    for (let i = 0; i < l.length; i++) if (l[i] === ip) return true
+    return false
+  }
+  /** ARP: answer for addresses configured on the port, and for VIPs / local addresses routed out of it. */
+  const ownsOnPort = (port: number, ip: number): boolean => {
+    const list = portAddresses[port]!
+    for (let i = 0; i < list.length; i++) if (list[i] === ip) return true
+    if (!isLocal(ip)) return false
+    const r = route(ip)
+    return r >= 0 && rPort[r] === port && rVia[r] === 0
+  }
+
+  // ---- neighbours (ARP table): open addressing over typed arrays ----
+  const nIp = new Uint32Array(NEIGHBOURS)
+  const nState = new Uint8Array(NEIGHBOURS)
+  const nMac = new Uint8Array(NEIGHBOURS * 6)
+  const nPort = new Int32Array(NEIGHBOURS)
+  const nConfirmed = new Float64Array(NEIGHBOURS)
+  const nProbed = new Float64Array(NEIGHBOURS)
+  const nTries = new Int32Array(NEIGHBOURS)
+  const nPending = new Int32Array(NEIGHBOURS).fill(-1) // scratch slot index
+  const nPendingLength = new Int32Array(NEIGHBOURS)
+  const nPendingStart = new Int32Array(NEIGHBOURS)
+  const freePending: Array<number> = []
+  for (let i = ctx.scratch.length - 1; i >= ORIGIN_SLOTS; i--) freePending.push(i)
+  let neighbourCount = 0
+  let deletedCount = 0
+  const hashIp = (ip: number): number => Math.imul(ip ^ (ip >>> 16), 0x45d9f3b) >>> 22 // 10 bits
+  const findNeighbour = (ip: number): number => {
+    let i = hashIp(ip) & (NEIGHBOURS - 1)
+    for (let n = 0; n < NEIGHBOURS; n++) {
+      const s = nState[i]!
+      if (s === N_FREE) return -1
+      if (s !== N_DELETED && nIp[i] === ip) return i
+      i = (i + 1) & (NEIGHBOURS - 1)
+    }
+    return -1
+  }
+  const insertNeighbour = (ip: number, port: number): number => {
+    if (neighbourCount + deletedCount >= (NEIGHBOURS * 3) / 4) return -1
+    let i = hashIp(ip) & (NEIGHBOURS - 1)
+    while (nState[i] !== N_FREE && nState[i] !== N_DELETED) i = (i + 1) & (NEIGHBOURS - 1)
+    if (nState[i] === N_DELETED) deletedCount--
+    nIp[i] = ip
+    nState[i] = N_INCOMPLETE
+    nPort[i] = port
+    nTries[i] = 0
+    nPending[i] = -1
+    neighbourCount++
+    return i
+  }
+  const deleteNeighbour = (i: number) => {
+    if (nPending[i]! >= 0) {
+      freePending.push(nPending[i]!)
+      nPending[i] = -1
+      stats[Stat.dropNeighbour]!++
+    }
+    nState[i] = N_DELETED
+    neighbourCount--
+    deletedCount++
+  }
+  const sendArpRequest = (port: number, target: number) => {
+    const o = ctx.scratch[1]!
+    const n = Arp.writeRequest(b, o, macs.subarray(port * 6, port * 6 + 6), sourceFor(port, target), target)
+    if (ctx.send(port, o, n)) stats[Stat.arpRequests]!++
+    ctx.flush()
+  }
+  /** The port address on the same network as `target` (the kernel's arp_announce=2 choice). */
+  const sourceFor = (port: number, target: number): number => {
+    for (let i = 0; i < connectedCount; i++) {
+      if (rPort[i] === port && (target & rMask[i]!) >>> 0 === rNet[i]) {
+        const list = portAddresses[port]!
+        for (let a = 0; a < list.length; a++) if ((list[a]! & rMask[i]!) >>> 0 === rNet[i]) return list[a]!
+      }
+    }
+    return primary[port]!
+  }
+  const learn = (port: number, ip: number, macOffset: number, create: boolean, now: number) => {
+    let i = findNeighbour(ip)
+    if (i < 0) {
+      if (!create) return
+      const r = route(ip)
+      if (r < 0 || rPort[r] !== port || rVia[r] !== 0) return
+      i = insertNeighbour(ip, port)
+      if (i < 0) return
+    }
+    for (let k = 0; k < 6; k++) nMac[i * 6 + k] = b[macOffset + k]!
+    nState[i] = N_REACHABLE
+    nPort[i] = port
+    nConfirmed[i] = now
+    nTries[i] = 0
+    const slot = nPending[i]!
+    if (slot >= 0) {
+      nPending[i] = -1
+      const start = nPendingStart[i]!
+      for (let k = 0; k < 6; k++) b[start + k] = nMac[i * 6 + k]!
+      if (!ctx.send(port, start, nPendingLength[i]!)) stats[Stat.dropTx]!++
+      ctx.flush()
+      freePending.push(slot)
+    }
+  }
+
+  // ---- statistics ----
+  const count = (slot: number, field: number, value: number) => {
+    counters[counterBase + slot * F + field]! += value
+  }
+  let lastLog = -1e9
+  const logNoDest = (service: VST.Service, message: string, now: number) => {
+    if (!logNoDestination || now - lastLog < 1000) return
+    lastLog = now
+    ctx.notify({
+      _tag: "Log",
+      line: `IPVS: ${schedulerLogLine(
+        service.scheduler,
+        (service.protocol ?? "ip").toUpperCase(),
+        service.address ?? "0.0.0.0",
+        service.port,
+        message,
+        service.fwmark
+      )}`
+    } satisfies Event)
+  }
+
+  // ---- output ----
+  /**
+   * Sends the IPv4 packet at `l3` (frame at `o` with room for an Ethernet header before `l3`) towards
+   * `dst` out of the route's port. Returns false when dropped (counted).
+   */
+  const output = (o: number, l3: number, l3Length: number, nextHop: number, port: number, now: number): boolean => {
+    const frameLength = l3 - o + l3Length
+    let i = findNeighbour(nextHop)
+    if (i >= 0 && nState[i] === N_REACHABLE) {
+      const m = i * 6
+      for (let k = 0; k < 6; k++) b[o + k] = nMac[m + k]!
+      for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[port * 6 + k]!
+      b[o + 12] = 0x08
+      b[o + 13] = 0x00
+      if (now - nConfirmed[i]! > reachableMs && now - nProbed[i]! > ARP_RETRY_MS) {
+        nProbed[i] = now
+        sendArpRequest(port, nextHop) // refresh while still using the entry (the kernel's STALE/PROBE)
+      }
+      if (!ctx.send(port, o, frameLength)) {
+        stats[Stat.dropTx]!++
+        return false
+      }
+      return true
+    }
+    if (i < 0) {
+      i = insertNeighbour(nextHop, port)
+      if (i < 0) {
+        stats[Stat.dropNeighbour]!++
+        return false
+      }
+    }
+    // Queue one frame per unresolved neighbour (the newest replaces nothing: later ones are dropped).
+    if (nPending[i]! < 0 && freePending.length > 0 && frameLength <= ctx.frameCapacity) {
+      const slot = freePending.pop()!
+      const start = ctx.scratch[slot]!
+      b.copyWithin(start, o, o + frameLength)
+      for (let k = 0; k < 6; k++) b[start + 6 + k] = macs[port * 6 + k]!
+      b[start + 12] = 0x08
+      b[start + 13] = 0x00
+      nPending[i] = slot
+      nPendingStart[i] = start
+      nPendingLength[i] = frameLength
+      stats[Stat.neighbourQueued]!++
+    } else {
+      stats[Stat.dropNeighbour]!++
+    }
+    if (nTries[i] === 0 || now - nProbed[i]! > ARP_RETRY_MS) {
+      nProbed[i] = now
+      nTries[i]!++
+      sendArpRequest(port, nextHop)
+    }
+    return false
+  }
+
+  const p = new PacketParser()
+  let ipId = 1
+
+  /** ICMP error about the parsed packet, from `source`, back out of the port it came in. */
+  const sendIcmpError = (inPort: number, type: number, code: number, rest: number, source: number) => {
+    if (!Icmp.mayReplyWithError(b, p)) return
+    const o = ctx.scratch[0]!
+    const n = Icmp.writeError(b, o, b, p, type, code, rest, source)
+    if (n > 0 && ctx.send(inPort, o, n)) stats[Stat.icmpErrorsSent]!++
+    ctx.flush()
+  }
+
+  /** TTL handling for a forwarded packet: false (and ICMP time exceeded sent) when it would expire. */
+  const decrementTtl = (inPort: number, l3: number, dst: number): boolean => {
+    if (Ipv4.decrementTtl(b, l3)) return true
+    stats[Stat.dropTtl]!++
+    sendIcmpError(inPort, Icmp.Type.TimeExceeded, 0, 0, isLocal(dst) ? dst : primary[inPort]!)
+    return false
+  }
+
+  /** MTU check before any rewrite (ip_vs_xmit's ensure_mtu_is_adequate). */
+  const fits = (inPort: number, l3Length: number, mtu: number, dst: number): boolean => {
+    if (l3Length <= mtu) return true
+    if (p.dontFragment) {
+      stats[Stat.dropFragNeeded]!++
+      sendIcmpError(
+        inPort,
+        Icmp.Type.DestinationUnreachable,
+        Icmp.UnreachableCode.FragmentationNeeded,
+        mtu & 0xffff,
+        isLocal(dst) ? dst : primary[inPort]!
+      )
+    } else {
+      stats[Stat.dropTooBig]!++ // no IP fragmentation in the director (yet)
+    }
+    return false
+  }
+
+  // ---- scheduling ----
+  const chooser = {
+    service: undefined as VST.Service | undefined,
+    l3: 0,
+    sport: 0,
+    now: 0,
+    failure: "",
+    choose(_service: number, conn: ConnectionParams.ConnectionParams): boolean {
+      const s = this.service!
+      const r = s.pool.pick(b, this.l3 + 12, this.l3 + 16, this.sport, this.now)
+      if (r._tag !== "Destination") {
+        this.failure = r.logged ? r.message : ""
+        return false
+      }
+      this.describe(vst.directory.idOf(r as Destination), conn)
+      return true
+    },
+    describe(destination: number, conn: ConnectionParams.ConnectionParams): void {
+      const d = vst.destinationById[destination]!
+      conn.destination = destination
+      conn.destinationAddress = d.addressValue
+      conn.destinationPort = d.port === 0 ? conn.virtualPort : d.port
+      conn.method = d.methodCode
+    }
+  }
+
+  /** Allocates a FULLNAT local address and port unique for the reply tuple; false when exhausted. */
+  const allocateLocal = (s: VST.Service, protocol: number): boolean => {
+    const pool = s.localAddresses
+    if (pool.length === 0) return false
+    for (let tries = 0; tries < 64; tries++) {
+      const lip = pool[(ipId + tries) % pool.length]!
+      let port = lportCursor.get(lip) ?? 1024
+      port = port >= 65535 ? 1024 : port + 1
+      lportCursor.set(lip, port)
+      if (conns.lookupOut(protocol, params.destinationAddress, params.destinationPort, lip, port) < 0) {
+        params.localAddress = lip
+        params.localPort = port
+        return true
+      }
+    }
+    return false
+  }
+
+  /** ip_vs_schedule: returns the new entry, or -1 (no destination: ICMP sent), -2 (not scheduled), -3 (full). */
+  const schedule = (
+    s: VST.Service,
+    protocol: number,
+    src: number,
+    sport: number,
+    dst: number,
+    dport: number,
+    now: number
+  ) => {
+    params.reset()
+    params.protocol = protocol
+    params.clientAddress = src
+    params.clientPort = sport
+    params.virtualAddress = dst
+    params.virtualPort = dport
+    params.service = s.id
+    chooser.service = s
+    chooser.l3 = p.l3Offset
+    chooser.sport = sport
+    chooser.now = now
+    chooser.failure = "no destination available"
+    let e: number
+    if (s.persistent !== undefined) {
+      // Local addresses are chosen once the destination is known (persistentChooser).
+      e = Persistence.schedule(conns, s.persistent, params, persistentChooser, now)
+      if (e === Persistence.NO_DESTINATION) {
+        logNoDest(s, chooser.failure, now)
+        return NO_DESTINATION
+      }
+    } else {
+      if (s.port !== 0 && dport !== s.port && s.fwmark === 0) return NOT_SCHEDULED
+      if (!chooser.choose(s.id, params)) {
+        logNoDest(s, chooser.failure, now)
+        return NO_DESTINATION
+      }
+      if (params.method === ConnectionFlags.FULLNAT && !allocateLocal(s, protocol)) {
+        stats[Stat.dropPortsExhausted]!++
+        return TABLE_FULL
+      }
+      e = conns.insert(params, now)
+    }
+    if (e < 0) return TABLE_FULL
+    count(s.slot, VST.Stats.connections, 1)
+    const d = vst.destinationById[conns.destination(e)]
+    if (d !== undefined) count(d.slot, VST.Stats.connections, 1)
+    stats[Stat.connectionsCreated]!++
+    return e
+  }
+  // Persistence path: FULLNAT local address allocated once the destination is chosen.
+  const persistentChooser = {
+    choose(service: number, conn: ConnectionParams.ConnectionParams): boolean {
+      if (!chooser.choose(service, conn)) return false
+      if (conn.method === ConnectionFlags.FULLNAT && !allocateLocal(chooser.service!, conn.protocol)) return false
+      return true
+    },
+    describe(destination: number, conn: ConnectionParams.ConnectionParams): void {
+      chooser.describe(destination, conn)
+      if (conn.method === ConnectionFlags.FULLNAT) allocateLocal(chooser.service!, conn.protocol)
+    }
+  }
+
+  // ---- forwarding of tracked packets ----
+  const signalOf = (protocol: number): number =>
+    protocol === Protocol.TCP ? p.tcpFlags : protocol === Protocol.SCTP ? (b[p.l4Offset + 12] ?? 0) : 0
+
+  /** Client -> real server for entry `e`. */
+  const forwardIn = (inPort: number, o: number, e: number, protocol: number, signal: number, now: number): void => {
+    const l3 = p.l3Offset
+    const l3Length = p.l3End - l3
+    const method = conns.method(e)
+    const daddr = conns.destinationAddress(e)
+    const r = route(daddr)
+    if (r < 0) return void stats[Stat.dropNoRoute]!++
+    const port = rPort[r]!
+    const overhead = method === ConnectionFlags.TUNNEL ? Ipv4.HEADER_LENGTH : 0
+    const dst = Ipv4.destination(b, l3)
+    if (!fits(inPort, l3Length, mtus[port]! - overhead, dst)) return
+    if (!decrementTtl(inPort, l3, dst)) return
+    // Related ICMP errors are accounted but run no state transition (ip_vs_in_icmp).
+    if (protocol !== IpProtocol.Icmp) conns.packet(e, Direction.INPUT, signal, l3Length, now)
+    const svc = vst.byId[conns.service(e)]
+    const d = vst.destinationById[conns.destination(e)]
+    if (svc !== undefined) {
+      count(svc.slot, VST.Stats.inPackets, 1)
+      count(svc.slot, VST.Stats.inBytes, l3Length)
+    }
+    if (d !== undefined) {
+      count(d.slot, VST.Stats.inPackets, 1)
+      count(d.slot, VST.Stats.inBytes, l3Length)
+    }
+    const nextHop = rVia[r] === 0 ? daddr : rVia[r]!
+    let length = l3Length
+    if (method === ConnectionFlags.MASQ) {
+      if (p.icmpType >= 0 && protocol === IpProtocol.Icmp) {
+        Nat.icmpErrorInV4(b, p, daddr, conns.destinationPort(e))
+      } else {
+        Nat.setDestinationV4(b, l3, p.l4Offset, protocol, daddr, conns.destinationPort(e))
+      }
+    } else if (method === ConnectionFlags.FULLNAT) {
+      if (protocol === Protocol.TCP && (signal & TcpState.SYN) !== 0 && (signal & TcpState.ACK) === 0) {
+        const grew = Tcp.setToa(b, l3, p.l4Offset, conns.clientPort(e), conns.clientAddress(e))
+        if (grew >= 0) {
+          length += grew
+          stats[Stat.toaInserted]!++
+        }
+      }
+      Nat.setAddressesV4(
+        b,
+        l3,
+        p.l4Offset,
+        protocol,
+        conns.localAddress(e),
+        conns.localPort(e),
+        daddr,
+        conns.destinationPort(e)
+      )
+    } else if (method === ConnectionFlags.TUNNEL) {
+      const t = tunnels[conns.destination(e)]
+      if (t === undefined) return void stats[Stat.dropNoRoute]!++
+      // Resolve the real server's MAC first (the tunnel header carries it).
+      const i = findNeighbour(nextHop)
+      if (i < 0 || nState[i] !== N_REACHABLE) {
+        // Queue the encapsulated frame; the MAC is patched in when the neighbour answers.
+      } else {
+        for (let k = 0; k < 6; k++) t.destinationMac[k] = nMac[i * 6 + k]!
+      }
+      const start = Tunnel.encapsulate(b, l3, length, t, ipId++ & 0xffff, 0)
+      if (start < 0) return void stats[Stat.dropHeadroom]!++
+      stats[Stat.tunnelled]!++
+      if (output(start, start + Ethernet.HEADER_LENGTH, length + t.overhead, nextHop, port, now)) {
+        stats[Stat.forwardedIn]!++
+      }
+      return
+    }
+    // DR: nothing but the MAC rewrite (next hop = the real server).
+    if (output(o, l3, length, nextHop, port, now)) stats[Stat.forwardedIn]!++
+  }
+
+  /** Real server -> client for entry `e` (NAT and FULLNAT replies). */
+  const forwardOut = (inPort: number, o: number, e: number, protocol: number, signal: number, now: number): void => {
+    const l3 = p.l3Offset
+    const l3Length = p.l3End - l3
+    const method = conns.method(e)
+    const caddr = conns.clientAddress(e)
+    const r = route(caddr)
+    if (r < 0) return void stats[Stat.dropNoRoute]!++
+    const port = rPort[r]!
+    const dst = Ipv4.destination(b, l3)
+    if (!fits(inPort, l3Length, mtus[port]!, dst)) return
+    if (!decrementTtl(inPort, l3, dst)) return
+    if (protocol !== IpProtocol.Icmp) conns.packet(e, Direction.OUTPUT, signal, l3Length, now)
+    const svc = vst.byId[conns.service(e)]
+    const d = vst.destinationById[conns.destination(e)]
+    if (svc !== undefined) {
+      count(svc.slot, VST.Stats.outPackets, 1)
+      count(svc.slot, VST.Stats.outBytes, l3Length)
+    }
+    if (d !== undefined) {
+      count(d.slot, VST.Stats.outPackets, 1)
+      count(d.slot, VST.Stats.outBytes, l3Length)
+    }
+    if (protocol === IpProtocol.Icmp) {
+      Nat.icmpErrorOutV4(b, p, conns.virtualAddress(e), conns.virtualPort(e))
+    } else if (method === ConnectionFlags.FULLNAT) {
+      Nat.setAddressesV4(
+        b,
+        l3,
+        p.l4Offset,
+        protocol,
+        conns.virtualAddress(e),
+        conns.virtualPort(e),
+        caddr,
+        conns.clientPort(e)
+      )
+    } else {
+      Nat.setSourceV4(b, l3, p.l4Offset, protocol, conns.virtualAddress(e), conns.virtualPort(e))
+    }
+    const nextHop = rVia[r] === 0 ? caddr : rVia[r]!
+    if (output(o, l3, l3Length, nextHop, port, now)) stats[Stat.forwardedOut]!++
+  }
+
+  // ---- local delivery (the director's own stack) ----
+  const echo = (inPort: number, o: number) => {
+    const l3 = p.l3Offset
+    const ihl = p.l3HeaderLength
+    const total = p.l3End - l3
+    const icmp = p.l4Offset
+    if (!Icmp.isChecksumValid(b, icmp, total - ihl)) return void stats[Stat.dropIcmpChecksum]!++
+    b.copyWithin(o, o + 6, o + 12)
+    for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[inPort * 6 + k]!
+    const src = Ipv4.source(b, l3)
+    const dst = Ipv4.destination(b, l3)
+    Ipv4.setSource(b, l3, dst)
+    Ipv4.setDestination(b, l3, src)
+    b[l3 + 8] = 64
+    Ipv4.updateChecksum(b, l3)
+    b[icmp] = Icmp.Type.EchoReply
+    Frames.writeU16(b, icmp + 2, Checksum.update16(Frames.readU16(b, icmp + 2), 0x0800, 0x0000))
+    if (ctx.send(inPort, o, p.l3End - o)) stats[Stat.echoReplies]!++
+  }
+
+  const deliverLocal = (inPort: number, protocol: number, dst: number) => {
+    if (protocol === Protocol.TCP) {
+      if ((p.tcpFlags & TcpState.RST) !== 0) return void stats[Stat.dropLocal]!++
+      const o = ctx.scratch[0]!
+      const n = Tcp.writeReset(b, o, b, p)
+      if (n > 0 && ctx.send(inPort, o, n)) stats[Stat.resetsSent]!++
+      ctx.flush()
+    } else if (protocol === Protocol.UDP) {
+      sendIcmpError(inPort, Icmp.Type.DestinationUnreachable, Icmp.UnreachableCode.Port, 0, dst)
+      stats[Stat.dropLocal]!++
+    } else {
+      sendIcmpError(inPort, Icmp.Type.DestinationUnreachable, Icmp.UnreachableCode.Protocol, 0, dst)
+      stats[Stat.dropProtocol]!++
+    }
+  }
+
+  /** ICMP error to or through the director: related to a tracked connection (ip_vs_in_icmp / out_icmp)? */
+  const icmpError = (inPort: number, o: number, toUs: boolean, now: number): boolean => {
+    if (p.innerResult !== ParseResult.Ok || p.innerSourcePort < 0) return false
+    const il3 = p.innerL3Offset
+    const iproto = p.innerProtocol
+    if (!Protocol.isSupported(iproto)) return false
+    const isrc = Ipv4.source(b, il3)
+    const idst = Ipv4.destination(b, il3)
+    // Embedded = a packet the director sent: towards the client (VIP -> CIP) or towards a real server.
+    let e = toUs ? conns.lookupIn(iproto, idst, p.innerDestinationPort, isrc, p.innerSourcePort) : -1
+    if (e >= 0) {
+      if (!Icmp.isChecksumValid(b, p.l4Offset, p.l3End - p.l4Offset)) {
+        stats[Stat.dropIcmpChecksum]!++
+        return true
+      }
+      stats[Stat.icmpRelated]!++
+      forwardIn(inPort, o, e, IpProtocol.Icmp, 0, now)
+      return true
+    }
+    // From a real server about a packet we forwarded (CIP -> RIP, or LIP -> RIP for FULLNAT).
+    e = conns.lookupOut(iproto, idst, p.innerDestinationPort, isrc, p.innerSourcePort)
+    if (e >= 0 && (conns.method(e) === ConnectionFlags.MASQ || conns.method(e) === ConnectionFlags.FULLNAT)) {
+      if (!Icmp.isChecksumValid(b, p.l4Offset, p.l3End - p.l4Offset)) {
+        stats[Stat.dropIcmpChecksum]!++
+        return true
+      }
+      stats[Stat.icmpRelated]!++
+      if (conns.method(e) === ConnectionFlags.FULLNAT) {
+        // Outer destination is our local address: send it to the client instead.
+        Ipv4.setDestination(b, p.l3Offset, conns.clientAddress(e))
+        Ipv4.updateChecksum(b, p.l3Offset)
+      }
+      forwardOut(inPort, o, e, IpProtocol.Icmp, 0, now)
+      return true
+    }
+    return false
+  }
+
+  const ipv4 = (inPort: number, o: number, length: number, now: number) => {
+    const res = p.parse(b, o, length)
+    if (res !== ParseResult.Ok) return void stats[Stat.dropMalformed]!++
+    if (p.vlanCount > 0) return void stats[Stat.dropVlan]!++
+    const l3 = p.l3Offset
+    if (!Ipv4.isChecksumValid(b, l3)) return void stats[Stat.dropIpChecksum]!++
+    const src = Ipv4.source(b, l3)
+    const dst = Ipv4.destination(b, l3)
+    // Martians and spoofed sources (rp_filter=1: the source must route back out of the receiving port).
+    const rs = route(src)
+    if (rs < 0 || rPort[rs] !== inPort || isLocal(src) || src === 0 || src >>> 28 >= 14) {
+      return void stats[Stat.dropSpoofed]!++
+    }
+    const protocol = p.protocol
+    const fragment = p.fragmentOffset !== 0 || p.moreFragments
+    if (isLocal(dst)) {
+      if (fragment) return void stats[Stat.dropFragment]!++ // no reassembly: IPVS never schedules fragments
+      if (protocol === Protocol.TCP || protocol === Protocol.UDP || protocol === Protocol.SCTP) {
+        const sport = p.sourcePort
+        const dport = p.destinationPort
+        const signal = signalOf(protocol)
+        let e = conns.lookupIn(protocol, src, sport, dst, dport)
+        if (e >= 0) {
+          const isNew = protocol === Protocol.TCP ? (signal & (TcpState.SYN | TcpState.RST)) === TcpState.SYN : false
+          const verdict = conns.inbound(e, isNew, now)
+          if (verdict === ConnectionTable.DROP) return void stats[Stat.dropUnavailable]!++
+          if (verdict === ConnectionTable.FORWARD) return forwardIn(inPort, o, e, protocol, signal, now)
+          e = -1 // RESCHEDULE: fall through to scheduling
+        }
+        e = conns.lookupOut(protocol, src, sport, dst, dport)
+        if (e >= 0 && conns.method(e) === ConnectionFlags.FULLNAT) {
+          return forwardOut(inPort, o, e, protocol, signal, now)
+        }
+        const mark = vst.classifierCount > 0 ? vst.classify(protocol, src, dst, dport) : 0
+        const s = vst.lookup(mark, protocol, dst, dport)
+        if (s !== undefined && conns.schedulesNew(protocol, signal)) {
+          const ne = schedule(s, protocol, src, sport, dst, dport, now)
+          if (ne >= 0) return forwardIn(inPort, o, ne, protocol, signal, now)
+          if (ne === NO_DESTINATION) {
+            // ip_vs_leave: ICMP port unreachable to the client, packet dropped.
+            stats[Stat.dropNoDestination]!++
+            sendIcmpError(inPort, Icmp.Type.DestinationUnreachable, Icmp.UnreachableCode.Port, 0, dst)
+            return
+          }
+          if (ne === TABLE_FULL) return void stats[Stat.dropTableFull]!++
+          stats[Stat.dropNotScheduled]!++
+        }
+        return deliverLocal(inPort, protocol, dst)
+      }
+      if (protocol === IpProtocol.Icmp) {
+        if (p.icmpType === Icmp.Type.EchoRequest) return echo(inPort, o)
+        if (Icmp.isError(p.icmpType) && icmpError(inPort, o, true, now)) return
+        return void stats[Stat.dropIcmpUnrelated]!++
+      }
+      return deliverLocal(inPort, protocol, dst)
+    }
+    // Transit: replies of NAT connections, ICMP errors about connections, plain routing.
+    if (!fragment && (protocol === Protocol.TCP || protocol === Protocol.UDP || protocol === Protocol.SCTP)) {
+      const e = conns.lookupOut(protocol, src, p.sourcePort, dst, p.destinationPort)
+      if (e >= 0 && conns.method(e) === ConnectionFlags.MASQ) {
+        return forwardOut(inPort, o, e, protocol, signalOf(protocol), now)
+      }
+    } else if (!fragment && protocol === IpProtocol.Icmp && Icmp.isError(p.icmpType)) {
+      if (icmpError(inPort, o, false, now)) return
+    }
+    if (!forwarding) return void stats[Stat.dropNotForUs]!++
+    const r = route(dst)
+    if (r < 0) {
+      stats[Stat.dropNoRoute]!++
+      sendIcmpError(inPort, Icmp.Type.DestinationUnreachable, Icmp.UnreachableCode.Network, 0, primary[inPort]!)
+      return
+    }
+    const port = rPort[r]!
+    const l3Length = p.l3End - l3
+    if (!fits(inPort, l3Length, mtus[port]!, dst)) return
+    if (!decrementTtl(inPort, l3, dst)) return
+    if (output(o, l3, l3Length, rVia[r] === 0 ? dst : rVia[r]!, port, now)) stats[Stat.routed]!++
+  }
+
+  const arp = (port: number, o: number, length: number, now: number) => {
+    const a = o + Ethernet.HEADER_LENGTH
+    if (Arp.validate(b, a, length - Ethernet.HEADER_LENGTH) !== ParseResult.Ok) return void stats[Stat.dropArp]!++
+    const op = Arp.operation(b, a)
+    const sender = Arp.senderProtocol(b, a)
+    const target = Arp.targetProtocol(b, a)
+    const ours = ownsOnPort(port, target)
+    // Learn the sender: update a known entry on any ARP; create one when the packet is for us.
+    if (sender !== 0) learn(port, sender, a + Arp.SENDER_HARDWARE, ours, now)
+    if (op !== Arp.Operation.Request || !ours) return
+    b.copyWithin(o + Ethernet.DESTINATION, a + Arp.SENDER_HARDWARE, a + Arp.SENDER_HARDWARE + 6)
+    for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[port * 6 + k]!
+    Frames.writeU16(b, a + Arp.OPERATION, Arp.Operation.Reply)
+    b.copyWithin(a + Arp.TARGET_HARDWARE, a + Arp.SENDER_HARDWARE, a + Arp.SENDER_HARDWARE + 6)
+    Frames.writeU32(b, a + Arp.TARGET_PROTOCOL, sender)
+    for (let k = 0; k < 6; k++) b[a + Arp.SENDER_HARDWARE + k] = macs[port * 6 + k]!
+    Frames.writeU32(b, a + Arp.SENDER_PROTOCOL, target)
+    if (ctx.send(port, o, Arp.FRAME_LENGTH)) stats[Stat.arpReplies]!++
+  }
+
+  const isOurMac = (port: number, o: number): boolean => {
+    const m = port * 6
+    for (let k = 0; k < 6; k++) if (b[o + k] !== macs[m + k]) return false
+    return true
+  }
+
+  const gratuitous = (addresses: Iterable<number>) => {
+    if (ctx.queue !== 0) return
+    const o = ctx.scratch[1]!
+    for (const ip of addresses) {
+      for (let port = 0; port < nports; port++) {
+        if (!ownsOnPort(port, ip)) continue
+        const n = Arp.writeGratuitous(b, o, macs.subarray(port * 6, port * 6 + 6), ip)
+        if (ctx.send(port, o, n)) stats[Stat.gratuitousArps]!++
+        ctx.flush()
+      }
+    }
+  }
+
+  const applyCommand = (command: VST.Command): void => {
+    const before = new Set(local)
+    const problem = vst.apply(command)
+    if (problem !== undefined) {
+      stats[Stat.controlRejected]!++
+      ctx.notify({
+        _tag: "Log",
+        line: `ForwardingHandler: command ${command._tag} rejected: ${problem}`
+      } satisfies Event)
+      return
+    }
+    stats[Stat.controlApplied]!++
+    rebuild()
+    if (options.gratuitousArp ?? true) gratuitous([...local].filter((a) => !before.has(a)))
+  }
+
+  rebuild()
+  if (options.gratuitousArp ?? true) gratuitous(local)
+  for (const c of options.commands ?? []) applyCommand(c)
+
+  const publishDestinationCounters = () => {
+    for (const d of vst.destinationById) {
+      if (d === undefined) continue
+      const base = counterBase + d.slot * F
+      counters[base + VST.Stats.activeConnections] = d.destination.activeConnections
+      counters[base + VST.Stats.inactiveConnections] = d.destination.inactiveConnections
+      counters[base + VST.Stats.persistentConnections] = d.destination.persistentConnections
+    }
+  }
+
+  return {
+    onBatch: (batch) => {
+      const port = batch.port
+      const now = performance.now()
+      for (let i = 0; i < batch.count; i++) {
+        const o = batch.offsets[i]!
+        const length = batch.lengths[i]!
+        try {
+          if (length < Ethernet.HEADER_LENGTH) {
+            stats[Stat.dropMalformed]!++
+            continue
+          }
+          const type = Ethernet.etherType(b, o)
+          if (type === Ethernet.EtherType.Arp) arp(port, o, length, now)
+          else if (!isOurMac(port, o)) stats[Stat.dropNotForUs]!++
+          else if (type === Ethernet.EtherType.Ipv4) ipv4(port, o, length, now)
+          else if (type === Ethernet.EtherType.Ipv6) stats[Stat.dropIpv6]!++
+          else stats[Stat.dropEtherType]!++
+        } catch {
+          stats[Stat.dropHandlerFault]!++
+        }
+      }
+      publishDestinationCounters()
+    },
+    onControl: (message) => {
+      const m = message as Control
+      if (m._tag === "Command") applyCommand(m.command)
+      else if (m._tag === "SetTimeouts") {
+        conns.timeouts.setIpvsadm({ tcp: m.tcp ?? 0, tcpfin: m.tcpfin ?? 0, udp: m.udp ?? 0 })
+        stats[Stat.controlApplied]!++
+      }
+    },
+    onTick: (now) => {
+      conns.advance(now)
+      // Neighbour ageing and resolution retries.
+      for (let i = 0; i < NEIGHBOURS; i++) {
+        const s = nState[i]!
+        if (s === N_INCOMPLETE) {
+          if (now - nProbed[i]! > ARP_RETRY_MS) {
+            if (nTries[i]! >= ARP_TRIES) deleteNeighbour(i)
+            else {
+              nProbed[i] = now
+              nTries[i]!++
+              sendArpRequest(nPort[i]!, nIp[i]!)
+            }
+          }
+        } else if (s === N_REACHABLE && now - nConfirmed[i]! > 4 * reachableMs) {
+          deleteNeighbour(i)
+        }
+      }
+      publishDestinationCounters()
+    }
+  }
+})
+
+/**
+ * Reads the neighbour-independent facts tests and listings need from a frame: nothing here is on the hot
+ * path. Exposed for tests: the mask of a prefix length.
+ *
+ * @example
+ * ```ts
+ * ForwardingHandler.prefixMask(24) // 0xffffff00
+ * ```
+ */
+export const prefixMask = maskOf
