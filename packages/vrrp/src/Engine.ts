@@ -74,6 +74,17 @@ export type NotifyEvent =
   | "MASTER_PRIORITY"
   | "BACKUP_PRIORITY"
 
+/**
+ * Suffix of fault reasons that only wait for a tracker's first result: an instance held in FAULT for
+ * those alone starts silently (no log, no FAULT notify) and later logs "Entering BACKUP STATE".
+ *
+ * @example
+ * ```ts
+ * engine.setFault(`script chk ${Engine.WAITING}`, true, now)
+ * ```
+ */
+export const WAITING = "(waiting for first result)"
+
 /** Microseconds per second. */
 const S = 1_000_000
 
@@ -202,6 +213,8 @@ export class Engine {
     const out: Array<Action> = []
     if (this.faulted) {
       this.state = "FAULT"
+      // Only waiting for first tracker results: held in FAULT silently, as keepalived 2.2.7 does.
+      if ([...this.faults].every((r) => r.endsWith(WAITING))) return out
       this.log(out, "info", "entering FAULT state")
       out.push({ _tag: "Notify", event: "FAULT", priority: this.priority })
       return out

@@ -307,7 +307,10 @@ export const make = (
           ref.weight ?? s.weight ?? 0,
           ref.reverse ?? s.reverse ?? false
         )
-        out.push(...e.setFault(`script ${ref.name}`, impact.fault, now))
+        // Waiting for the first result of an unweighted script holds the instance in FAULT silently.
+        const waiting = (scriptStatus.get(ref.name) ?? (s.initFail ? "ko" : "init")) === "init"
+        out.push(...e.setFault(`script ${ref.name} ${Engine.WAITING}`, impact.fault && waiting, now))
+        out.push(...e.setFault(`script ${ref.name}`, impact.fault && !waiting, now))
         total += impact.adjustment
       }
       const ifaces = [...vi.trackInterfaces]

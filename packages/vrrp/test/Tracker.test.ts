@@ -249,4 +249,27 @@ describe("script runner (no shell, timeout)", () => {
       expect(left).toBe("")
     })
   )
+
+  it.effect("an instance waiting for an unweighted script's first result is held in FAULT silently", () =>
+    Effect.gen(function* () {
+      const link = yield* Link.make
+      const a = yield* node(link, "A", {
+        instances: [
+          {
+            name: "VI",
+            vrid: 51,
+            primaryAddress: "10.9.0.1",
+            virtualAddresses: ["10.9.0.100"],
+            trackScripts: [{ name: "chk" }]
+          }
+        ],
+        scripts: [{ name: "chk", script: "/bin/true" }]
+      })
+      expect(a.transitions[0]?.to ?? "FAULT").toBe("FAULT")
+      for (let i = 0; i < 500 && (a.scripts.get("chk")?.runs ?? 0) === 0; i++) yield* realWait(10)
+      yield* TestClock.adjust(1)
+      expect(a.state("VI")).toBe("BACKUP")
+      expect(lines(a)).toEqual(["VRRP_Script(chk) succeeded", "(VI) Entering BACKUP STATE"])
+    })
+  )
 })
