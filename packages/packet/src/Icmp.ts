@@ -265,7 +265,7 @@ export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Arra
 
 /**
  * Whether an ICMP error may be sent about the parsed IPv4 packet `p`, by the rules Linux `icmp_send`
- * applies (RFC 1122 §3.2.2): not about an ICMP error (or an unknown ICMP type), not about a non-first
+ * applies (RFC 1122 §3.2.2): not about an ICMP error (types 1-7, 9-12) or an unknown type (> 18), not about a non-first
  * fragment, not about a packet sent to a link-layer or IP broadcast/multicast address, not about a
  * packet from 0.0.0.0, a multicast, broadcast or loopback source. Rate limiting is up to the caller.
  *
@@ -282,9 +282,10 @@ export const mayReplyWithError = (frame: Uint8Array, p: PacketParser): boolean =
   if (dst >>> 28 === 0xe || dst === 0xffffffff) return false
   if (src === 0 || src >>> 28 === 0xe || src >>> 28 === 0xf || src >>> 24 === 127) return false
   if (p.protocol === IpProtocol.Icmp) {
-    // Errors only about queries (echo, timestamp, ...): never about an error or an unknown type.
+    // `icmp_pointers[type].error` in Linux: 1-7 and 9-12 count as errors, types above 18 are unknown;
+    // only 0, 8 and 13-18 (echo, timestamp, information, address mask) may be answered with an error.
     const t = p.icmpType
-    return t === Type.EchoRequest || t === Type.EchoReply || t === 13 || t === 14
+    return t === Type.EchoReply || t === Type.EchoRequest || (t >= 13 && t <= 18)
   }
   return true
 }

@@ -255,10 +255,12 @@ export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Arra
 }
 
 /**
- * Whether an ICMPv6 error of `type` may be sent about the parsed IPv6 packet `p` (RFC 4443 §2.4(e)): not
- * about an ICMPv6 error or a redirect, not about a non-first fragment, not to a multicast or link-layer
- * multicast destination unless it is packet too big (or a parameter problem, which this package does not
- * send), not from the unspecified or a multicast source. Rate limiting is up to the caller.
+ * Whether an ICMPv6 error of `type` may be sent about the parsed IPv6 packet `p`, by the rules of Linux
+ * `icmp6_send` (RFC 4443 §2.4(e)): not about an ICMPv6 error or a redirect (when the type is visible: a
+ * non-first fragment is eligible, and Linux answers every fragment, unlike IPv4), not to a multicast or
+ * link-layer multicast destination unless it is packet too big (Linux also allows a parameter problem
+ * about an unrecognised option that asks for it, which this package does not send), not from the
+ * unspecified or a multicast source. Rate limiting is up to the caller.
  *
  * @example
  * ```ts
@@ -266,7 +268,7 @@ export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Arra
  * ```
  */
 export const mayReplyWithError = (frame: Uint8Array, p: PacketParser, type: number): boolean => {
-  if (p.ipVersion !== 6 || p.fragmentOffset !== 0) return false
+  if (p.ipVersion !== 6) return false
   const src = p.l3Offset + Ipv6.SOURCE
   if (frame[src] === 0xff) return false
   let unspecified = true
@@ -274,8 +276,8 @@ export const mayReplyWithError = (frame: Uint8Array, p: PacketParser, type: numb
   if (unspecified) return false
   const multicast =
     frame[p.l3Offset + Ipv6.DESTINATION] === 0xff || (p.offset !== p.l3Offset && (frame[p.offset]! & 1) === 1)
-  if (multicast && type !== Type.PacketTooBig && type !== Type.ParameterProblem) return false
-  if (p.protocol === IpProtocol.Icmpv6 && (isError(p.icmpType) || p.icmpType === Type.Redirect || p.icmpType < 0)) {
+  if (multicast && type !== Type.PacketTooBig) return false
+  if (p.protocol === IpProtocol.Icmpv6 && p.icmpType >= 0 && (isError(p.icmpType) || p.icmpType === Type.Redirect)) {
     return false
   }
   return true

@@ -229,6 +229,23 @@ describe("mayReplyWithError", () => {
     frag.buf[21] = 1
     p.parse(frag.buf, 0, frag.len)
     expect(Icmp.mayReplyWithError(frag.buf, p)).toBe(false)
+    for (const [type, may] of [
+      [9, false],
+      [10, false],
+      [13, true],
+      [18, true],
+      [19, false],
+      [0, true]
+    ] as const) {
+      const q = ipv4Frame({ protocol: 1, raw: [type, 0, 0, 0, 0, 0, 0, 0] })
+      p.parse(q.buf, 0, q.len)
+      expect(Icmp.mayReplyWithError(q.buf, p)).toBe(may)
+    }
+    // IPv6: Linux answers non-first fragments too (RFC 8200 §4.5), even of ICMPv6.
+    const frag6 = ipv6Frame({ protocol: 58, raw: [1, 2, 3, 4, 5, 6, 7, 8], extensions: [[44, [0, 0, 8, 0, 0, 0, 1]]] })
+    p.parse(frag6.buf, 0, frag6.len)
+    expect(p.fragmentOffset).toBe(8)
+    expect(Icmpv6.mayReplyWithError(frag6.buf, p, Icmpv6.Type.TimeExceeded)).toBe(true)
 
     const v6 = ipv6Frame({ protocol: 17 })
     p.parse(v6.buf, 0, v6.len)
