@@ -131,7 +131,10 @@ export const setupDirectRouting = (plan: Lab.Plan) =>
       [d.netns, ["ip", "link", "set", "vc2", "master", d.serverPort.bridge]],
       [d.netns, ["ip", "link", "set", "vc2", "up"]],
       [plan.client.netns, ["ip", "addr", "add", "10.200.2.10/24", "dev", "eth1"]],
-      [plan.client.netns, ["ip", "link", "set", "eth1", "up"]]
+      [plan.client.netns, ["ip", "link", "set", "eth1", "up"]],
+      // Replies arrive on eth1 for the address of eth0: loose reverse-path filtering on the client.
+      [plan.client.netns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"]],
+      [plan.client.netns, ["sysctl", "-qw", "net.ipv4.conf.eth1.rp_filter=0"]]
     ]
     for (const rs of plan.realServers) {
       steps.push(

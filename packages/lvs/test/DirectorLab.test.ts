@@ -1,0 +1,218 @@
+/**
+ * End-to-end: the userspace director between real Linux network stacks (client, real servers) in network
+ * namespaces. Needs root and /dev/net/tun (skipped otherwise). Each scenario builds its own lab with a
+ * unique name (`lvs<pid>-…`), and always removes it.
+ */
+import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
+import * as Lab from "../src/Lab.ts"
+import * as LabDirector from "../src/LabDirector.ts"
+import * as Netns from "./helpers/Netns.ts"
+
+const runDir = mkdtempSync(join(tmpdir(), "lvs-director-test-"))
+const names: Array<string> = []
+const labOptions = (tag: string): Lab.Options => {
+  const name = `lvs${process.pid}-${tag}`
+  names.push(name)
+  return { name, runDir }
+}
+
+afterAll(async () => {
+  for (const name of names) await Effect.runPromise(Effect.ignore(Lab.down({ name, runDir })))
+  rmSync(runDir, { recursive: true, force: true })
+})
+
+const tally = (answers: ReadonlyArray<string>) => {
+  const out: Record<string, number> = {}
+  for (const a of answers) out[a] = (out[a] ?? 0) + 1
+  return out
+}
+
+// A deterministic body (xorshift bytes), generated the same way in the real server and here.
+const bodySource = (mb: number) => `
+const size = ${mb} * 1024 * 1024
+const chunk = Buffer.alloc(65536)
+require("node:http").createServer((q, s) => {
+  s.setHeader("content-length", size)
+  let x = 2463534242, sent = 0
+  const more = () => {
+    while (sent < size) {
+      for (let i = 0; i < chunk.length; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; chunk[i] = x & 0xff }
+      sent += chunk.length
+      if (!s.write(chunk)) return s.once("drain", more)
+    }
+    s.end()
+  }
+  more()
+}).listen(9000, "0.0.0.0")`
+const expectedHash = (mb: number) => {
+  const h = createHash("sha256")
+  const chunk = Buffer.alloc(65536)
+  let x = 2463534242
+  for (let sent = 0; sent < mb * 1024 * 1024; sent += chunk.length) {
+    for (let i = 0; i < chunk.length; i++) {
+      x ^= x << 13
+      x ^= x >>> 17
+      x ^= x << 5
+      chunk[i] = x & 0xff
+    }
+    h.update(chunk)
+  }
+  return h.digest("hex")
+}
+const BIG_MB = Number(process.env.LVS_E2E_DOWNLOAD_MB ?? 100)
+
+describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)", { timeout: 120_000 }, () => {
+  it("NAT: the classic LVS-NAT table, 1:2 ratio, port 21 to rs2 only, other ports refused, large download intact", async () => {
+    const options = labOptions("nat")
+    const plan = Lab.plan(options)
+    const logs: Array<string> = []
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          expect(yield* LabDirector.startListener(plan, plan.realServers[1]!, 21)).toBe(true)
+          const director = yield* LabDirector.start(plan, LabDirector.sampleServices(plan, "nat"), {
+            log: (line) => logs.push(line)
+          })
+          const web: Array<string> = []
+          for (let i = 0; i < 9; i++) web.push(yield* LabDirector.curl(plan, 80))
+          expect(tally(web)).toEqual({ "rs1 port 80": 3, "rs2 port 8000": 6 })
+          const ftp: Array<string> = []
+          for (let i = 0; i < 3; i++) ftp.push(yield* LabDirector.curl(plan, 21))
+          expect(tally(ftp)).toEqual({ "rs2 port 21": 3 })
+          // No service on port 81: the director's own stack answers with a RST (curl: connection refused).
+          const refused = yield* LabDirector.exec(plan.client.netns, "curl", [
+            "-sS",
+            "-m",
+            "3",
+            `http://${plan.vip}:81/`
+          ])
+          expect(refused.ok).toBe(false)
+          expect(refused.stderr).toMatch(/Couldn't connect|Connection refused/)
+          // UDP to a port without service: ICMP port unreachable (a connected UDP socket sees ECONNREFUSED).
+          const udp = yield* LabDirector.exec(plan.client.netns, process.execPath, [
+            "-e",
+            `const s = require("node:dgram").createSocket("udp4"); s.on("error", (e) => { console.log(e.code); process.exit(0) });
+             s.connect(9999, "${plan.vip}", () => { s.send("x"); setTimeout(() => s.send("y"), 200); setTimeout(() => { console.log("no answer"); process.exit(0) }, 2000) })`
+          ])
+          expect(udp.stdout.trim()).toBe("ECONNREFUSED")
+          // A service with no destination: ICMP port unreachable and the kernel's log line.
+          yield* director.addService({ protocol: "tcp", address: plan.vip, port: 8080, scheduler: "rr" })
+          const none = yield* LabDirector.exec(plan.client.netns, "curl", [
+            "-sS",
+            "-m",
+            "3",
+            `http://${plan.vip}:8080/`
+          ])
+          expect(none.ok).toBe(false)
+          yield* Effect.sleep("200 millis")
+          expect(logs).toContain(`IPVS: rr: TCP ${plan.vip}:8080 - no destination available`)
+          // Added while traffic flows: a bulk service, then a large download through NAT arrives intact.
+          const rs1 = plan.realServers[0]!
+          yield* LabDirector.exec(rs1.netns, "true", [])
+          const server = yield* LabDirector.exec(rs1.netns, "sh", [
+            "-c",
+            `nohup ${process.execPath} -e '${bodySource(BIG_MB).replace(/'/g, "'\\''")}' >/dev/null 2>&1 &`
+          ])
+          expect(server.ok).toBe(true)
+          yield* director.addService({ protocol: "tcp", address: plan.vip, port: 9000, scheduler: "rr" })
+          yield* director.addDestination(
+            { protocol: "tcp", address: plan.vip, port: 9000 },
+            { address: rs1.address, port: 9000, method: "nat" }
+          )
+          for (let i = 0; i < 100; i++) {
+            const out = yield* LabDirector.exec(rs1.netns, "ss", ["-Hltn", "sport = :9000"])
+            if (out.stdout.trim().length > 0) break
+            yield* Effect.sleep("50 millis")
+          }
+          const started = performance.now()
+          const download = yield* LabDirector.exec(
+            plan.client.netns,
+            "sh",
+            ["-c", `curl -sS -m 90 http://${plan.vip}:9000/ | sha256sum`],
+            100_000
+          )
+          const seconds = (performance.now() - started) / 1000
+          expect(download.stdout.split(" ")[0]).toBe(expectedHash(BIG_MB))
+          console.log(`NAT download: ${BIG_MB} MB in ${seconds.toFixed(1)} s (${(BIG_MB / seconds).toFixed(1)} MB/s)`)
+          yield* Effect.sleep("300 millis")
+          const snapshot = yield* director.snapshot
+          const service = snapshot.services.find((s) => s.port === 80)!
+          expect(service.stats.connections).toBe(9)
+          expect(service.destinations.map((d) => [d.port, d.stats.connections])).toEqual([
+            [8000, 6],
+            [80, 3]
+          ])
+          const counters = yield* director.counters
+          expect(counters.forwardedIn).toBeGreaterThan(0)
+          expect(counters.dropNoDestination).toBe(1)
+        })
+      )
+    )
+  })
+
+  it("DR: replies go from the real servers straight to the client (none crosses the director)", async () => {
+    const options = labOptions("dr")
+    const plan = Lab.plan(options)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
+          const director = yield* LabDirector.start(plan, LabDirector.sampleServices(plan, "dr"))
+          // Capture on the director's client-side tap: no reply from the VIP's port 80 may appear there.
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const capture = spawn(
+            "ip",
+            [
+              "netns",
+              "exec",
+              plan.director.netns,
+              "tcpdump",
+              "-Z",
+              "root",
+              "--immediate-mode",
+              "-i",
+              "tapc",
+              "-n",
+              "-U",
+              "-w",
+              pcap,
+              "tcp"
+            ],
+            { stdio: ["ignore", "ignore", "pipe"] }
+          )
+          const captured = new Promise((resolve) => capture.on("exit", resolve))
+          let captureLog = ""
+          capture.stderr.on("data", (chunk) => {
+            captureLog += String(chunk)
+          })
+          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          expect(captureLog).toContain("listening on tapc")
+          const web: Array<string> = []
+          for (let i = 0; i < 6; i++) web.push(yield* LabDirector.curl(plan, 80))
+          expect(tally(web)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          yield* Effect.sleep("500 millis")
+          capture.kill("SIGINT")
+          yield* Effect.promise(() => captured)
+          const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
+          const lines = read.stdout
+            .trim()
+            .split("\n")
+            .filter((l) => l.length > 0)
+          expect(lines.filter((l) => l.includes(`${plan.vip}.80 >`))).toEqual([]) // no reply crossed the director
+          expect(lines.filter((l) => l.includes(`> ${plan.vip}.80:`)).length).toBeGreaterThan(0) // requests did
+          const counters = yield* director.counters
+          expect(counters.forwardedOut).toBe(0)
+          expect(counters.forwardedIn).toBeGreaterThan(0)
+        })
+      )
+    )
+  })
+})
