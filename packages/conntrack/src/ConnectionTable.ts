@@ -682,13 +682,16 @@ export class ConnectionTable {
    * (NAT: RIP:RPORT -> CIP:CPORT; FULLNAT: RIP:RPORT -> LIP:LPORT; DR/TUN/local: VIP:VPORT -> CIP:CPORT).
    */
   lookupOut(protocol: number, sourceAddress: number, sourcePort: number, destAddress: number, destPort: number) {
-    const src = sourceAddress >>> 0
-    const dst = destAddress >>> 0
-    const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
+    // Int32 comparisons throughout (no heap numbers for addresses above 2^31).
+    const src = sourceAddress | 0
+    const dst = destAddress | 0
+    const ports = ((sourcePort & 0xffff) << 16) | (destPort & 0xffff)
     const h = hash3(this.seed, src, dst, ports, protocol & 0xff)
-    this.selectOut(h)
-    let e = this.selArr[this.selIdx]!
-    const keyC = this.keyC
+    let e: number
+    const old = this.oldOutB
+    if (old !== null && (h & this.oldMask) >= this.rehashPos) e = old[h & this.oldMask]!
+    else e = this.outB[h & this.mask]!
+    const keyC = this.keyI
     const tag = protocol & 0xff
     while (e !== 0) {
       const i = e - 1
@@ -703,7 +706,7 @@ export class ConnectionTable {
           if (
             k[o + K_DADDR] === src &&
             k[o + K_CLIENT] === dst &&
-            ((k[o + K_RPORTS]! & 0xffff0000) | (kp >>> 16)) >>> 0 === ports
+            ((k[o + K_RPORTS]! & 0xffff0000) | (kp >>> 16)) === ports
           ) {
             return i
           }
@@ -711,14 +714,14 @@ export class ConnectionTable {
           if (
             k[o + K_DADDR] === src &&
             k[o + K_RPORTS] === ports &&
-            this.laddrC[i >>> CHUNK_BITS]![i & CHUNK_MASK] === dst
+            (this.laddrC[i >>> CHUNK_BITS]![i & CHUNK_MASK]! | 0) === dst
           ) {
             return i
           }
         } else if (
           k[o + K_VIRTUAL] === src &&
           k[o + K_CLIENT] === dst &&
-          (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0 === ports
+          (((kp & 0xffff) << 16) | ((kp >>> 16) & 0xffff)) === ports
         ) {
           return i
         }
