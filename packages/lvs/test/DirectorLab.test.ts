@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -211,6 +211,65 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
           const counters = yield* director.counters
           expect(counters.forwardedOut).toBe(0)
           expect(counters.forwardedIn).toBeGreaterThan(0)
+        })
+      )
+    )
+  })
+
+  it("FULLNAT: real servers see the local address, the SYN carries TOA with the client; persistence sticks", async () => {
+    const options = labOptions("fnat")
+    const plan = Lab.plan(options)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          const services = LabDirector.sampleServices(plan, "fullnat")
+          const director = yield* LabDirector.start(plan, services)
+          const rs2 = plan.realServers[1]!
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const capture = spawn(
+            "ip",
+            [
+              "netns",
+              "exec",
+              rs2.netns,
+              "tcpdump",
+              "-Z",
+              "root",
+              "--immediate-mode",
+              "-U",
+              "-w",
+              pcap,
+              "-i",
+              "eth0",
+              "tcp[13] == 2"
+            ],
+            { stdio: ["ignore", "ignore", "pipe"] }
+          )
+          let captureLog = ""
+          capture.stderr.on("data", (chunk) => {
+            captureLog += String(chunk)
+          })
+          const captured = new Promise((resolve) => capture.on("exit", resolve))
+          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const web: Array<string> = []
+          for (let i = 0; i < 3; i++) web.push(yield* LabDirector.curl(plan, 80))
+          expect(tally(web)).toEqual({ "rs1 port 80": 1, "rs2 port 8000": 2 })
+          yield* Effect.sleep("500 millis")
+          capture.kill("SIGINT")
+          yield* Effect.promise(() => captured)
+          const syns = (yield* LabDirector.exec(rs2.netns, "tcpdump", ["-n", "-r", pcap])).stdout
+          const raw = readFileSync(pcap).toString("hex")
+          // Source = the local address; TOA (kind 254) = client port (2 bytes) + 10.200.1.10 (0a c8 01 0a).
+          expect(syns).toMatch(/10\.200\.2\.50\.\d+ > 10\.200\.2\.12\.8000/)
+          expect(raw).toMatch(/fe08[0-9a-f]{4}0ac8010a/)
+          expect(syns).not.toMatch(/10\.200\.1\.10\.\d+ >/)
+          // Persistence switched on while the director runs: one client now sticks to one server.
+          yield* director.editService({ ...services[0]!.service, persistence: { timeout: 300 } })
+          const sticky: Array<string> = []
+          for (let i = 0; i < 5; i++) sticky.push(yield* LabDirector.curl(plan, 80))
+          expect(Object.keys(tally(sticky))).toHaveLength(1)
+          expect(sticky[0]).toMatch(/^rs[12] port/)
         })
       )
     )
