@@ -274,4 +274,102 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
       )
     )
   })
+
+  it("UDP: a stream of datagrams arrives intact through NAT; path MTU: oversized DF packets get fragmentation needed", async () => {
+    const options = labOptions("udp")
+    const plan = Lab.plan(options)
+    const rs1 = plan.realServers[0]!
+    const udp = { protocol: "udp", address: plan.vip, port: 5000 } as const
+    const COUNT = 3000
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          const director = yield* LabDirector.start(
+            plan,
+            [
+              {
+                service: { ...udp, scheduler: "rr" },
+                destinations: [{ address: rs1.address, port: 5001, method: "nat" }]
+              }
+            ],
+            { ports: LabDirector.directorOptions(plan, []).ports.map((p, i) => (i === 1 ? { ...p, mtu: 1400 } : p)) }
+          )
+          // Receiver on rs1:5001: counts datagrams and hashes them in arrival order; exits after 1.5 s idle.
+          const receiver = spawn(
+            "ip",
+            [
+              "netns",
+              "exec",
+              rs1.netns,
+              process.execPath,
+              "-e",
+              `const h = require("node:crypto").createHash("sha256"); let n = 0, t
+               const s = require("node:dgram").createSocket("udp4")
+               const done = () => { console.log(n + " " + h.digest("hex")); process.exit(0) }
+               s.on("message", (m) => { n++; h.update(m); clearTimeout(t); t = setTimeout(done, 1500) })
+               s.bind(5001, () => { console.log("ready"); t = setTimeout(done, 20000) })`
+            ],
+            { stdio: ["ignore", "pipe", "inherit"] }
+          )
+          let received = ""
+          receiver.stdout.on("data", (chunk) => {
+            received += String(chunk)
+          })
+          const finished = new Promise((resolve) => receiver.on("exit", resolve))
+          for (let i = 0; i < 200 && !received.includes("ready"); i++) yield* Effect.sleep("50 millis")
+          const payload = (i: number) => {
+            const b = Buffer.alloc(512, i & 0xff)
+            b.writeUInt32BE(i, 0)
+            return b
+          }
+          const send = yield* LabDirector.exec(
+            plan.client.netns,
+            process.execPath,
+            [
+              "-e",
+              `const s = require("node:dgram").createSocket("udp4"); let i = 0
+               s.connect(5000, "${plan.vip}", () => {
+                 const burst = () => {
+                   for (let k = 0; k < 50 && i < ${COUNT}; k++, i++) {
+                     const b = Buffer.alloc(512, i & 0xff); b.writeUInt32BE(i, 0); s.send(b)
+                   }
+                   if (i < ${COUNT}) setTimeout(burst, 5); else setTimeout(() => process.exit(0), 200)
+                 }
+                 burst()
+               })`
+            ],
+            30_000
+          )
+          expect(send.ok).toBe(true)
+          yield* Effect.promise(() => finished)
+          const h = createHash("sha256")
+          for (let i = 0; i < COUNT; i++) h.update(payload(i))
+          expect(received.trim().split("\n").at(-1)).toBe(`${COUNT} ${h.digest("hex")}`)
+          const snapshot = yield* director.snapshot
+          expect(snapshot.services[0]!.stats.inPackets).toBe(COUNT)
+          // Path MTU: the server-side port has MTU 1400; a 1500-byte DF datagram gets ICMP fragmentation needed
+          // (mtu 1400) from the director, and the client's kernel lowers its path MTU to the VIP.
+          const pmtu = yield* LabDirector.exec(plan.client.netns, "python3", [
+            "-c",
+            `import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_MTU_DISCOVER = IP_PMTUDISC_DO
+s.connect(("${plan.vip}", 5000))
+s.send(b"x" * 1472)
+time.sleep(0.5)
+try:
+    s.send(b"x" * 1472)
+    print("sent")
+except OSError as e:
+    print("errno", e.errno)
+print("mtu", s.getsockopt(socket.IPPROTO_IP, 14))  # IP_MTU`
+          ])
+          expect(pmtu.stdout).toContain("errno 90") // EMSGSIZE
+          expect(pmtu.stdout).toContain("mtu 1400")
+          expect((yield* director.counters).dropFragNeeded).toBe(1)
+        })
+      )
+    )
+  })
 })
