@@ -365,7 +365,8 @@ export class ConnectionTable {
     let bytes = this.capacity * BYTES_PER_ENTRY
     bytes += this.inB.byteLength + this.outB.byteLength
     if (this.oldInB !== null) bytes += this.oldInB.byteLength + this.oldOutB!.byteLength
-    if (this.spareIn !== null) bytes += this.spareIn.byteLength + this.spareOut!.byteLength
+    if (this.spareIn !== null) bytes += this.spareIn.byteLength
+    if (this.spareOut !== null) bytes += this.spareOut.byteLength
     bytes += this.wheel.byteLength
     for (const chunk of this.pool) bytes += chunk.byteLength
     return bytes
@@ -1449,13 +1450,8 @@ export class ConnectionTable {
     const n = (this.mask + 1) * 2
     // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty". Normally
     // prepared ahead by advance().
-    if (this.spareIn !== null && this.spareIn.length === n) {
-      this.inB = this.spareIn
-      this.outB = this.spareOut!
-    } else {
-      this.inB = new Int32Array(n)
-      this.outB = new Int32Array(n)
-    }
+    this.inB = this.spareIn !== null && this.spareIn.length === n ? this.spareIn : new Int32Array(n)
+    this.outB = this.spareOut !== null && this.spareOut.length === n ? this.spareOut : new Int32Array(n)
     this.spareIn = null
     this.spareOut = null
     this.mask = n - 1
@@ -1674,17 +1670,18 @@ export class ConnectionTable {
    * milliseconds; doing it here keeps insert() free of allocations as long as advance() runs regularly.
    */
   private prepare(): void {
-    if (this.freeHead === 0 && this.capacity - this.high < CHUNK_SIZE / 2) this.addChunk()
+    // At most one allocation per call, so a single advance() stays short.
+    if (this.freeHead === 0 && this.capacity - this.high < CHUNK_SIZE / 2 && this.addChunk()) return
     const next = (this.mask + 1) * 2
     // Shortly before the doubling (at 98% of its trigger), and only if the table may still grow.
     if (
-      this.spareIn === null &&
       this.count > 1.96 * (this.mask + 1) &&
       this.maxConnections > 2 * (this.mask + 1) &&
-      this.mask < 1 << 29
+      this.mask < 1 << 29 &&
+      this.oldInB === null
     ) {
-      this.spareIn = new Int32Array(next)
-      this.spareOut = new Int32Array(next)
+      if (this.spareIn === null) this.spareIn = new Int32Array(next)
+      else if (this.spareOut === null) this.spareOut = new Int32Array(next)
     }
   }
 
