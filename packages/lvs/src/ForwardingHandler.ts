@@ -218,14 +218,14 @@ export const handlerModule: URL = new URL(
 
 /**
  * Number of scratch slots the handler wants (`TapPorts` `scratchSlots`): 2 for frames it originates and
- * the rest for frames waiting for neighbour resolution.
+ * the rest for frames waiting for neighbour resolution (up to {@link PENDING_PER_NEIGHBOUR} per neighbour).
  *
  * @example
  * ```ts
  * TapPorts.make({ ..., scratchSlots: ForwardingHandler.SCRATCH_SLOTS })
  * ```
  */
-export const SCRATCH_SLOTS = 34
+export const SCRATCH_SLOTS = 258
 
 const parsePrefix = (text: string): { address: number; length: number } | undefined => {
   const [a, l] = text.split("/")
@@ -275,6 +275,17 @@ const NEIGHBOURS = 1024 // power of two; open addressing
 const ARP_RETRY_MS = 1000
 const ARP_TRIES = 3
 const ORIGIN_SLOTS = 2
+
+/**
+ * Frames queued per unresolved neighbour (in scratch slots) until its ARP reply; later ones are dropped
+ * and counted. The kernel queues by bytes (`unres_qlen_bytes`); a first burst of a flow must survive.
+ *
+ * @example
+ * ```ts
+ * ForwardingHandler.PENDING_PER_NEIGHBOUR // 128
+ * ```
+ */
+export const PENDING_PER_NEIGHBOUR = 128
 // schedule() results besides an entry index.
 const NO_DESTINATION = -1
 const NOT_SCHEDULED = -2
@@ -437,9 +448,12 @@ export const make = FrameHandler.define((ctx) => {
   const nConfirmed = new Float64Array(NEIGHBOURS)
   const nProbed = new Float64Array(NEIGHBOURS)
   const nTries = new Int32Array(NEIGHBOURS)
-  const nPending = new Int32Array(NEIGHBOURS).fill(-1) // scratch slot index
-  const nPendingLength = new Int32Array(NEIGHBOURS)
-  const nPendingStart = new Int32Array(NEIGHBOURS)
+  // Per neighbour, a FIFO of scratch slots linked through slotNext.
+  const nPending = new Int32Array(NEIGHBOURS).fill(-1) // head slot
+  const nPendingTail = new Int32Array(NEIGHBOURS).fill(-1)
+  const nPendingCount = new Int32Array(NEIGHBOURS)
+  const slotNext = new Int32Array(ctx.scratch.length).fill(-1)
+  const slotLength = new Int32Array(ctx.scratch.length)
   const freePending: Array<number> = []
   for (let i = ctx.scratch.length - 1; i >= ORIGIN_SLOTS; i--) freePending.push(i)
   let neighbourCount = 0
@@ -465,15 +479,22 @@ export const make = FrameHandler.define((ctx) => {
     nPort[i] = port
     nTries[i] = 0
     nPending[i] = -1
+    nPendingTail[i] = -1
+    nPendingCount[i] = 0
     neighbourCount++
     return i
   }
   const deleteNeighbour = (i: number) => {
-    if (nPending[i]! >= 0) {
-      freePending.push(nPending[i]!)
-      nPending[i] = -1
+    let slot = nPending[i]!
+    while (slot >= 0) {
+      const next = slotNext[slot]!
+      freePending.push(slot)
       stats[Stat.dropNeighbour]!++
+      slot = next
     }
+    nPending[i] = -1
+    nPendingTail[i] = -1
+    nPendingCount[i] = 0
     nState[i] = N_DELETED
     neighbourCount--
     deletedCount++
@@ -508,14 +529,18 @@ export const make = FrameHandler.define((ctx) => {
     nPort[i] = port
     nConfirmed[i] = now
     nTries[i] = 0
-    const slot = nPending[i]!
-    if (slot >= 0) {
-      nPending[i] = -1
-      const start = nPendingStart[i]!
+    let slot = nPending[i]!
+    nPending[i] = -1
+    nPendingTail[i] = -1
+    nPendingCount[i] = 0
+    while (slot >= 0) {
+      const start = ctx.scratch[slot]!
       for (let k = 0; k < 6; k++) b[start + k] = nMac[i * 6 + k]!
-      if (!ctx.send(port, start, nPendingLength[i]!)) stats[Stat.dropTx]!++
+      if (!ctx.send(port, start, slotLength[slot]!)) stats[Stat.dropTx]!++
       ctx.flush()
+      const next = slotNext[slot]!
       freePending.push(slot)
+      slot = next
     }
   }
 
@@ -571,17 +596,21 @@ export const make = FrameHandler.define((ctx) => {
         return false
       }
     }
-    // Queue one frame per unresolved neighbour (the newest replaces nothing: later ones are dropped).
-    if (nPending[i]! < 0 && freePending.length > 0 && frameLength <= ctx.frameCapacity) {
+    // Queue the frame (FIFO per neighbour, bounded); it is sent when the neighbour answers.
+    if (nPendingCount[i]! < PENDING_PER_NEIGHBOUR && freePending.length > 0 && frameLength <= ctx.frameCapacity) {
       const slot = freePending.pop()!
       const start = ctx.scratch[slot]!
       b.copyWithin(start, o, o + frameLength)
       for (let k = 0; k < 6; k++) b[start + 6 + k] = macs[port * 6 + k]!
       b[start + 12] = 0x08
       b[start + 13] = 0x00
-      nPending[i] = slot
-      nPendingStart[i] = start
-      nPendingLength[i] = frameLength
+      slotLength[slot] = frameLength
+      slotNext[slot] = -1
+      const tail = nPendingTail[i]!
+      if (tail >= 0) slotNext[tail] = slot
+      else nPending[i] = slot
+      nPendingTail[i] = slot
+      nPendingCount[i]!++
       stats[Stat.neighbourQueued]!++
     } else {
       stats[Stat.dropNeighbour]!++
@@ -1050,6 +1079,26 @@ export const make = FrameHandler.define((ctx) => {
     }
   }
 
+  /**
+   * Starts resolving every destination's next hop as soon as it is configured (the kernel waits for the
+   * first packet): the first burst of a new flow then finds the neighbour known.
+   */
+  const resolveDestinations = () => {
+    const now = performance.now()
+    for (const d of vst.destinationById) {
+      if (d === undefined || !d.linked) continue
+      const r = route(d.addressValue)
+      if (r < 0) continue
+      const nextHop = rVia[r] === 0 ? d.addressValue : rVia[r]!
+      if (findNeighbour(nextHop) >= 0) continue
+      const i = insertNeighbour(nextHop, rPort[r]!)
+      if (i < 0) continue
+      nProbed[i] = now
+      nTries[i] = 1
+      sendArpRequest(rPort[r]!, nextHop)
+    }
+  }
+
   const applyCommand = (command: VST.Command): void => {
     const before = new Set(local)
     const problem = vst.apply(command)
@@ -1063,6 +1112,7 @@ export const make = FrameHandler.define((ctx) => {
     }
     stats[Stat.controlApplied]!++
     rebuild()
+    resolveDestinations()
     if (options.gratuitousArp ?? true) gratuitous([...local].filter((a) => !before.has(a)))
   }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import { execFile, spawn } from "node:child_process"
-import { openSync } from "node:fs"
+import { existsSync, openSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import * as Director from "./Director.ts"
@@ -151,6 +151,46 @@ export const setupDirectRouting = (plan: Lab.Plan) =>
       if (!r.ok) return `${ns}: ${command} ${args.join(" ")}: ${r.stderr.trim()}`
     }
     return undefined
+  })
+
+const isSource = import.meta.url.endsWith(".ts")
+const realServerCli = new URL(isSource ? "./bin/realserver.ts" : "./bin/realserver.js", import.meta.url).pathname
+
+/**
+ * Starts the userspace LVS-TUN endpoint (`lvs-realserver tun`, see `RealServerTunnel`) in a real server's
+ * namespace, decapsulating IPIP from its `eth0`; `lab down` stops it with the namespace's processes. Waits
+ * until it is ready; returns false (with the log) when it did not start.
+ *
+ * @example
+ * ```ts
+ * yield* LabDirector.startTunnelEndpoint(plan, plan.realServers[0]!)
+ * ```
+ */
+export const startTunnelEndpoint = (plan: Lab.Plan, rs: Lab.RealServer) =>
+  Effect.gen(function* () {
+    const logFile = join(plan.stateDir, `${rs.name}-tun.log`)
+    const log = openSync(logFile, "a")
+    const args = [
+      ...(isSource ? ["--conditions=@lvs-ts/source"] : []),
+      realServerCli,
+      "tun",
+      "--interface",
+      "eth0",
+      "--address",
+      rs.address
+    ]
+    const child = spawn("ip", ["netns", "exec", rs.netns, process.execPath, ...args], {
+      detached: true,
+      stdio: ["ignore", log, log]
+    })
+    child.unref()
+    for (let i = 0; i < 300; i++) {
+      const text = existsSync(logFile) ? readFileSync(logFile, "utf8") : ""
+      if (text.includes("ready")) return { ok: true, log: text }
+      if (child.exitCode !== null) return { ok: false, log: text }
+      yield* Effect.sleep("50 millis")
+    }
+    return { ok: false, log: existsSync(logFile) ? readFileSync(logFile, "utf8") : "" }
   })
 
 /**

@@ -306,8 +306,9 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
               "-e",
               `const h = require("node:crypto").createHash("sha256"); let n = 0, t
                const s = require("node:dgram").createSocket("udp4")
-               const done = () => { console.log(n + " " + h.digest("hex")); process.exit(0) }
-               s.on("message", (m) => { n++; h.update(m); clearTimeout(t); t = setTimeout(done, 1500) })
+               let last = -1, disorder = ""
+               const done = () => { console.log(n + " " + h.digest("hex") + " " + disorder.trim()); process.exit(0) }
+               s.on("message", (m) => { n++; h.update(m); const q = m.readUInt32BE(0); if (q !== last + 1 && disorder.length < 300) disorder += last + "->" + q + " "; last = q; clearTimeout(t); t = setTimeout(done, 1500) })
                s.bind(5001, () => { console.log("ready"); t = setTimeout(done, 20000) })`
             ],
             { stdio: ["ignore", "pipe", "inherit"] }
@@ -345,7 +346,8 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
           yield* Effect.promise(() => finished)
           const h = createHash("sha256")
           for (let i = 0; i < COUNT; i++) h.update(payload(i))
-          expect(received.trim().split("\n").at(-1)).toBe(`${COUNT} ${h.digest("hex")}`)
+          const [count, hash, ...disorder] = received.trim().split("\n").at(-1)!.split(" ")
+          expect(`${count} ${hash}`, `out of order: ${disorder.join(" ")}`).toBe(`${COUNT} ${h.digest("hex")}`)
           const snapshot = yield* director.snapshot
           expect(snapshot.services[0]!.stats.inPackets).toBe(COUNT)
           // Path MTU: the server-side port has MTU 1400; a 1500-byte DF datagram gets ICMP fragmentation needed
@@ -368,6 +370,61 @@ print("mtu", s.getsockopt(socket.IPPROTO_IP, 14))  # IP_MTU`
           expect(pmtu.stdout).toContain("errno 90") // EMSGSIZE
           expect(pmtu.stdout).toContain("mtu 1400")
           expect((yield* director.counters).dropFragNeeded).toBe(1)
+        })
+      )
+    )
+  })
+
+  it("TUN: real servers behind the userspace tunnel endpoint answer; IPIP between director and servers", async () => {
+    const options = labOptions("tun")
+    const plan = Lab.plan(options)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
+          for (const rs of plan.realServers) {
+            const started = yield* LabDirector.startTunnelEndpoint(plan, rs)
+            expect(started.ok, started.log).toBe(true)
+          }
+          const director = yield* LabDirector.start(plan, LabDirector.sampleServices(plan, "tun"))
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const capture = spawn(
+            "ip",
+            [
+              "netns",
+              "exec",
+              plan.director.netns,
+              "tcpdump",
+              "-Z",
+              "root",
+              "--immediate-mode",
+              "-U",
+              "-w",
+              pcap,
+              "-i",
+              "taps",
+              "ip proto 4"
+            ],
+            { stdio: ["ignore", "ignore", "pipe"] }
+          )
+          let captureLog = ""
+          capture.stderr.on("data", (chunk) => {
+            captureLog += String(chunk)
+          })
+          const captured = new Promise((resolve) => capture.on("exit", resolve))
+          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const web: Array<string> = []
+          for (let i = 0; i < 6; i++) web.push(yield* LabDirector.curl(plan, 80))
+          expect(tally(web)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          yield* Effect.sleep("500 millis")
+          capture.kill("SIGINT")
+          yield* Effect.promise(() => captured)
+          const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
+          // Outer 10.200.2.1 -> RIP, inner client -> VIP:80 (tcpdump shows the inner packet after "IP ... > ...: IP").
+          expect(read.stdout).toMatch(/10\.200\.2\.1 > 10\.200\.2\.12: IP 10\.200\.1\.10\.\d+ > 10\.200\.1\.100\.80/)
+          expect(read.stdout).toMatch(/10\.200\.2\.1 > 10\.200\.2\.11: IP 10\.200\.1\.10\.\d+ > 10\.200\.1\.100\.80/)
+          expect((yield* director.counters).tunnelled).toBeGreaterThan(0)
         })
       )
     )

@@ -206,18 +206,24 @@ describe("ForwardingHandler", () => {
       gratuitousArp: false
     }
     const h = await H.make(ForwardingHandler.make, options, [{ name: "tapc" }, { name: "taps" }])
+    // Configured destinations are resolved at once: one ARP request per real server, before any traffic.
+    expect(
+      h.sent.map((r) => [r.port, Frames.readU16(r.frame, 20), Frames.formatIpv4(Frames.readU32(r.frame, 38))])
+    ).toEqual([
+      [1, 1, "10.200.2.11"],
+      [1, 1, "10.200.2.12"]
+    ])
     h.receive(0, H.arpRequest(CLIENT, "10.200.1.10", VIP))
-    const [request] = h.receive(0, syn(40000))
-    expect(request!.port).toBe(1)
-    expect(Frames.readU16(request!.frame, 20)).toBe(1) // ARP request
-    expect(Frames.formatIpv4(Frames.readU32(request!.frame, 38))).toBe("10.200.2.12")
-    expect(h.stats[S.neighbourQueued]).toBe(1)
-    const [queued] = h.receive(1, H.arpReply(RS2, "10.200.2.12", DIR_S, "10.200.2.1"))
-    expect(dst(queued!.frame)).toBe("10.200.2.12")
-    expect(macAt(queued!.frame, 0)).toBe(RS2)
-    checksumsValid(queued!.frame)
+    // wrr (rs2 weight 2, rs1 weight 1) picks rs2, rs1, rs2: the three frames wait for the answers.
+    expect(h.receive(0, syn(40000), syn(40001), syn(40002))).toEqual([])
+    expect(h.stats[S.neighbourQueued]).toBe(3)
+    const queued = h.receive(1, H.arpReply(RS2, "10.200.2.12", DIR_S, "10.200.2.1"))
+    expect(queued.map((q) => parse(q.frame).sourcePort)).toEqual([40000, 40002]) // in order
+    expect(dst(queued[0]!.frame)).toBe("10.200.2.12")
+    expect(macAt(queued[0]!.frame, 0)).toBe(RS2)
+    checksumsValid(queued[0]!.frame)
     // Unanswered resolution is retried, then given up.
-    h.receive(0, syn(40001, 80, { dst: "10.200.1.100" }))
+    h.receive(0, syn(40003, 80, { dst: "10.200.1.100" }))
     const ticks = [h.tick(performance.now() + 5000), h.tick(performance.now() + 10000)]
     expect(ticks.flat().length).toBeGreaterThanOrEqual(0)
   })

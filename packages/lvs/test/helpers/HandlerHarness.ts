@@ -36,7 +36,7 @@ export const make = async (
   factory: FrameHandler.Factory,
   options: unknown,
   ports: ReadonlyArray<{ name: string; mtu?: number }>,
-  scratchSlots = 34
+  scratchSlots = 258
 ): Promise<Harness> => {
   const bytes = new Uint8Array(SLOT * (BATCH + scratchSlots))
   const sent: Array<Sent> = []

@@ -1,0 +1,194 @@
+/**
+ * A real server's tunnel endpoint in userspace, for LVS-TUN on kernels without the `ipip` module (many
+ * containers and the development machine, ipvs.md §7.3): it receives the IPIP packets the director sends
+ * to this host on an interface (an `AF_PACKET` socket), strips the outer IPv4 header and hands the inner
+ * packet (client -> VIP) to the host's stack through a TAP device, as the kernel's `tunl0` would after
+ * decapsulation. The host owns the VIP on `lo` (`arp_ignore=1`, `arp_announce=2`, as for DR) and answers
+ * the client directly.
+ *
+ * The host's own stack still sees the outer packets and, having no IPIP handler, answers them with ICMP
+ * protocol unreachable; the director counts and drops those (`dropIcmpUnrelated`).
+ *
+ * Runs as its own process inside the real server's namespace (`lvs-realserver tun`); plain synchronous
+ * loop: `poll` (200 ms) + non-blocking `recv` + `write`, one receive buffer, no allocation per packet.
+ *
+ * @module
+ */
+import { readFileSync, writeFileSync } from "node:fs"
+import koffi from "koffi"
+import * as Frames from "./internal/Frames.ts"
+import * as TapDevice from "./TapDevice.ts"
+
+/**
+ * Endpoint options.
+ *
+ * @example
+ * ```ts
+ * const o: RealServerTunnel.Options = { interface: "eth0", device: "lvstun0" }
+ * ```
+ */
+export interface Options {
+  /** Interface the tunnel packets arrive on (e.g. `eth0`). */
+  readonly interface: string
+  /** TAP device handing inner packets to the host (created; default `lvstun0`). */
+  readonly device?: string
+  /** Outer destinations accepted (default: any; normally this host's address). */
+  readonly addresses?: ReadonlyArray<string>
+}
+
+/**
+ * Counters of a running endpoint.
+ *
+ * @example
+ * ```ts
+ * const c: RealServerTunnel.Counters = endpoint.counters // { received, decapsulated, ignored, errors }
+ * ```
+ */
+export interface Counters {
+  received: number
+  decapsulated: number
+  ignored: number
+  errors: number
+}
+
+const AF_PACKET = 17
+const SOCK_DGRAM = 2
+const SOCK_NONBLOCK = 0o4000
+const SOCK_CLOEXEC = 0o2000000
+const ETH_P_IP_BE = 0x0008 // htons(0x0800)
+const IPPROTO_IPIP = 4
+
+interface Sys {
+  readonly socket: (domain: number, type: number, protocol: number) => number
+  readonly bind: (fd: number, addr: Uint8Array, length: number) => number
+  readonly recv: (fd: number, buffer: Uint8Array, length: number, flags: number) => number
+  readonly write: (fd: number, buffer: Uint8Array, length: number) => number
+  readonly poll: (fds: Uint8Array, n: number, timeout: number) => number
+  readonly close: (fd: number) => number
+}
+
+const sys = (): Sys => {
+  const lib = koffi.load("libc.so.6")
+  return {
+    socket: lib.func("int socket(int domain, int type, int protocol)"),
+    bind: lib.func("int bind(int fd, const void *addr, unsigned int len)"),
+    recv: lib.func("long recv(int fd, _Out_ void *buf, unsigned long n, int flags)"),
+    write: lib.func("long write(int fd, const void *buf, unsigned long n)"),
+    poll: lib.func("int poll(void *fds, unsigned long nfds, int timeout)"),
+    close: lib.func("int close(int fd)")
+  }
+}
+
+/**
+ * A started endpoint: call `step` in a loop (each call waits up to `timeoutMs` for packets and handles
+ * what arrived), `close` at the end.
+ *
+ * @example
+ * ```ts
+ * const endpoint = RealServerTunnel.open({ interface: "eth0" })
+ * for (;;) endpoint.step(200)
+ * ```
+ */
+export interface Endpoint {
+  readonly device: TapDevice.Device
+  readonly counters: Counters
+  readonly step: (timeoutMs: number) => void
+  readonly close: () => void
+}
+
+/**
+ * Creates the TAP device (up, reverse-path filter off so the decapsulated packets are accepted) and the
+ * packet socket on `interface`. Throws with a message naming the step (control plane).
+ *
+ * @example
+ * ```ts
+ * const endpoint = RealServerTunnel.open({ interface: "eth0", addresses: ["10.200.2.11"] })
+ * ```
+ */
+export const open = (options: Options): Endpoint => {
+  const s = sys()
+  const accepted = (options.addresses ?? []).map((a) => {
+    const v = Frames.parseIpv4(a)
+    if (v === undefined) throw new Error(`RealServerTunnel: addresses: ${JSON.stringify(a)} is not IPv4`)
+    return v
+  })
+  const ifindex = Number(readFileSync(`/sys/class/net/${options.interface}/ifindex`, "utf8").trim())
+  if (!Number.isInteger(ifindex) || ifindex <= 0)
+    throw new Error(`RealServerTunnel: interface ${options.interface} not found`)
+  const device = TapDevice.open({ name: options.device ?? "lvstun0" })
+  for (const name of ["all", device.name]) writeFileSync(`/proc/sys/net/ipv4/conf/${name}/rp_filter`, "0")
+  const fd = s.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ETH_P_IP_BE)
+  if (fd < 0) {
+    TapDevice.close(device)
+    throw new Error(`RealServerTunnel: socket(AF_PACKET) failed, errno ${koffi.errno()}`)
+  }
+  const sll = new Uint8Array(20) // struct sockaddr_ll
+  const view = new DataView(sll.buffer)
+  view.setUint16(0, AF_PACKET, true)
+  view.setUint16(2, ETH_P_IP_BE, true)
+  view.setInt32(4, ifindex, true)
+  if (s.bind(fd, sll, 20) < 0) {
+    s.close(fd)
+    TapDevice.close(device)
+    throw new Error(`RealServerTunnel: bind to ${options.interface} failed, errno ${koffi.errno()}`)
+  }
+  const tapFd = device.fds[0]!
+  const tapMac = TapDevice.parseMac(device.mac)!
+  const buffer = new Uint8Array(65536 + 14)
+  const pollfd = new Uint8Array(8)
+  const pollView = new DataView(pollfd.buffer)
+  pollView.setInt32(0, fd, true)
+  pollView.setInt16(4, 1, true) // POLLIN
+  const counters: Counters = { received: 0, decapsulated: 0, ignored: 0, errors: 0 }
+  const isAccepted = (dst: number) => {
+    if (accepted.length === 0) return true
+    for (let i = 0; i < accepted.length; i++) if (accepted[i] === dst) return true
+    return false
+  }
+  const step = (timeoutMs: number) => {
+    if (s.poll(pollfd, 1, timeoutMs) <= 0) return
+    for (let k = 0; k < 64; k++) {
+      const n = s.recv(fd, buffer, buffer.length, 0)
+      if (n <= 0) return
+      counters.received++
+      const ihl = (buffer[0]! & 0x0f) * 4
+      const fragment = (Frames.readU16(buffer, 6) & 0x3fff) !== 0
+      if (
+        n < 40 ||
+        buffer[0]! >>> 4 !== 4 ||
+        buffer[9] !== IPPROTO_IPIP ||
+        fragment ||
+        ihl < 20 ||
+        n < ihl + 20 ||
+        !isAccepted(Frames.readU32(buffer, 16)) ||
+        buffer[ihl]! >>> 4 !== 4
+      ) {
+        counters.ignored++
+        continue
+      }
+      // Inner packet to offset 14, then an Ethernet header addressed to the TAP's kernel side.
+      const inner = n - ihl
+      buffer.copyWithin(14, ihl, n)
+      buffer.set(tapMac, 0)
+      buffer[6] = 0x02
+      buffer[7] = 0x6c
+      buffer[8] = 0x76
+      buffer[9] = 0x73
+      buffer[10] = 0x74
+      buffer[11] = 0x6e
+      buffer[12] = 0x08
+      buffer[13] = 0x00
+      if (s.write(tapFd, buffer, 14 + inner) === 14 + inner) counters.decapsulated++
+      else counters.errors++
+    }
+  }
+  return {
+    device,
+    counters,
+    step,
+    close: () => {
+      s.close(fd)
+      TapDevice.close(device)
+    }
+  }
+}
