@@ -232,6 +232,8 @@ export const curl = (plan: Lab.Plan, port: number) =>
  */
 export interface DemoOptions extends Lab.Options {
   readonly keep?: boolean
+  /** Keep the director running after the traffic until interrupted (then tear down unless `keep`). */
+  readonly serve?: boolean
 }
 
 /**
@@ -279,6 +281,12 @@ export const demo = (options: DemoOptions = {}, print: (line: string) => void = 
             .map(([k, v]) => `${k}=${v}`)
             .join(" ")}`
         )
+        if (options.serve === true) {
+          print(
+            `# the director keeps running: try ip netns exec ${plan.client.netns} curl http://${plan.vip}/ ; Ctrl-C stops`
+          )
+          yield* Effect.never
+        }
         return { answers, snapshot, counters }
       })
     )
