@@ -318,4 +318,70 @@ describe("ForwardingHandler", () => {
     expect(parse(reply!.frame).icmpType).toBe(0)
     expect(src(reply!.frame)).toBe(VIP)
   })
+
+  it("ICMP errors about NAT connections are rewritten in both headers, both ways", async () => {
+    const { h } = await start(natCommands())
+    const [toRs] = h.receive(0, syn(55000))
+    // The real server answers the forwarded SYN with an ICMP error (its L2 header is the reply's).
+    const fromRs = new Uint8Array(600)
+    const n = Icmp.writeError(fromRs, 0, toRs!.frame, parse(toRs!.frame), 3, 3, 0, H.ip("10.200.2.12"))
+    const [out] = h.receive(1, fromRs.subarray(0, n))
+    expect(out!.port).toBe(0)
+    const po = parse(out!.frame)
+    expect([src(out!.frame), dst(out!.frame)]).toEqual([VIP, "10.200.1.10"])
+    expect(Frames.formatIpv4(Ipv4.destination(out!.frame, po.innerL3Offset))).toBe(VIP) // embedded RIP -> VIP
+    expect(po.innerDestinationPort).toBe(80)
+    expect(Icmp.isChecksumValid(out!.frame, po.l4Offset, po.l3End - po.l4Offset)).toBe(true)
+    expect(Ipv4.isChecksumValid(out!.frame, po.innerL3Offset)).toBe(true)
+    // The client answers a reply (VIP:80 -> client) with an ICMP error: it goes to the real server.
+    const synAck = H.tcp({
+      srcMac: RS2,
+      dstMac: DIR_S,
+      src: "10.200.2.12",
+      dst: "10.200.1.10",
+      sport: 8000,
+      dport: 55000,
+      flags: 0x12
+    })
+    const [reply] = h.receive(1, synAck)
+    const fromClient = new Uint8Array(600)
+    const m = Icmp.writeError(fromClient, 0, reply!.frame, parse(reply!.frame), 3, 3, 0, H.ip("10.200.1.10"))
+    const [inward] = h.receive(0, fromClient.subarray(0, m))
+    expect(inward!.port).toBe(1)
+    const pi = parse(inward!.frame)
+    expect(dst(inward!.frame)).toBe("10.200.2.12")
+    expect(Frames.formatIpv4(Ipv4.source(inward!.frame, pi.innerL3Offset))).toBe("10.200.2.12") // embedded VIP -> RIP
+    expect(pi.innerSourcePort).toBe(8000)
+    expect(Icmp.isChecksumValid(inward!.frame, pi.l4Offset, pi.l3End - pi.l4Offset)).toBe(true)
+    expect(h.stats[S.icmpRelated]).toBe(2)
+  })
+
+  it("port-zero persistent service (PCC): one client, two ports, one real server, ports kept", async () => {
+    const any = { protocol: "tcp", address: VIP, port: 0 } as const
+    const { h } = await start([
+      { _tag: "AddService", service: { ...any, scheduler: "rr", persistence: { timeout: 300 } } },
+      { _tag: "AddDestination", service: any, destination: { address: "10.200.2.11", port: 0, method: "nat" } },
+      { _tag: "AddDestination", service: any, destination: { address: "10.200.2.12", port: 0, method: "nat" } }
+    ])
+    const [a] = h.receive(0, syn(56000, 80))
+    const [b] = h.receive(0, syn(56001, 443))
+    expect(dst(b!.frame)).toBe(dst(a!.frame))
+    expect([parse(a!.frame).destinationPort, parse(b!.frame).destinationPort]).toEqual([80, 443])
+  })
+
+  it("firewall-mark services get their marks from the configured classifier", async () => {
+    const { h } = await start([
+      { _tag: "SetClassifier", rules: [{ mark: 7, protocol: "tcp", destination: `${VIP}/32`, ports: [8080, 8090] }] },
+      { _tag: "AddService", service: { fwmark: 7, scheduler: "rr" } },
+      {
+        _tag: "AddDestination",
+        service: { fwmark: 7 },
+        destination: { address: "10.200.2.11", port: 0, method: "nat" }
+      }
+    ])
+    const [out] = h.receive(0, syn(57000, 8085))
+    expect([dst(out!.frame), parse(out!.frame).destinationPort]).toEqual(["10.200.2.11", 8085])
+    const [rst] = h.receive(0, syn(57001, 8100)) // unmarked: no service, the local RST
+    expect(parse(rst!.frame).tcpFlags & 4).toBe(4)
+  })
 })
