@@ -429,4 +429,49 @@ print("mtu", s.getsockopt(socket.IPPROTO_IP, 14))  # IP_MTU`
       )
     )
   })
+
+  it("persistence: a client sticks to one server within the timeout and moves after expiry", async () => {
+    const options = labOptions("pers")
+    const plan = Lab.plan(options)
+    const udp = { protocol: "udp", address: plan.vip, port: 5000 } as const
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          // A UDP server on each real server answering with its name.
+          for (const rs of plan.realServers) {
+            const source = `const s = require("node:dgram").createSocket("udp4"); s.on("message", (m, r) => s.send("${rs.name}", r.port, r.address)); s.bind(5001)`
+            yield* LabDirector.exec(rs.netns, "sh", [
+              "-c",
+              `nohup ${process.execPath} -e '${source}' >/dev/null 2>&1 &`
+            ])
+            for (let i = 0; i < 100; i++) {
+              if ((yield* LabDirector.exec(rs.netns, "ss", ["-Hlun", "sport = :5001"])).stdout.trim().length > 0) break
+              yield* Effect.sleep("50 millis")
+            }
+          }
+          const director = yield* LabDirector.start(plan, [
+            {
+              service: { ...udp, scheduler: "rr", persistence: { timeout: 2 } },
+              destinations: plan.realServers.map((rs) => ({ address: rs.address, port: 5001, method: "nat" as const }))
+            }
+          ])
+          yield* director.setTimeouts({ udp: 1 }) // connections expire after 1 s, the template after 2 s
+          // Each query from a new source port is a new connection; persistence keys on the client address.
+          const ask = `const ask = () => new Promise((ok) => { const s = require("node:dgram").createSocket("udp4");
+             const t = setTimeout(() => { s.close(); ok("timeout") }, 2000);
+             s.on("message", (m) => { clearTimeout(t); s.close(); ok(String(m)) });
+             s.send("?", 5000, "${plan.vip}") })
+             ;(async () => { const out = []; for (let i = 0; i < 3; i++) out.push(await ask())
+               await new Promise((r) => setTimeout(r, 4500)); out.push(await ask()); console.log(out.join(" ")) })()`
+          const r = yield* LabDirector.exec(plan.client.netns, process.execPath, ["-e", ask], 20_000)
+          const [a, b, c, after] = r.stdout.trim().split(" ")
+          expect([b, c], r.stderr).toEqual([a, a])
+          expect(a).toMatch(/^rs[12]$/)
+          expect(after).toMatch(/^rs[12]$/)
+          expect(after).not.toBe(a) // rr moved on once the template expired
+        })
+      )
+    )
+  })
 })
