@@ -405,7 +405,9 @@ export const make = FrameHandler.define((ctx) => {
   let local = new Uint32Array(0)
   let tunnels: Array<Tunnel.Tunnel | undefined> = []
   const tunnelMac: Array<Uint8Array | undefined> = []
-  const lportCursor = new Map<number, number>()
+  // FULLNAT: per service (by id), the next local address (round robin) and per local address the last port.
+  let localNext = new Int32Array(0)
+  let localPortCursor: Array<Uint16Array | undefined> = []
   const rebuild = () => {
     const set = new Set<number>()
     for (const list of portAddresses) for (const a of list) set.add(a)
@@ -416,6 +418,16 @@ export const make = FrameHandler.define((ctx) => {
     local = Uint32Array.from(set)
     slotDestination = []
     for (const d of vst.destinationById) if (d !== undefined) slotDestination[d.slot] = d
+    const cursors: Array<Uint16Array | undefined> = []
+    for (const s of vst.services.values()) {
+      const previous = localPortCursor[s.id]
+      cursors[s.id] =
+        previous !== undefined && previous.length === s.localAddresses.length
+          ? previous
+          : new Uint16Array(s.localAddresses.length).fill(1023)
+    }
+    localPortCursor = cursors
+    if (localNext.length < vst.byId.length) localNext = new Int32Array(vst.byId.length + 16)
     tunnels = []
     for (const s of vst.services.values()) {
       for (const d of s.destinations.values()) {
@@ -703,12 +715,14 @@ export const make = FrameHandler.define((ctx) => {
   /** Allocates a FULLNAT local address and port unique for the reply tuple; false when exhausted. */
   const allocateLocal = (s: VST.Service, protocol: number): boolean => {
     const pool = s.localAddresses
-    if (pool.length === 0) return false
+    const cursors = localPortCursor[s.id]
+    if (pool.length === 0 || cursors === undefined) return false
     for (let tries = 0; tries < 64; tries++) {
-      const lip = pool[(ipId + tries) % pool.length]!
-      let port = lportCursor.get(lip) ?? 1024
-      port = port >= 65535 ? 1024 : port + 1
-      lportCursor.set(lip, port)
+      const k = localNext[s.id]! % pool.length
+      localNext[s.id] = (k + 1) % pool.length
+      const lip = pool[k]!
+      const port = cursors[k]! >= 65535 ? 1024 : cursors[k]! + 1
+      cursors[k] = port
       if (conns.lookupOut(protocol, params.destinationAddress, params.destinationPort, lip, port) < 0) {
         params.localAddress = lip
         params.localPort = port
@@ -845,7 +859,8 @@ export const make = FrameHandler.define((ctx) => {
       } else {
         for (let k = 0; k < 6; k++) t.destinationMac[k] = nMac[i * 6 + k]!
       }
-      const start = Tunnel.encapsulate(b, l3, length, t, ipId++ & 0xffff, 0)
+      ipId = (ipId + 1) & 0xffff
+      const start = Tunnel.encapsulate(b, l3, length, t, ipId, 0)
       if (start < 0) return void stats[Stat.dropHeadroom]!++
       stats[Stat.tunnelled]!++
       if (output(start, start + Ethernet.HEADER_LENGTH, length + t.overhead, nextHop, port, now)) {
