@@ -558,7 +558,8 @@ export class VirtualServiceTable {
         this.byId[s.id] = undefined
         this.freeServiceIds.push(s.id)
         if (s.fwmark !== 0) this.byMark.delete(s.fwmark)
-        // Slots are not reused while connections may still count into them: kept until Clear.
+        // The slot is not reused: connections of the deleted service may still be counted against their
+        // destinations' slots, and a fresh service should start from zero. Slots are bounded by `slots`.
         return undefined
       }
       case "AddDestination":
