@@ -133,19 +133,20 @@ export const setupDirectRouting = (plan: Lab.Plan) =>
       [plan.client.netns, ["ip", "addr", "add", "10.200.2.10/24", "dev", "eth1"]],
       [plan.client.netns, ["ip", "link", "set", "eth1", "up"]],
       // Replies arrive on eth1 for the address of eth0: loose reverse-path filtering on the client.
-      [plan.client.netns, ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"]],
-      [plan.client.netns, ["sysctl", "-qw", "net.ipv4.conf.eth1.rp_filter=0"]]
+      [plan.client.netns, ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter"]],
+      [plan.client.netns, ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/eth1/rp_filter"]]
     ]
     for (const rs of plan.realServers) {
       steps.push(
-        [rs.netns, ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"]],
-        [rs.netns, ["sysctl", "-qw", "net.ipv4.conf.all.arp_announce=2"]],
-        [rs.netns, ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_ignore=1"]],
-        [rs.netns, ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"]],
+        [rs.netns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore"]],
+        [rs.netns, ["sh", "-c", "echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce"]],
+        [rs.netns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]],
+        [rs.netns, ["sh", "-c", "echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce"]],
         [rs.netns, ["ip", "addr", "add", `${plan.vip}/32`, "dev", "lo"]],
         [rs.netns, ["ip", "route", "replace", plan.clientNetwork, "via", "10.200.2.10"]]
       )
     }
+    // sysctls written through /proc/sys from inside the namespace (no dependency on procps' sysctl).
     for (const [ns, [command, ...args]] of steps) {
       const r = yield* exec(ns, command!, args)
       if (!r.ok) return `${ns}: ${command} ${args.join(" ")}: ${r.stderr.trim()}`
