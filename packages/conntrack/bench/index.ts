@@ -172,7 +172,7 @@ const timedFill = (from: number, to: number): Pause => {
 const hitA = new Uint32Array(BATCH)
 const hitP = new Uint16Array(BATCH)
 const missA = new Uint32Array(BATCH)
-const outA = new Uint32Array(BATCH)
+const outA = new Int32Array(BATCH) // int32: a uint32 above 2^31 would be a heap number at the call
 const burst = new Uint32Array(BATCH * 4)
 const burstOut = new Int32Array(BURST)
 const makeKeys = (live: number): void => {
