@@ -4,6 +4,7 @@
  *
  * @module
  */
+import * as ConnectionFlags from "./ConnectionFlags.ts"
 import type { ConnectionTable } from "./ConnectionTable.ts"
 import * as Protocol from "./Protocol.ts"
 
@@ -112,6 +113,31 @@ export const procRow = (table: ConnectionTable, entry: number, now: number): str
     table.destinationPort(entry),
     4
   )} ${state} ${expires}`
+}
+
+/**
+ * The /proc/net/ip_vs_conn_sync header line: the /proc/net/ip_vs_conn columns plus Origin.
+ *
+ * @example
+ * ```ts
+ * Listing.PROC_SYNC_HEADER.includes("Origin") // true
+ * ```
+ */
+export const PROC_SYNC_HEADER = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires"
+
+/**
+ * One /proc/net/ip_vs_conn_sync row: like {@link procRow} with the origin ("LOCAL", or "SYNC" for entries created
+ * by the sync backup) left-justified in 6 columns before the expiry.
+ *
+ * @example
+ * ```ts
+ * Listing.procSyncRow(table, entry, now) // "TCP C0A80A02 C822 CFAF2C6E 0050 C0A80A01 0050 ESTABLISHED LOCAL      899"
+ * ```
+ */
+export const procSyncRow = (table: ConnectionTable, entry: number, now: number): string => {
+  const base = procRow(table, entry, now)
+  const origin = (table.flags(entry) & ConnectionFlags.SYNC) !== 0 ? "SYNC" : "LOCAL"
+  return `${base.slice(0, base.length - 8)} ${origin.padEnd(6)}${base.slice(base.length - 8)}`
 }
 
 const endpoint = (ipv6: boolean, address: string, port: number): string =>

@@ -21,6 +21,25 @@ describe("/proc/net/ip_vs_conn and ipvsadm -Lc rows", () => {
     expect(Listing.PROC_HEADER).toBe("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData")
   })
 
+  it("adds the Origin column for /proc/net/ip_vs_conn_sync", () => {
+    const { table, counters } = makeTable()
+    const local = table.insert(conn({ clientPort: 0xc822 }), 0)
+    table.syncUpdate(local, TcpState.ESTABLISHED, false, 0, 0)
+    // A sync-created connection keeps the master's INACTIVE bit (here: active) and is listed as SYNC.
+    const p = conn({ clientPort: 0xc823 })
+    p.flags = ConnectionFlags.SYNC
+    const synced = table.insert(p, 0)
+    expect(counters.active[0]).toBe(2)
+    table.syncUpdate(synced, TcpState.ESTABLISHED, false, 0, 0)
+    expect(Listing.procSyncRow(table, local, 1000)).toBe(
+      "TCP 0A000002 C822 CFAF2C6E 0050 C0A80A01 0050 ESTABLISHED LOCAL      899"
+    )
+    expect(Listing.procSyncRow(table, synced, 1000)).toBe(
+      "TCP 0A000002 C823 CFAF2C6E 0050 C0A80A01 0050 ESTABLISHED SYNC       899"
+    )
+    expect(Listing.PROC_SYNC_HEADER).toBe("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires")
+  })
+
   it("formats ipvsadm -Lc rows like the reference listing", () => {
     const { table } = makeTable()
     const e = table.insert(conn({ client: ip("10.0.0.2"), clientPort: 51234 }), 0)
