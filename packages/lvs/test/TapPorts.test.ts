@@ -353,9 +353,8 @@ for (const backend of backends)
       Netns.remove(ns)
     })
 
-    it.runIf(backend === "io_uring")(
-      "io_uring with one READ per slot (no multishot) reads a burst and answers ARP",
-      async () => {
+    if (backend === "io_uring") {
+      it("io_uring with one READ per slot (no multishot) reads a burst and answers ARP", async () => {
         const ns = Netns.create("slot")
         const capture = Capture.allocate()
         const { ports, close } = await open(
@@ -405,8 +404,8 @@ for (const backend of backends)
           await close()
           Netns.remove(ns)
         }
-      }
-    )
+      })
+    }
 
     it("carries handler events to the control plane, from every queue", async () => {
       const ns = Netns.create(`evt${suffix}`)

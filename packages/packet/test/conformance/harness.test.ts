@@ -77,9 +77,11 @@ describe("pcap reader/writer", () => {
 const gate = tsharkGate()
 
 describe("tshark oracle self-test", () => {
-  it.runIf(gate === "fail")("tshark is installed (CI=true)", () => {
-    expect.fail(`${tsharkAvailability().detail}. CI must install it (apt-get install tshark).`)
-  })
+  if (gate === "fail") {
+    it("tshark is installed (CI=true)", () => {
+      expect.fail(`${tsharkAvailability().detail}. CI must install it (apt-get install tshark).`)
+    })
+  }
 
   describe.skipIf(gate !== "run")("with tshark", () => {
     const fixtures = allFixtures()

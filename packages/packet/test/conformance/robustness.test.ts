@@ -45,9 +45,11 @@ const outsideParser = (protocols: string): boolean =>
   /:gre|:ip:ip|:ip:ipv6|:ipv6:ipv6|:ipv6:ip(:|$)|:icmp:|:icmpv6:/.test(protocols)
 
 describe("parser against tshark on mutated Linux frames", () => {
-  it.runIf(gate === "fail")("tshark is installed (CI=true)", () => {
-    expect.fail(`${tsharkAvailability().detail}. CI must install it (apt-get install tshark).`)
-  })
+  if (gate === "fail") {
+    it("tshark is installed (CI=true)", () => {
+      expect.fail(`${tsharkAvailability().detail}. CI must install it (apt-get install tshark).`)
+    })
+  }
 
   it("never throws, whatever the bytes (no tshark needed)", () => {
     const p = new PacketParser()
