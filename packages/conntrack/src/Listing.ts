@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Address } from "@lvs-ts/packet"
 import * as ConnectionFlags from "./ConnectionFlags.ts"
 import type { ConnectionTable } from "./ConnectionTable.ts"
 import * as Protocol from "./Protocol.ts"
@@ -43,28 +44,17 @@ const ipv6Full = (w: Uint32Array): string => {
   return groups.join(":")
 }
 
+// Listings are not on the packet path: format through packet's RFC 5952 formatter via one scratch buffer.
+const ipv6Scratch = new Uint8Array(16)
 const ipv6Short = (w: Uint32Array): string => {
-  const g: Array<number> = []
-  for (let i = 0; i < 4; i++) g.push(w[i]! >>> 16, w[i]! & 0xffff)
-  // RFC 5952: compress the longest run (>= 2) of zero groups, first one on ties.
-  let best = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && g[j] === 0) j++
-    if (j - i > bestLen) {
-      best = i
-      bestLen = j - i
-    }
-    i = j
+  for (let i = 0; i < 4; i++) {
+    const v = w[i]!
+    ipv6Scratch[4 * i] = v >>> 24
+    ipv6Scratch[4 * i + 1] = (v >>> 16) & 0xff
+    ipv6Scratch[4 * i + 2] = (v >>> 8) & 0xff
+    ipv6Scratch[4 * i + 3] = v & 0xff
   }
-  const part = (a: Array<number>) => a.map((x) => x.toString(16)).join(":")
-  if (best < 0) return part(g)
-  return `${part(g.slice(0, best))}::${part(g.slice(best + bestLen))}`
+  return Address.formatIpv6(ipv6Scratch, 0)
 }
 
 /**
