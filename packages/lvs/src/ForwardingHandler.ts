@@ -37,9 +37,12 @@ import {
   Checksum,
   Ethernet,
   Icmp,
+  Icmpv6,
   IpProtocol,
   Ipv4,
+  Ipv6,
   Nat,
+  Ndp,
   PacketParser,
   ParseResult,
   Tcp,
@@ -62,7 +65,10 @@ import * as VST from "./VirtualServiceTable.ts"
 export interface PortConfig {
   /** The director's MAC on this port. */
   readonly mac: string
-  /** Addresses the director owns here, `a.b.c.d/len` (len gives the connected network; default /32). */
+  /**
+   * Addresses the director owns here, `a.b.c.d/len` or `ipv6/len` (len gives the connected network; default
+   * /32 or /128).
+   */
   readonly addresses: ReadonlyArray<string>
 }
 
@@ -186,7 +192,15 @@ export const Stat = {
   dropHandlerFault: 38,
   dropArp: 39,
   dropIcmpUnrelated: 40,
-  dropLocal: 41
+  dropLocal: 41,
+  /** IPv6: neighbour advertisements sent in answer to solicitations for our addresses. */
+  ndpAdvertisements: 42,
+  /** IPv6: neighbour solicitations sent to resolve next hops. */
+  ndpSolicitations: 43,
+  /** IPv6: unsolicited neighbour advertisements (the IPv6 gratuitous ARP) when taking an address. */
+  unsolicitedAdvertisements: 44,
+  /** IPv6: NDP messages that failed validation (hop limit not 255, bad checksum, short). */
+  dropNdp: 45
 } as const
 
 /**
@@ -234,6 +248,14 @@ const parsePrefix = (text: string): { address: number; length: number } | undefi
   if (address === undefined || !Number.isInteger(length) || length < 0 || length > 32) return undefined
   return { address, length }
 }
+const parsePrefix6 = (text: string): { address: Uint8Array; length: number } | undefined => {
+  const [a, l] = text.split("/")
+  const address = Frames.parseIpv6(a ?? "")
+  const length = l === undefined ? 128 : Number(l)
+  if (address === undefined || !Number.isInteger(length) || length < 0 || length > 128) return undefined
+  return { address, length }
+}
+const isV6Text = (text: string): boolean => text.includes(":")
 const maskOf = (length: number): number => (length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0)
 
 /**
@@ -252,8 +274,9 @@ export const validate = (options: Options): string | undefined => {
     if (mac === undefined || (mac[0]! & 1) === 1)
       return `ports[${p}].mac ${JSON.stringify(port.mac)} is not a unicast MAC`
     for (let a = 0; a < port.addresses.length; a++) {
-      if (parsePrefix(port.addresses[a]!) === undefined) {
-        return `ports[${p}].addresses[${a}] ${JSON.stringify(port.addresses[a])} is not a.b.c.d[/len]`
+      const text = port.addresses[a]!
+      if (isV6Text(text) ? parsePrefix6(text) === undefined : parsePrefix(text) === undefined) {
+        return `ports[${p}].addresses[${a}] ${JSON.stringify(text)} is not a.b.c.d[/len] or an IPv6 prefix`
       }
     }
   }
@@ -334,7 +357,7 @@ export const make = FrameHandler.define((ctx) => {
   for (let p = 0; p < nports; p++) {
     const config = options.ports[p]
     if (config !== undefined) macs.set(TapDevice.parseMac(config.mac)!, p * 6)
-    const list = (config?.addresses ?? []).map((a) => parsePrefix(a)!)
+    const list = (config?.addresses ?? []).filter((a) => !isV6Text(a)).map((a) => parsePrefix(a)!)
     portAddresses.push(Uint32Array.from(list.map((a) => a.address)))
     primary[p] = list[0]?.address ?? 0
     mtus[p] = ctx.ports[p]!.mtu
@@ -412,7 +435,7 @@ export const make = FrameHandler.define((ctx) => {
     const set = new Set<number>()
     for (const list of portAddresses) for (const a of list) set.add(a)
     for (const s of vst.services.values()) {
-      if (s.fwmark === 0) set.add(s.addressValue)
+      if (s.fwmark === 0 && s.family === 4) set.add(s.addressValue)
       for (const a of s.localAddresses) set.add(a)
     }
     local = Uint32Array.from(set)
@@ -427,9 +450,11 @@ export const make = FrameHandler.define((ctx) => {
           : new Uint16Array(s.localAddresses.length).fill(1023)
     }
     localPortCursor = cursors
+    rebuild6()
     if (localNext.length < vst.byId.length) localNext = new Int32Array(vst.byId.length + 16)
     tunnels = []
     for (const s of vst.services.values()) {
+      if (s.family !== 4) continue
       for (const d of s.destinations.values()) {
         if (d.method !== "tun") continue
         const r = route(d.addressValue)
@@ -695,7 +720,8 @@ export const make = FrameHandler.define((ctx) => {
     failure: "",
     choose(_service: number, conn: ConnectionParams.ConnectionParams): boolean {
       const s = this.service!
-      const r = s.pool.pick(b, this.l3 + 12, this.l3 + 16, this.sport, this.now)
+      const v6 = s.family === 6
+      const r = s.pool.pick(b, this.l3 + (v6 ? 8 : 12), this.l3 + (v6 ? 24 : 16), this.sport, this.now)
       if (r._tag !== "Destination") {
         this.failure = r.logged ? r.message : ""
         return false
@@ -706,7 +732,8 @@ export const make = FrameHandler.define((ctx) => {
     describe(destination: number, conn: ConnectionParams.ConnectionParams): void {
       const d = vst.destinationById[destination]!
       conn.destination = destination
-      conn.destinationAddress = d.addressValue
+      if (d.family === 6) conn.destinationAddress6.set(d.address6Words)
+      else conn.destinationAddress = d.addressValue
       conn.destinationPort = d.port === 0 ? conn.virtualPort : d.port
       conn.method = d.methodCode
     }
@@ -1068,6 +1095,705 @@ export const make = FrameHandler.define((ctx) => {
     if (output(o, l3, l3Length, rVia[r] === 0 ? dst : rVia[r]!, port, now)) stats[Stat.routed]!++
   }
 
+  // ---- IPv6: owned addresses, connected prefixes, neighbours (NDP), forwarding ----
+  // Per port: owned addresses (16 bytes each) and connected prefixes. No static IPv6 routes (yet): IPv6
+  // destinations and clients must be on connected networks.
+  const port6: Array<Uint8Array> = []
+  const primary6 = new Uint8Array(16 * nports)
+  const r6NetList: Array<Uint8Array> = []
+  const r6LenList: Array<number> = []
+  const r6PortList: Array<number> = []
+  for (let p6 = 0; p6 < nports; p6++) {
+    const list = (options.ports[p6]?.addresses ?? []).filter(isV6Text).map((a) => parsePrefix6(a)!)
+    const bytes = new Uint8Array(16 * list.length)
+    for (const [i, a] of list.entries()) bytes.set(a.address, i * 16)
+    port6.push(bytes)
+    if (list[0] !== undefined) primary6.set(list[0].address, p6 * 16)
+    for (const a of list) {
+      if (a.length === 128) continue
+      const net = new Uint8Array(16)
+      for (let k = 0; k < 16; k++) {
+        const bits = Math.max(0, Math.min(8, a.length - k * 8))
+        net[k] = a.address[k]! & ((0xff00 >>> bits) & 0xff)
+      }
+      r6NetList.push(net)
+      r6LenList.push(a.length)
+      r6PortList.push(p6)
+    }
+  }
+  const n6routes = r6LenList.length
+  const r6Net = new Uint8Array(16 * n6routes)
+  for (const [i, n] of r6NetList.entries()) r6Net.set(n, i * 16)
+  const r6Len = Int32Array.from(r6LenList)
+  const r6Port = Int32Array.from(r6PortList)
+  /** Longest-prefix match over the connected IPv6 prefixes for the 16 bytes of `a` at `off`; -1 if none. */
+  const route6 = (a: Uint8Array, off: number): number => {
+    let best = -1
+    let bestLen = -1
+    for (let i = 0; i < n6routes; i++) {
+      const len = r6Len[i]!
+      if (len <= bestLen) continue
+      let k = 0
+      let ok = true
+      for (; k < len >>> 3; k++) {
+        if (a[off + k] !== r6Net[i * 16 + k]) {
+          ok = false
+          break
+        }
+      }
+      if (ok && (len & 7) !== 0) {
+        const m = (0xff00 >>> (len & 7)) & 0xff
+        if ((a[off + k]! & m) !== r6Net[i * 16 + k]) ok = false
+      }
+      if (ok) {
+        best = i
+        bestLen = len
+      }
+    }
+    return best
+  }
+  const same16 = (a: Uint8Array, ao: number, c: Uint8Array, co: number): boolean => {
+    for (let k = 0; k < 16; k++) if (a[ao + k] !== c[co + k]) return false
+    return true
+  }
+  // All owned IPv6 addresses (port addresses + IPv6 VIPs), rebuilt with the table.
+  let local6 = new Uint8Array(0)
+  const isLocal6 = (a: Uint8Array, off: number): boolean => {
+    const l = local6
+    for (let i = 0; i < l.length; i += 16) if (same16(a, off, l, i)) return true
+    return false
+  }
+  /** NDP: answer for addresses configured on the port, and for VIPs on a network connected to it. */
+  const ownsOnPort6 = (port: number, a: Uint8Array, off: number): boolean => {
+    const list = port6[port]!
+    for (let i = 0; i < list.length; i += 16) if (same16(a, off, list, i)) return true
+    if (!isLocal6(a, off)) return false
+    const r = route6(a, off)
+    return r >= 0 && r6Port[r] === port
+  }
+  const rebuild6 = () => {
+    const parts: Array<Uint8Array> = [...port6]
+    for (const s of vst.services.values()) if (s.family === 6) parts.push(s.address6)
+    const seen = new Set<string>()
+    const out: Array<number> = []
+    for (const part of parts) {
+      for (let i = 0; i < part.length; i += 16) {
+        const k = part.subarray(i, i + 16).join(",")
+        if (seen.has(k)) continue
+        seen.add(k)
+        for (let j = 0; j < 16; j++) out.push(part[i + j]!)
+      }
+    }
+    local6 = Uint8Array.from(out)
+    tunnels6 = []
+    for (const s of vst.services.values()) {
+      if (s.family !== 6) continue
+      for (const d of s.destinations.values()) {
+        if (d.method !== "tun") continue
+        const r = route6(d.address6, 0)
+        const port = r < 0 ? 0 : r6Port[r]!
+        const mac = tunnelMac6[d.id] ?? new Uint8Array(6)
+        tunnelMac6[d.id] = mac
+        tunnels6[d.id] = Tunnel.make({
+          type: Tunnel.TunnelType.Ipip, // IPv6-in-IPv6 (next header 41), the kernel's ip6_tunnel for TUN
+          outerVersion: 6,
+          source6: primary6.slice(port * 16, port * 16 + 16),
+          destination6: d.address6,
+          destinationMac: mac,
+          sourceMac: macs.subarray(port * 6, port * 6 + 6)
+        })
+      }
+    }
+  }
+  let tunnels6: Array<Tunnel.Tunnel | undefined> = []
+  const tunnelMac6: Array<Uint8Array | undefined> = []
+
+  // Neighbour cache: a small linear table (IPv6 real servers and clients on connected networks are few).
+  const N6 = 256
+  const n6Ip = new Uint8Array(N6 * 16)
+  const n6State = new Uint8Array(N6)
+  const n6Mac = new Uint8Array(N6 * 6)
+  const n6Port = new Int32Array(N6)
+  const n6Confirmed = new Float64Array(N6)
+  const n6Probed = new Float64Array(N6)
+  const n6Tries = new Int32Array(N6)
+  const n6Pending = new Int32Array(N6).fill(-1)
+  const n6PendingTail = new Int32Array(N6).fill(-1)
+  const n6PendingCount = new Int32Array(N6)
+  let n6High = 0 // entries >= n6High are free
+  const findNeighbour6 = (a: Uint8Array, off: number): number => {
+    for (let i = 0; i < n6High; i++) {
+      const st = n6State[i]!
+      if (st !== N_FREE && st !== N_DELETED && same16(a, off, n6Ip, i * 16)) return i
+    }
+    return -1
+  }
+  const insertNeighbour6 = (a: Uint8Array, off: number, port: number): number => {
+    let i = 0
+    while (i < n6High && n6State[i] !== N_FREE && n6State[i] !== N_DELETED) i++
+    if (i >= N6) return -1
+    if (i === n6High) n6High++
+    for (let k = 0; k < 16; k++) n6Ip[i * 16 + k] = a[off + k]!
+    n6State[i] = N_INCOMPLETE
+    n6Port[i] = port
+    n6Tries[i] = 0
+    n6Pending[i] = -1
+    n6PendingTail[i] = -1
+    n6PendingCount[i] = 0
+    return i
+  }
+  const deleteNeighbour6 = (i: number) => {
+    let slot = n6Pending[i]!
+    while (slot >= 0) {
+      const next = slotNext[slot]!
+      freePending.push(slot)
+      stats[Stat.dropNeighbour]!++
+      slot = next
+    }
+    n6Pending[i] = -1
+    n6PendingTail[i] = -1
+    n6PendingCount[i] = 0
+    n6State[i] = N_DELETED
+  }
+  /** The port address on the same prefix as `target` (else the port's first IPv6 address). */
+  const sourceFor6 = (port: number, a: Uint8Array, off: number): number => {
+    const r = route6(a, off)
+    const list = port6[port]!
+    if (r >= 0) {
+      for (let i = 0; i < list.length; i += 16) if (route6(list, i) === r) return i
+    }
+    return 0
+  }
+  /** Neighbour solicitation for `target` (multicast to its solicited-node group, RFC 4861 §7.2.2). */
+  const sendSolicitation = (port: number, a: Uint8Array, off: number) => {
+    const list = port6[port]!
+    if (list.length === 0) return
+    const o = ctx.scratch[1]!
+    const si = sourceFor6(port, a, off)
+    // Ethernet 33:33:ff:xx:xx:xx, IPv6 ff02::1:ffxx:xxxx, hop limit 255.
+    b[o] = 0x33
+    b[o + 1] = 0x33
+    b[o + 2] = 0xff
+    b[o + 3] = a[off + 13]!
+    b[o + 4] = a[off + 14]!
+    b[o + 5] = a[off + 15]!
+    for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[port * 6 + k]!
+    b[o + 12] = 0x86
+    b[o + 13] = 0xdd
+    const l3 = o + Ethernet.HEADER_LENGTH
+    Ipv6.write(b, l3, 0, 0, 32, IpProtocol.Icmpv6, 255, list, si, a, off)
+    const d = l3 + Ipv6.DESTINATION
+    b.fill(0, d, d + 16)
+    b[d] = 0xff
+    b[d + 1] = 0x02
+    b[d + 11] = 0x01
+    b[d + 12] = 0xff
+    b[d + 13] = a[off + 13]!
+    b[d + 14] = a[off + 14]!
+    b[d + 15] = a[off + 15]!
+    const l4 = l3 + Ipv6.HEADER_LENGTH
+    b[l4] = Icmpv6.Type.NeighborSolicitation
+    b[l4 + 1] = 0
+    b.fill(0, l4 + 2, l4 + 8)
+    for (let k = 0; k < 16; k++) b[l4 + Ndp.TARGET + k] = a[off + k]!
+    b[l4 + Ndp.OPTIONS] = Ndp.OptionType.SourceLinkLayerAddress
+    b[l4 + Ndp.OPTIONS + 1] = 1
+    for (let k = 0; k < 6; k++) b[l4 + Ndp.OPTIONS + 2 + k] = macs[port * 6 + k]!
+    Icmpv6.updateChecksum(b, l3, l4, 32)
+    if (ctx.send(port, o, Ethernet.HEADER_LENGTH + Ipv6.HEADER_LENGTH + 32)) stats[Stat.ndpSolicitations]!++
+    ctx.flush()
+  }
+  const learn6 = (port: number, a: Uint8Array, off: number, macOffset: number, create: boolean, now: number) => {
+    let i = findNeighbour6(a, off)
+    if (i < 0) {
+      if (!create) return
+      const r = route6(a, off)
+      if (r < 0 || r6Port[r] !== port) return
+      i = insertNeighbour6(a, off, port)
+      if (i < 0) return
+    }
+    for (let k = 0; k < 6; k++) n6Mac[i * 6 + k] = b[macOffset + k]!
+    n6State[i] = N_REACHABLE
+    n6Port[i] = port
+    n6Confirmed[i] = now
+    n6Tries[i] = 0
+    let slot = n6Pending[i]!
+    n6Pending[i] = -1
+    n6PendingTail[i] = -1
+    n6PendingCount[i] = 0
+    while (slot >= 0) {
+      const start = ctx.scratch[slot]!
+      for (let k = 0; k < 6; k++) b[start + k] = n6Mac[i * 6 + k]!
+      if (!ctx.send(port, start, slotLength[slot]!)) stats[Stat.dropTx]!++
+      ctx.flush()
+      const next = slotNext[slot]!
+      freePending.push(slot)
+      slot = next
+    }
+  }
+  /** Sends the IPv6 packet at `l3` towards the next hop (16 bytes of `nh` at `nho`); false when dropped. */
+  const output6 = (
+    o: number,
+    l3: number,
+    l3Length: number,
+    nh: Uint8Array,
+    nho: number,
+    port: number,
+    now: number
+  ): boolean => {
+    const frameLength = l3 - o + l3Length
+    let i = findNeighbour6(nh, nho)
+    if (i >= 0 && n6State[i] === N_REACHABLE) {
+      for (let k = 0; k < 6; k++) b[o + k] = n6Mac[i * 6 + k]!
+      for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[port * 6 + k]!
+      b[o + 12] = 0x86
+      b[o + 13] = 0xdd
+      if (now - n6Confirmed[i]! > reachableMs && now - n6Probed[i]! > ARP_RETRY_MS) {
+        n6Probed[i] = now
+        sendSolicitation(port, n6Ip, i * 16)
+      }
+      if (!ctx.send(port, o, frameLength)) {
+        stats[Stat.dropTx]!++
+        return false
+      }
+      return true
+    }
+    if (i < 0) {
+      i = insertNeighbour6(nh, nho, port)
+      if (i < 0) {
+        stats[Stat.dropNeighbour]!++
+        return false
+      }
+    }
+    if (n6PendingCount[i]! < PENDING_PER_NEIGHBOUR && freePending.length > 0 && frameLength <= ctx.frameCapacity) {
+      const slot = freePending.pop()!
+      const start = ctx.scratch[slot]!
+      b.copyWithin(start, o, o + frameLength)
+      for (let k = 0; k < 6; k++) b[start + 6 + k] = macs[port * 6 + k]!
+      b[start + 12] = 0x86
+      b[start + 13] = 0xdd
+      slotLength[slot] = frameLength
+      slotNext[slot] = -1
+      const tail = n6PendingTail[i]!
+      if (tail >= 0) slotNext[tail] = slot
+      else n6Pending[i] = slot
+      n6PendingTail[i] = slot
+      n6PendingCount[i]!++
+      stats[Stat.neighbourQueued]!++
+    } else {
+      stats[Stat.dropNeighbour]!++
+    }
+    if (n6Tries[i] === 0 || now - n6Probed[i]! > ARP_RETRY_MS) {
+      n6Probed[i] = now
+      n6Tries[i]!++
+      sendSolicitation(port, n6Ip, i * 16)
+    }
+    return false
+  }
+  /** ICMPv6 error about the parsed packet, from 16 bytes of `src` at `so`, back out of the receiving port. */
+  const sendIcmp6Error = (inPort: number, type: number, code: number, rest: number, src: Uint8Array, so: number) => {
+    if (!Icmpv6.mayReplyWithError(b, p, type)) return
+    const o = ctx.scratch[0]!
+    const n = Icmpv6.writeError(b, o, b, p, type, code, rest, src, so)
+    if (n > 0) {
+      for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[inPort * 6 + k]!
+      if (ctx.send(inPort, o, n)) stats[Stat.icmpErrorsSent]!++
+    }
+    ctx.flush()
+  }
+  /** Error source: the destination when it is ours, else the receiving port's first IPv6 address. */
+  const errorSource6 = (inPort: number): [Uint8Array, number] =>
+    isLocal6(b, p.l3Offset + Ipv6.DESTINATION) ? [b, p.l3Offset + Ipv6.DESTINATION] : [primary6, inPort * 16]
+  const hopLimit6 = (inPort: number, l3: number): boolean => {
+    if (Ipv6.decrementHopLimit(b, l3)) return true
+    stats[Stat.dropTtl]!++
+    const local = isLocal6(b, l3 + Ipv6.DESTINATION)
+    sendIcmp6Error(
+      inPort,
+      Icmpv6.Type.TimeExceeded,
+      0,
+      0,
+      local ? b : primary6,
+      local ? l3 + Ipv6.DESTINATION : inPort * 16
+    )
+    return false
+  }
+  /** IPv6 never fragments in transit: too big means ICMPv6 packet too big (RFC 8200 §5). */
+  const fits6 = (inPort: number, l3Length: number, mtu: number): boolean => {
+    if (l3Length <= mtu) return true
+    stats[Stat.dropFragNeeded]!++
+    const local = isLocal6(b, p.l3Offset + Ipv6.DESTINATION)
+    sendIcmp6Error(
+      inPort,
+      Icmpv6.Type.PacketTooBig,
+      0,
+      mtu,
+      local ? b : primary6,
+      local ? p.l3Offset + Ipv6.DESTINATION : inPort * 16
+    )
+    return false
+  }
+  // Conntrack keys: four big-endian words per address (source at 0, destination at 4, scratch at 8).
+  const w6 = new Uint32Array(16)
+  const a6 = new Uint8Array(32) // address bytes read back from an entry (client at 0, virtual at 16)
+  const loadWords = (a: Uint8Array, off: number, at: number) => {
+    for (let k = 0; k < 4; k++) w6[at + k] = Frames.readU32(a, off + k * 4)
+  }
+  const storeBytes = (at: number, out: number) => {
+    for (let k = 0; k < 4; k++) Frames.writeU32(a6, out + k * 4, w6[at + k]!)
+  }
+
+  /** Client -> real server, IPv6 (NAT, DR, TUN as IPv6-in-IPv6). */
+  const forwardIn6 = (inPort: number, o: number, e: number, protocol: number, signal: number, now: number): void => {
+    const l3 = p.l3Offset
+    const l3Length = p.l3End - l3
+    const method = conns.method(e)
+    const d = vst.destinationById[conns.destination(e)]
+    if (d === undefined || d.family !== 6) return void stats[Stat.dropNoRoute]!++
+    const r = route6(d.address6, 0)
+    if (r < 0) return void stats[Stat.dropNoRoute]!++
+    const port = r6Port[r]!
+    const overhead = method === ConnectionFlags.TUNNEL ? Ipv6.HEADER_LENGTH : 0
+    if (!fits6(inPort, l3Length, mtus[port]! - overhead)) return
+    if (!hopLimit6(inPort, l3)) return
+    if (protocol !== IpProtocol.Icmpv6) conns.packet(e, Direction.INPUT, signal, l3Length, now)
+    const svc = vst.byId[conns.service(e)]
+    if (svc !== undefined) {
+      count(svc.slot, VST.Stats.inPackets, 1)
+      count(svc.slot, VST.Stats.inBytes, l3Length)
+    }
+    count(d.slot, VST.Stats.inPackets, 1)
+    count(d.slot, VST.Stats.inBytes, l3Length)
+    if (method === ConnectionFlags.MASQ) {
+      if (protocol === IpProtocol.Icmpv6) Nat.icmpErrorInV6(b, p, d.address6, 0, conns.destinationPort(e))
+      else Nat.setDestinationV6(b, l3, p.l4Offset, protocol, d.address6, 0, conns.destinationPort(e))
+    } else if (method === ConnectionFlags.TUNNEL) {
+      const t = tunnels6[d.id]
+      if (t === undefined) return void stats[Stat.dropNoRoute]!++
+      const i = findNeighbour6(d.address6, 0)
+      if (i >= 0 && n6State[i] === N_REACHABLE) for (let k = 0; k < 6; k++) t.destinationMac[k] = n6Mac[i * 6 + k]!
+      const start = Tunnel.encapsulate(b, l3, l3Length, t, 0, 0)
+      if (start < 0) return void stats[Stat.dropHeadroom]!++
+      stats[Stat.tunnelled]!++
+      if (output6(start, start + Ethernet.HEADER_LENGTH, l3Length + t.overhead, d.address6, 0, port, now)) {
+        stats[Stat.forwardedIn]!++
+      }
+      return
+    }
+    if (output6(o, l3, l3Length, d.address6, 0, port, now)) stats[Stat.forwardedIn]!++
+  }
+
+  /** Real server -> client, IPv6 NAT replies (and ICMPv6 errors about them). */
+  const forwardOut6 = (inPort: number, o: number, e: number, protocol: number, signal: number, now: number): void => {
+    const l3 = p.l3Offset
+    const l3Length = p.l3End - l3
+    conns.readClientAddress6(e, w6, 8)
+    storeBytes(8, 0)
+    const r = route6(a6, 0)
+    if (r < 0) return void stats[Stat.dropNoRoute]!++
+    const port = r6Port[r]!
+    if (!fits6(inPort, l3Length, mtus[port]!)) return
+    if (!hopLimit6(inPort, l3)) return
+    if (protocol !== IpProtocol.Icmpv6) conns.packet(e, Direction.OUTPUT, signal, l3Length, now)
+    const svc = vst.byId[conns.service(e)]
+    const d = vst.destinationById[conns.destination(e)]
+    if (svc !== undefined) {
+      count(svc.slot, VST.Stats.outPackets, 1)
+      count(svc.slot, VST.Stats.outBytes, l3Length)
+    }
+    if (d !== undefined) {
+      count(d.slot, VST.Stats.outPackets, 1)
+      count(d.slot, VST.Stats.outBytes, l3Length)
+    }
+    conns.readVirtualAddress6(e, w6, 12)
+    storeBytes(12, 16)
+    if (protocol === IpProtocol.Icmpv6) Nat.icmpErrorOutV6(b, p, a6, 16, conns.virtualPort(e))
+    else Nat.setSourceV6(b, l3, p.l4Offset, protocol, a6, 16, conns.virtualPort(e))
+    if (output6(o, l3, l3Length, a6, 0, port, now)) stats[Stat.forwardedOut]!++
+  }
+
+  /** ICMPv6 error about a tracked connection (ip_vs_in_icmp_v6 / ip_vs_out_icmp_v6). */
+  const icmpError6 = (inPort: number, o: number, toUs: boolean, now: number): boolean => {
+    if (p.innerResult !== ParseResult.Ok || p.innerSourcePort < 0) return false
+    const il3 = p.innerL3Offset
+    const iproto = p.innerProtocol
+    if (!Protocol.isSupported(iproto)) return false
+    loadWords(b, il3 + Ipv6.SOURCE, 0)
+    loadWords(b, il3 + Ipv6.DESTINATION, 4)
+    const valid = () => Icmpv6.isChecksumValid(b, p.l3Offset, p.l4Offset, p.l3End - p.l4Offset)
+    // Embedded = what we sent to the client (VIP -> CIP): the error is about a connection's reply.
+    let e = toUs ? conns.lookupIn6(iproto, w6, 4, p.innerDestinationPort, w6, 0, p.innerSourcePort) : -1
+    if (e >= 0) {
+      if (!valid()) {
+        stats[Stat.dropIcmpChecksum]!++
+        return true
+      }
+      stats[Stat.icmpRelated]!++
+      forwardIn6(inPort, o, e, IpProtocol.Icmpv6, 0, now)
+      return true
+    }
+    // From a real server about a packet we forwarded (CIP -> RIP).
+    e = conns.lookupOut6(iproto, w6, 4, p.innerDestinationPort, w6, 0, p.innerSourcePort)
+    if (e >= 0 && conns.method(e) === ConnectionFlags.MASQ) {
+      if (!valid()) {
+        stats[Stat.dropIcmpChecksum]!++
+        return true
+      }
+      stats[Stat.icmpRelated]!++
+      forwardOut6(inPort, o, e, IpProtocol.Icmpv6, 0, now)
+      return true
+    }
+    return false
+  }
+
+  /** NDP (RFC 4861): answer solicitations for our addresses, learn from solicitations and advertisements. */
+  const ndp = (port: number, o: number, now: number) => {
+    const l3 = p.l3Offset
+    const l4 = p.l4Offset
+    const len = p.l3End - l4
+    if (b[l3 + Ipv6.HOP_LIMIT] !== 255 || len < 24 || !Icmpv6.isChecksumValid(b, l3, l4, len)) {
+      return void stats[Stat.dropNdp]!++
+    }
+    const type = b[l4]!
+    const target = l4 + Ndp.TARGET
+    // The link-layer address option (source for NS, target for NA).
+    let lla = -1
+    for (let opt = l4 + Ndp.OPTIONS; opt + 8 <= p.l3End; ) {
+      const olen = b[opt + 1]! * 8
+      if (olen === 0) return void stats[Stat.dropNdp]!++
+      if (b[opt] === (type === Icmpv6.Type.NeighborSolicitation ? 1 : 2)) lla = opt + 2
+      opt += olen
+    }
+    const srcOff = l3 + Ipv6.SOURCE
+    let unspecified = true
+    for (let k = 0; k < 16; k++) if (b[srcOff + k] !== 0) unspecified = false
+    if (type === Icmpv6.Type.NeighborAdvertisement) {
+      learn6(port, b, target, lla >= 0 ? lla : o + 6, false, now)
+      return
+    }
+    // Solicitation. DAD probes (unspecified source) are not answered: the director does not defend yet.
+    const ours = ownsOnPort6(port, b, target)
+    if (!unspecified) learn6(port, b, srcOff, lla >= 0 ? lla : o + 6, ours, now)
+    if (!ours || unspecified) return
+    const out = ctx.scratch[1]!
+    const n = Ndp.writeAdvertisement(
+      b,
+      out,
+      macs.subarray(port * 6, port * 6 + 6),
+      b,
+      target,
+      b.subarray(o + 6, o + 12),
+      b,
+      srcOff,
+      b,
+      target,
+      Ndp.Flag.Solicited | Ndp.Flag.Override | (forwarding ? Ndp.Flag.Router : 0)
+    )
+    if (n > 0 && ctx.send(port, out, n)) stats[Stat.ndpAdvertisements]!++
+    ctx.flush()
+  }
+
+  const ipv6 = (inPort: number, o: number, length: number, now: number) => {
+    const res = p.parse(b, o, length)
+    if (res !== ParseResult.Ok || p.ipVersion !== 6) return void stats[Stat.dropMalformed]!++
+    if (p.vlanCount > 0) return void stats[Stat.dropVlan]!++
+    const l3 = p.l3Offset
+    const srcOff = l3 + Ipv6.SOURCE
+    const dstOff = l3 + Ipv6.DESTINATION
+    const protocol = p.protocol
+    if (
+      protocol === IpProtocol.Icmpv6 &&
+      (p.icmpType === Icmpv6.Type.NeighborSolicitation || p.icmpType === Icmpv6.Type.NeighborAdvertisement)
+    ) {
+      return ndp(inPort, o, now)
+    }
+    if (b[dstOff] === 0xff) return void stats[Stat.dropIpv6]!++ // other multicast (RS, MLD, ...): not ours
+    // Martians and spoofed sources: the source must be on a network connected to the receiving port.
+    const rs = route6(b, srcOff)
+    if (rs < 0 || r6Port[rs] !== inPort || b[srcOff] === 0xff || isLocal6(b, srcOff)) {
+      return void stats[Stat.dropSpoofed]!++
+    }
+    const fragment = p.fragmentHeaderOffset >= 0
+    if (isLocal6(b, dstOff)) {
+      if (fragment) return void stats[Stat.dropFragment]!++
+      if (protocol === Protocol.TCP || protocol === Protocol.UDP || protocol === Protocol.SCTP) {
+        const sport = p.sourcePort
+        const dport = p.destinationPort
+        const signal = signalOf(protocol)
+        loadWords(b, srcOff, 0)
+        loadWords(b, dstOff, 4)
+        let e = conns.lookupIn6(protocol, w6, 0, sport, w6, 4, dport)
+        if (e >= 0) {
+          const isNew = protocol === Protocol.TCP ? (signal & (TcpState.SYN | TcpState.RST)) === TcpState.SYN : false
+          const verdict = conns.inbound(e, isNew, now)
+          if (verdict === ConnectionTable.DROP) return void stats[Stat.dropUnavailable]!++
+          if (verdict === ConnectionTable.FORWARD) return forwardIn6(inPort, o, e, protocol, signal, now)
+          e = -1
+        }
+        const s = vst.lookup6(protocol, b, dstOff, dport)
+        if (s !== undefined && conns.schedulesNew(protocol, signal)) {
+          const ne = schedule6(s, protocol, sport, dport, now)
+          if (ne >= 0) return forwardIn6(inPort, o, ne, protocol, signal, now)
+          if (ne === NO_DESTINATION) {
+            stats[Stat.dropNoDestination]!++
+            sendIcmp6Error(inPort, Icmpv6.Type.DestinationUnreachable, Icmpv6.UnreachableCode.Port, 0, b, dstOff)
+            return
+          }
+          if (ne === TABLE_FULL) return void stats[Stat.dropTableFull]!++
+          stats[Stat.dropNotScheduled]!++
+        }
+        if (protocol === Protocol.TCP) {
+          if ((p.tcpFlags & TcpState.RST) !== 0) return void stats[Stat.dropLocal]!++
+          const ro = ctx.scratch[0]!
+          const n = Tcp.writeReset(b, ro, b, p)
+          if (n > 0 && ctx.send(inPort, ro, n)) stats[Stat.resetsSent]!++
+          ctx.flush()
+          return
+        }
+        stats[Stat.dropLocal]!++
+        sendIcmp6Error(inPort, Icmpv6.Type.DestinationUnreachable, Icmpv6.UnreachableCode.Port, 0, b, dstOff)
+        return
+      }
+      if (protocol === IpProtocol.Icmpv6) {
+        if (p.icmpType === Icmpv6.Type.EchoRequest) {
+          if (!Icmpv6.isChecksumValid(b, l3, p.l4Offset, p.l3End - p.l4Offset)) {
+            return void stats[Stat.dropIcmpChecksum]!++
+          }
+          const ro = ctx.scratch[0]!
+          const n = Icmpv6.writeEchoReply(b, ro, b, p)
+          if (n > 0) {
+            for (let k = 0; k < 6; k++) b[ro + 6 + k] = macs[inPort * 6 + k]!
+            if (ctx.send(inPort, ro, n)) stats[Stat.echoReplies]!++
+          }
+          ctx.flush()
+          return
+        }
+        if (Icmpv6.isError(p.icmpType) && icmpError6(inPort, o, true, now)) return
+        return void stats[Stat.dropIcmpUnrelated]!++
+      }
+      stats[Stat.dropProtocol]!++
+      // Parameter problem, unrecognised next header (RFC 8200 §4), pointing at the next-header field.
+      sendIcmp6Error(inPort, Icmpv6.Type.ParameterProblem, 1, 6, b, dstOff)
+      return
+    }
+    // Transit: NAT replies from real servers, ICMPv6 errors about connections, plain routing.
+    if (!fragment && (protocol === Protocol.TCP || protocol === Protocol.UDP || protocol === Protocol.SCTP)) {
+      loadWords(b, srcOff, 0)
+      loadWords(b, dstOff, 4)
+      const e = conns.lookupOut6(protocol, w6, 0, p.sourcePort, w6, 4, p.destinationPort)
+      if (e >= 0 && conns.method(e) === ConnectionFlags.MASQ) {
+        return forwardOut6(inPort, o, e, protocol, signalOf(protocol), now)
+      }
+    } else if (!fragment && protocol === IpProtocol.Icmpv6 && Icmpv6.isError(p.icmpType)) {
+      if (icmpError6(inPort, o, false, now)) return
+    }
+    if (!forwarding) return void stats[Stat.dropNotForUs]!++
+    const r = route6(b, dstOff)
+    if (r < 0) {
+      stats[Stat.dropNoRoute]!++
+      const [es, eo] = errorSource6(inPort)
+      sendIcmp6Error(inPort, Icmpv6.Type.DestinationUnreachable, Icmpv6.UnreachableCode.NoRoute, 0, es, eo)
+      return
+    }
+    const port = r6Port[r]!
+    const l3Length = p.l3End - l3
+    if (!fits6(inPort, l3Length, mtus[port]!)) return
+    if (!hopLimit6(inPort, l3)) return
+    if (output6(o, l3, l3Length, b, dstOff, port, now)) stats[Stat.routed]!++
+  }
+
+  /** ip_vs_schedule for IPv6 services (no FULLNAT). */
+  const schedule6 = (s: VST.Service, protocol: number, sport: number, dport: number, now: number) => {
+    params.reset()
+    params.ipv6 = true
+    params.protocol = protocol
+    params.clientAddress6.set(w6.subarray(0, 4))
+    params.clientPort = sport
+    params.virtualAddress6.set(w6.subarray(4, 8))
+    params.virtualPort = dport
+    params.service = s.id
+    chooser.service = s
+    chooser.l3 = p.l3Offset
+    chooser.sport = sport
+    chooser.now = now
+    chooser.failure = "no destination available"
+    let e: number
+    if (s.persistent !== undefined) {
+      e = Persistence.schedule(conns, s.persistent, params, chooser, now)
+      if (e === Persistence.NO_DESTINATION) {
+        logNoDest(s, chooser.failure, now)
+        return NO_DESTINATION
+      }
+    } else {
+      if (s.port !== 0 && dport !== s.port) return NOT_SCHEDULED
+      if (!chooser.choose(s.id, params)) {
+        logNoDest(s, chooser.failure, now)
+        return NO_DESTINATION
+      }
+      e = conns.insert(params, now)
+    }
+    if (e < 0) return TABLE_FULL
+    count(s.slot, VST.Stats.connections, 1)
+    const d = vst.destinationById[conns.destination(e)]
+    if (d !== undefined) count(d.slot, VST.Stats.connections, 1)
+    stats[Stat.connectionsCreated]!++
+    return e
+  }
+
+  /** Unsolicited neighbour advertisements (all-nodes) for owned IPv6 addresses, on ports that own them. */
+  const unsolicited6 = (addresses: Uint8Array) => {
+    if (ctx.queue !== 0) return
+    const o = ctx.scratch[1]!
+    for (let i = 0; i < addresses.length; i += 16) {
+      for (let port = 0; port < nports; port++) {
+        if (!ownsOnPort6(port, addresses, i)) continue
+        const n = Ndp.writeUnsolicitedAdvertisement(
+          b,
+          o,
+          macs.subarray(port * 6, port * 6 + 6),
+          addresses,
+          i,
+          addresses,
+          i,
+          forwarding
+        )
+        if (n > 0 && ctx.send(port, o, n)) stats[Stat.unsolicitedAdvertisements]!++
+        ctx.flush()
+      }
+    }
+  }
+  /** Starts resolving IPv6 destinations as soon as they are configured. */
+  const resolveDestinations6 = () => {
+    const now = performance.now()
+    for (const d of vst.destinationById) {
+      if (d === undefined || !d.linked || d.family !== 6) continue
+      const r = route6(d.address6, 0)
+      if (r < 0 || findNeighbour6(d.address6, 0) >= 0) continue
+      const i = insertNeighbour6(d.address6, 0, r6Port[r]!)
+      if (i < 0) continue
+      n6Probed[i] = now
+      n6Tries[i] = 1
+      sendSolicitation(r6Port[r]!, d.address6, 0)
+    }
+  }
+  const tick6 = (now: number) => {
+    for (let i = 0; i < n6High; i++) {
+      const st = n6State[i]!
+      if (st === N_INCOMPLETE) {
+        if (now - n6Probed[i]! > ARP_RETRY_MS) {
+          if (n6Tries[i]! >= ARP_TRIES) deleteNeighbour6(i)
+          else {
+            n6Probed[i] = now
+            n6Tries[i]!++
+            sendSolicitation(n6Port[i]!, n6Ip, i * 16)
+          }
+        }
+      } else if (st === N_REACHABLE && now - n6Confirmed[i]! > 4 * reachableMs) {
+        deleteNeighbour6(i)
+      }
+    }
+  }
+
   const arp = (port: number, o: number, length: number, now: number) => {
     const a = o + Ethernet.HEADER_LENGTH
     if (Arp.validate(b, a, length - Ethernet.HEADER_LENGTH) !== ParseResult.Ok) return void stats[Stat.dropArp]!++
@@ -1129,6 +1855,7 @@ export const make = FrameHandler.define((ctx) => {
 
   const applyCommand = (command: VST.Command): void => {
     const before = new Set(local)
+    const before6 = local6
     const problem = vst.apply(command)
     if (problem !== undefined) {
       stats[Stat.controlRejected]!++
@@ -1141,11 +1868,24 @@ export const make = FrameHandler.define((ctx) => {
     stats[Stat.controlApplied]!++
     rebuild()
     resolveDestinations()
-    if (options.gratuitousArp ?? true) gratuitous([...local].filter((a) => !before.has(a)))
+    resolveDestinations6()
+    if (options.gratuitousArp ?? true) {
+      gratuitous([...local].filter((a) => !before.has(a)))
+      const fresh: Array<number> = []
+      for (let i = 0; i < local6.length; i += 16) {
+        let known = false
+        for (let j = 0; j < before6.length; j += 16) if (same16(local6, i, before6, j)) known = true
+        if (!known) for (let k = 0; k < 16; k++) fresh.push(local6[i + k]!)
+      }
+      unsolicited6(Uint8Array.from(fresh))
+    }
   }
 
   rebuild()
-  if (options.gratuitousArp ?? true) gratuitous(local)
+  if (options.gratuitousArp ?? true) {
+    gratuitous(local)
+    unsolicited6(local6)
+  }
   for (const c of options.commands ?? []) applyCommand(c)
 
   /** Copies a slot to the shared buffer: traffic counters, and a destination's connection counts. */
@@ -1186,9 +1926,12 @@ export const make = FrameHandler.define((ctx) => {
           }
           const type = Ethernet.etherType(b, o)
           if (type === Ethernet.EtherType.Arp) arp(port, o, length, now)
-          else if (!isOurMac(port, o)) stats[Stat.dropNotForUs]!++
+          else if (type === Ethernet.EtherType.Ipv6) {
+            // Our MAC, or IPv6 multicast (33:33:...: solicited-node groups for NDP).
+            if (isOurMac(port, o) || (b[o] === 0x33 && b[o + 1] === 0x33)) ipv6(port, o, length, now)
+            else stats[Stat.dropNotForUs]!++
+          } else if (!isOurMac(port, o)) stats[Stat.dropNotForUs]!++
           else if (type === Ethernet.EtherType.Ipv4) ipv4(port, o, length, now)
-          else if (type === Ethernet.EtherType.Ipv6) stats[Stat.dropIpv6]!++
           else stats[Stat.dropEtherType]!++
         } catch {
           stats[Stat.dropHandlerFault]!++
@@ -1222,6 +1965,7 @@ export const make = FrameHandler.define((ctx) => {
           deleteNeighbour(i)
         }
       }
+      tick6(now)
       publishDirty()
       publishDestinationCounters()
     }

@@ -220,7 +220,14 @@ export const DEFAULT_SLOTS = 1024
  */
 export interface DestinationEntry {
   readonly address: string
+  /** IPv4 address as a uint32 (0 for IPv6 destinations). */
   readonly addressValue: number
+  /** Address family of the destination (the service's). */
+  readonly family: 4 | 6
+  /** IPv6 address bytes (all zero for IPv4). */
+  readonly address6: Uint8Array
+  /** IPv6 address as four big-endian words, as conntrack stores it. */
+  readonly address6Words: Uint32Array
   readonly port: number
   method: Method
   methodCode: number
@@ -251,7 +258,12 @@ export interface Service {
   /** Kernel protocol number; 0 for fwmark services. */
   readonly protocolNumber: number
   readonly address: string | undefined
+  /** IPv4 VIP as a uint32 (0 for IPv6 and fwmark services). */
   readonly addressValue: number
+  /** Address family (fwmark services are IPv4: the classifier matches IPv4 packets). */
+  readonly family: 4 | 6
+  /** IPv6 VIP bytes (all zero for IPv4). */
+  readonly address6: Uint8Array
   readonly port: number
   readonly fwmark: number
   scheduler: string
@@ -314,6 +326,12 @@ export class VirtualServiceTable {
   lookupAddress = new Uint32Array(64)
   lookupPort = new Int32Array(64)
   lookupService: Array<Service> = []
+  /** The same for IPv6 services (16 address bytes per service in `lookup6Address`). */
+  lookup6Count = 0
+  lookup6Protocol = new Int32Array(16)
+  lookup6Address = new Uint8Array(16 * 16)
+  lookup6Port = new Int32Array(16)
+  lookup6Service: Array<Service> = []
   /** fwmark services by mark. */
   readonly byMark = new Map<number, Service>()
   /** How many TCP services listen on port 21 (enables the FTP data lookup of ip_vs_service_find). */
@@ -386,6 +404,35 @@ export class VirtualServiceTable {
     return undefined
   }
 
+  /**
+   * IPv6 service lookup (the address is 16 bytes of `b` at `offset`): exact `<protocol, VIP, port>`, then
+   * the port-zero service. Returns the service or undefined.
+   */
+  lookup6(protocol: number, b: Uint8Array, offset: number, port: number): Service | undefined {
+    const n = this.lookup6Count
+    let zero: Service | undefined
+    for (let i = 0; i < n; i++) {
+      if (this.lookup6Protocol[i] !== protocol || !this.same6(i, b, offset)) continue
+      const p = this.lookup6Port[i]
+      if (p === port) return this.lookup6Service[i]
+      if (p === 0) zero = this.lookup6Service[i]
+    }
+    return zero
+  }
+
+  /** Whether 16 bytes of `b` at `offset` are the VIP of some IPv6 service. */
+  isVirtualAddress6(b: Uint8Array, offset: number): boolean {
+    for (let i = 0; i < this.lookup6Count; i++) if (this.same6(i, b, offset)) return true
+    return false
+  }
+
+  private same6(i: number, b: Uint8Array, offset: number): boolean {
+    const a = this.lookup6Address
+    const base = i * 16
+    for (let k = 0; k < 16; k++) if (a[base + k] !== b[offset + k]) return false
+    return true
+  }
+
   /** Firewall mark for a packet from the classifier (0 = none). Allocation-free. */
   classify(protocol: number, source: number, destination: number, port: number): number {
     const n = this.classifierCount
@@ -424,7 +471,13 @@ export class VirtualServiceTable {
       if (!isU32(spec.fwmark) || spec.fwmark === 0) return `fwmark ${spec.fwmark} must be an integer in 1..4294967295`
     } else {
       if (!(spec.protocol in protocolNumber)) return `protocol ${JSON.stringify(spec.protocol)} is not tcp, udp or sctp`
-      if (Frames.parseIpv4(spec.address) === undefined) return `address ${JSON.stringify(spec.address)} is not IPv4`
+      const v6 = Frames.parseIpv6(spec.address)
+      if (Frames.parseIpv4(spec.address) === undefined && v6 === undefined) {
+        return `address ${JSON.stringify(spec.address)} is not IPv4 or IPv6`
+      }
+      if (v6 !== undefined && (spec.localAddresses ?? []).length > 0) {
+        return "localAddresses (FULLNAT) are IPv4 only; an IPv6 service cannot have them"
+      }
       if (!isPort(spec.port)) return `port ${spec.port} is not in 0..65535`
       if (spec.port === 0 && spec.persistence === undefined && adding) {
         return "port 0 (all ports) requires persistence, as in ipvsadm"
@@ -465,7 +518,14 @@ export class VirtualServiceTable {
   }
 
   private checkDestination(s: Service, d: DestinationSpec): string | undefined {
-    if (Frames.parseIpv4(d.address) === undefined) return `destination.address ${JSON.stringify(d.address)} is not IPv4`
+    if (s.family === 6) {
+      if (Frames.parseIpv6(d.address) === undefined) {
+        return `destination.address ${JSON.stringify(d.address)} is not IPv6 (the service ${s.key} is IPv6)`
+      }
+      if (d.method === "fullnat") return "destination.method fullnat is IPv4 only"
+    } else if (Frames.parseIpv4(d.address) === undefined) {
+      return `destination.address ${JSON.stringify(d.address)} is not IPv4`
+    }
     if (d.port !== undefined && !isPort(d.port)) return `destination.port ${d.port} is not in 0..65535`
     if (d.method !== undefined && !(d.method in methodCode)) {
       return `destination.method ${JSON.stringify(d.method)} is not nat, dr, tun or fullnat`
@@ -502,6 +562,7 @@ export class VirtualServiceTable {
         if (slot < 0) return `no statistics slot left (${this.slots} slots)`
         const spec = c.service
         const scheduler = spec.scheduler ?? "wlc"
+        const v6 = spec.address === undefined ? undefined : Frames.parseIpv6(spec.address)
         const s: Service = {
           id,
           slot,
@@ -509,12 +570,14 @@ export class VirtualServiceTable {
           protocol: spec.protocol,
           protocolNumber: spec.protocol === undefined ? 0 : protocolNumber[spec.protocol],
           address: spec.address,
-          addressValue: spec.address === undefined ? 0 : Frames.parseIpv4(spec.address)!,
+          addressValue: spec.address === undefined || v6 !== undefined ? 0 : Frames.parseIpv4(spec.address)!,
+          family: v6 === undefined ? 4 : 6,
+          address6: v6 ?? new Uint8Array(16),
           port: spec.port ?? 0,
           fwmark: spec.fwmark ?? 0,
           scheduler,
           schedulerFlags: spec.schedulerFlags ?? 0,
-          pool: new DestinationPool({ scheduler, flags: spec.schedulerFlags ?? 0 }),
+          pool: new DestinationPool({ scheduler, flags: spec.schedulerFlags ?? 0, family: v6 === undefined ? 4 : 6 }),
           persistence: spec.persistence,
           persistent: undefined,
           localAddresses: (spec.localAddresses ?? []).map((a) => Frames.parseIpv4(a)!),
@@ -600,9 +663,13 @@ export class VirtualServiceTable {
         if (slot < 0) return `no statistics slot left (${this.slots} slots)`
         const destination = Destination.make(c.destination.address, port)
         const id = this.directory.register(destination)
+        const d6 = s.family === 6 ? Frames.parseIpv6(c.destination.address)! : new Uint8Array(16)
         const entry: DestinationEntry = {
           address: c.destination.address,
-          addressValue: Frames.parseIpv4(c.destination.address)!,
+          addressValue: s.family === 6 ? 0 : Frames.parseIpv4(c.destination.address)!,
+          family: s.family,
+          address6: d6,
+          address6Words: Frames.ipv6Words(d6),
           port,
           method,
           methodCode: methodCode[method],
@@ -688,7 +755,23 @@ export class VirtualServiceTable {
   }
 
   private rebuildLookup(): void {
-    const list = [...this.services.values()].filter((s) => s.fwmark === 0)
+    const all = [...this.services.values()].filter((s) => s.fwmark === 0)
+    const list = all.filter((s) => s.family === 4)
+    const list6 = all.filter((s) => s.family === 6)
+    if (this.lookup6Protocol.length < list6.length) {
+      const cap = Math.max(list6.length, this.lookup6Protocol.length * 2)
+      this.lookup6Protocol = new Int32Array(cap)
+      this.lookup6Address = new Uint8Array(cap * 16)
+      this.lookup6Port = new Int32Array(cap)
+    }
+    for (let i = 0; i < list6.length; i++) {
+      const s = list6[i]!
+      this.lookup6Protocol[i] = s.protocolNumber
+      this.lookup6Address.set(s.address6, i * 16)
+      this.lookup6Port[i] = s.port
+    }
+    this.lookup6Service = list6
+    this.lookup6Count = list6.length
     const n = list.length
     if (this.lookupProtocol.length < n) {
       const cap = Math.max(n, this.lookupProtocol.length * 2)

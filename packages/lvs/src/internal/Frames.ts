@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { Checksum } from "@lvs-ts/packet"
+import { Address, Checksum } from "@lvs-ts/packet"
 
 export const ETH_HEADER = 14
 export const ETHERTYPE_IPV4 = 0x0800
@@ -28,6 +28,23 @@ export const parseIpv4 = (text: string): number | undefined => {
     out = out * 256 + n
   }
   return out
+}
+
+/** Parses IPv6 text into 16 bytes; `undefined` when malformed (control plane only: it allocates). */
+export const parseIpv6 = (text: string): Uint8Array | undefined => {
+  if (!text.includes(":")) return undefined
+  try {
+    return Address.parseIpv6(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** 16 address bytes as four big-endian words (conntrack's IPv6 layout). */
+export const ipv6Words = (bytes: Uint8Array): Uint32Array => {
+  const w = new Uint32Array(4)
+  for (let i = 0; i < 4; i++) w[i] = readU32(bytes, i * 4)
+  return w
 }
 
 export const formatIpv4 = (value: number): string =>

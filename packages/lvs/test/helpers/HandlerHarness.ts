@@ -3,7 +3,7 @@
  * slots, scratch slots), `send` recording copies of what would be written. For tests that need the real
  * data path but no root.
  */
-import { Ethernet, Ipv4, Tcp, Udp } from "@lvs-ts/packet"
+import { Address, Checksum, Ethernet, Icmpv6, Ipv4, Ipv6, Tcp, Udp } from "@lvs-ts/packet"
 import type * as FrameHandler from "../../src/FrameHandler.ts"
 import * as Frames from "../../src/internal/Frames.ts"
 import * as TapDevice from "../../src/TapDevice.ts"
@@ -162,5 +162,86 @@ export const arpRequest = (senderMac: string, sender: string, target: string): U
 export const arpReply = (senderMac: string, sender: string, targetMac: string, target: string): Uint8Array => {
   const f = new Uint8Array(42)
   Frames.writeArp(f, 0, 2, mac(targetMac), mac(senderMac), ip(sender), mac(targetMac), ip(target))
+  return f
+}
+
+export const ip6 = (text: string): Uint8Array => Address.parseIpv6(text)
+
+export interface Ipv6Spec {
+  readonly srcMac: string
+  readonly dstMac: string
+  readonly src: string
+  readonly dst: string
+  readonly hopLimit?: number
+}
+
+const ip6Frame = (s: Ipv6Spec, nextHeader: number, l4: Uint8Array): Uint8Array => {
+  const f = new Uint8Array(14 + 40 + l4.length)
+  Ethernet.write(f, 0, mac(s.dstMac), mac(s.srcMac), Ethernet.EtherType.Ipv6)
+  Ipv6.write(f, 14, 0, 0, l4.length, nextHeader, s.hopLimit ?? 64, ip6(s.src), 0, ip6(s.dst), 0)
+  f.set(l4, 54)
+  return f
+}
+
+export const tcp6 = (s: Ipv6Spec & { sport: number; dport: number; flags: number; payload?: number }): Uint8Array => {
+  const l4 = new Uint8Array(20 + (s.payload ?? 0))
+  Frames.writeU16(l4, 0, s.sport)
+  Frames.writeU16(l4, 2, s.dport)
+  Frames.writeU32(l4, 4, 1000)
+  l4[12] = 5 << 4
+  l4[13] = s.flags
+  Frames.writeU16(l4, 14, 65535)
+  const f = ip6Frame(s, 6, l4)
+  Frames.writeU16(f, 54 + 16, Checksum.transport(f, 14, 54, 6, l4.length))
+  return f
+}
+
+export const udp6 = (s: Ipv6Spec & { sport: number; dport: number; payload?: number }): Uint8Array => {
+  const l4 = new Uint8Array(8 + (s.payload ?? 0))
+  Frames.writeU16(l4, 0, s.sport)
+  Frames.writeU16(l4, 2, s.dport)
+  Frames.writeU16(l4, 4, l4.length)
+  const f = ip6Frame(s, 17, l4)
+  Frames.writeU16(f, 54 + 6, Checksum.transport(f, 14, 54, 17, l4.length) || 0xffff)
+  return f
+}
+
+export const echo6 = (s: Ipv6Spec & { id: number; seq: number }): Uint8Array => {
+  const l4 = new Uint8Array(16)
+  l4[0] = Icmpv6.Type.EchoRequest
+  Frames.writeU16(l4, 4, s.id)
+  Frames.writeU16(l4, 6, s.seq)
+  const f = ip6Frame(s, 58, l4)
+  Icmpv6.updateChecksum(f, 14, 54, l4.length)
+  return f
+}
+
+/** Neighbour solicitation from `src` (with its source link-layer option) for `target`, multicast. */
+export const solicitation = (srcMac: string, src: string, target: string): Uint8Array => {
+  const t = ip6(target)
+  const group = `ff02::1:ff${t[13]!.toString(16).padStart(2, "0")}:${((t[14]! << 8) | t[15]!).toString(16)}`
+  const l4 = new Uint8Array(32)
+  l4[0] = Icmpv6.Type.NeighborSolicitation
+  l4.set(t, 8)
+  l4[24] = 1
+  l4[25] = 1
+  l4.set(mac(srcMac), 26)
+  const dstMac = `33:33:ff:${[...t.subarray(13)].map((x) => x.toString(16).padStart(2, "0")).join(":")}`
+  const f = ip6Frame({ srcMac, dstMac, src, dst: group, hopLimit: 255 }, 58, l4)
+  Icmpv6.updateChecksum(f, 14, 54, l4.length)
+  return f
+}
+
+/** Solicited neighbour advertisement from `src` (target `src`, with its target link-layer option). */
+export const advertisement = (srcMac: string, src: string, dstMac: string, dst: string): Uint8Array => {
+  const l4 = new Uint8Array(32)
+  l4[0] = Icmpv6.Type.NeighborAdvertisement
+  Frames.writeU32(l4, 4, 0x60000000)
+  l4.set(ip6(src), 8)
+  l4[24] = 2
+  l4[25] = 1
+  l4.set(mac(srcMac), 26)
+  const f = ip6Frame({ srcMac, dstMac, src, dst, hopLimit: 255 }, 58, l4)
+  Icmpv6.updateChecksum(f, 14, 54, l4.length)
   return f
 }
