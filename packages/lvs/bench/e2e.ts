@@ -1,0 +1,567 @@
+/**
+ * End-to-end benchmark (root): the lab's namespaces, one interleaved run, lvs-ts NAT and DR beside plain
+ * kernel forwarding, nftables DNAT (`numgen inc mod 2`) and HAProxy in TCP mode, each in the director
+ * namespace, built before and torn down after its turn.
+ *
+ * ```
+ * pnpm --filter @lvs-ts/lvs run bench:e2e [-- --reps 3 --duration 4 --udp-trial 0.5 --steps 6 --json out.json]
+ * ```
+ *
+ * The director (the lvs-ts process, HAProxy, or the director namespace's kernel through RPS) runs on one
+ * core (`--director-cpu`, default 0); wrk, the UDP generator, iperf3 and the real servers' HTTP servers on the other
+ * (`--load-cpu`, default 1). See the README's "End-to-end benchmark" section for the method.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect } from "effect"
+import * as Lab from "../src/Lab.ts"
+import * as LabDirector from "../src/LabDirector.ts"
+import * as T from "./e2e/Tools.ts"
+
+// ---------------------------------------------------------------------------------------------- options
+
+const argv = process.argv.slice(2).filter((a) => a !== "--")
+const flag = (name: string, fallback: number): number => {
+  const i = argv.indexOf(name)
+  if (i < 0) return fallback
+  const v = Number(argv[i + 1])
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(`${name} ${argv[i + 1]} must be a positive number`)
+    process.exit(2)
+  }
+  return v
+}
+const text = (name: string): string | undefined => {
+  const i = argv.indexOf(name)
+  return i < 0 ? undefined : argv[i + 1]
+}
+if (argv.includes("--help") || argv.includes("-h")) {
+  console.log(
+    "usage: bench:e2e [--reps N=3] [--duration S=4 (wrk)] [--bulk S=3 (iperf3)] [--udp-trial S=0.5] [--steps N=8]\n" +
+      "                 [--loss FRACTION=0.001] [--overload-count N=400000] [--connections N=16] [--variants kernel,nft,haproxy,lvs-nat,lvs-dr]\n" +
+      "                 [--director-cpu 0] [--load-cpu 1] [--json FILE] [--name lvs-bench] [--verbose]"
+  )
+  process.exit(0)
+}
+const reps = Math.round(flag("--reps", 3))
+const duration = flag("--duration", 4)
+const bulkSeconds = flag("--bulk", 3)
+const udpTrial = flag("--udp-trial", 0.5)
+const steps = Math.round(flag("--steps", 8))
+const lossTolerance = argv.includes("--loss") ? Number(text("--loss")) : 0.001
+const connections = Math.round(flag("--connections", 16))
+const directorCpu = argv.includes("--director-cpu") ? Number(text("--director-cpu")) : 0
+const loadCpu = argv.includes("--load-cpu") ? Number(text("--load-cpu")) : 1
+const name = text("--name") ?? "lvs-bench"
+const jsonOut = text("--json")
+const verbose = argv.includes("--verbose")
+const overloadCount = Math.round(flag("--overload-count", 400_000))
+const allVariants = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr"] as const
+type Variant = (typeof allVariants)[number]
+const variants = (text("--variants")?.split(",") ?? [...allVariants]) as Array<Variant>
+for (const v of variants)
+  if (!allVariants.includes(v)) {
+    console.error(`unknown variant ${v} (one of ${allVariants.join(", ")})`)
+    process.exit(2)
+  }
+
+if (process.getuid?.() !== 0) {
+  console.error("bench:e2e needs root (network namespaces, TAP devices, taskset)")
+  process.exit(1)
+}
+
+const plan = Lab.plan({ name })
+const d = plan.director
+const [rs1, rs2] = plan.realServers as [Lab.RealServer, Lab.RealServer]
+const client = plan.client.netns
+const runDir = join(plan.stateDir, "..", `${name}-bench`)
+mkdirSync(runDir, { recursive: true })
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const mask = (cpu: number) => (1 << cpu).toString(16)
+
+// ------------------------------------------------------------------------------------------ variants
+
+interface Running {
+  /** The director process whose CPU counts (lvs-ts, HAProxy); undefined for the kernel variants. */
+  readonly pid: number | undefined
+  readonly child?: ChildProcess
+  /** Where the client sends HTTP / iperf3 / UDP, and the next hop's MAC for raw UDP frames. */
+  readonly target: string
+  readonly udp: boolean
+  readonly stop: () => Promise<void>
+}
+
+/** The director namespace as a Linux router: DIPs (and the VIP) on the bridges, ip_forward. */
+const kernelRouter = (vip: boolean, forward: boolean) => {
+  T.nsExec(d.netns, "ip", ["addr", "add", "10.200.1.1/24", "dev", d.clientPort.bridge])
+  if (vip) T.nsExec(d.netns, "ip", ["addr", "add", `${plan.vip}/32`, "dev", d.clientPort.bridge])
+  T.nsExec(d.netns, "ip", ["addr", "add", "10.200.2.1/24", "dev", d.serverPort.bridge])
+  T.nsWrite(d.netns, "/proc/sys/net/ipv4/ip_forward", forward ? "1" : "0")
+  return () => {
+    T.nsWrite(d.netns, "/proc/sys/net/ipv4/ip_forward", "0")
+    T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.clientPort.bridge])
+    T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.serverPort.bridge])
+  }
+}
+
+const nftRules = `table ip lvs_bench {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr ${plan.vip} tcp dport 80 dnat to numgen inc mod 2 map { 0 : ${rs1.address}, 1 : ${rs2.address} }
+    ip daddr ${plan.vip} tcp dport 5201 dnat to ${rs1.address}
+    ip daddr ${plan.vip} udp dport 9 dnat to ${rs1.address}
+  }
+}
+`
+
+const haproxyConfig = `global
+  maxconn 4000
+  nbthread 1
+  pidfile ${runDir}/haproxy.pid
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend web
+  bind ${plan.vip}:80
+  default_backend web
+backend web
+  balance roundrobin
+  server rs1 ${rs1.address}:80
+  server rs2 ${rs2.address}:80
+frontend bulk
+  bind ${plan.vip}:5201
+  default_backend bulk
+backend bulk
+  server rs1 ${rs1.address}:5201
+`
+
+const waitForLine = (child: ChildProcess, line: string, ms: number) =>
+  new Promise<boolean>((resolve) => {
+    let buffer = ""
+    const timer = setTimeout(() => resolve(false), ms)
+    child.stdout?.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString()
+      if (buffer.includes(line)) {
+        clearTimeout(timer)
+        resolve(true)
+      }
+    })
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve(false)
+    })
+  })
+
+const stopChild = async (child: ChildProcess) => {
+  if (child.exitCode !== null || child.pid === undefined) return
+  const exited = new Promise<void>((r) => child.once("exit", () => r()))
+  child.kill("SIGTERM")
+  await Promise.race([exited, sleep(5000)])
+  if (child.exitCode === null) child.kill("SIGKILL")
+}
+
+const undoDirectRouting = () => {
+  T.nsQuiet(d.netns, "ip", ["link", "del", "vc2"])
+  for (const rs of plan.realServers) {
+    T.nsQuiet(rs.netns, "ip", ["addr", "del", `${plan.vip}/32`, "dev", "lo"])
+    T.nsQuiet(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", d.serverPort.addresses[0]!])
+  }
+}
+
+const flushNeighbours = () => {
+  for (const ns of [client, rs1.netns, rs2.netns]) T.nsQuiet(ns, "ip", ["neigh", "flush", "all"])
+}
+
+const setRps = () => {
+  const directorSide = ["vc", "vs1", "vs2", "vc2"]
+  for (const dev of directorSide)
+    try {
+      T.nsWrite(d.netns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(directorCpu))
+    } catch {
+      // vc2 exists only with DR
+    }
+  for (const [ns, dev] of [
+    [client, "eth0"],
+    [client, "eth1"],
+    [rs1.netns, "eth0"],
+    [rs2.netns, "eth0"]
+  ] as const)
+    try {
+      T.nsWrite(ns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(loadCpu))
+    } catch {
+      // eth1 exists only with DR
+    }
+}
+
+const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
+  if (method === "dr") {
+    const failed = await Effect.runPromise(LabDirector.setupDirectRouting(plan))
+    if (failed !== undefined) throw new Error(`DR set-up: ${failed}`)
+    setRps()
+  }
+  const script = new URL("./e2e/director.ts", import.meta.url).pathname
+  const child = spawn(
+    "taskset",
+    [
+      "-c",
+      String(directorCpu),
+      process.execPath,
+      "--conditions=@lvs-ts/source",
+      script,
+      "--name",
+      name,
+      "--method",
+      method
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] }
+  )
+  if (!(await waitForLine(child, "ready", 20_000))) {
+    await stopChild(child)
+    if (method === "dr") undoDirectRouting()
+    throw new Error(`the lvs-ts director (${method}) did not start`)
+  }
+  await sleep(300) // gratuitous ARP, neighbour resolution of the real servers
+  return {
+    pid: child.pid,
+    child,
+    target: plan.vip,
+    udp: true,
+    stop: async () => {
+      await stopChild(child)
+      if (method === "dr") undoDirectRouting()
+      flushNeighbours()
+    }
+  }
+}
+
+const start = async (variant: Variant): Promise<Running> => {
+  switch (variant) {
+    case "kernel": {
+      const undo = kernelRouter(false, true)
+      T.nsExec(client, "ip", ["route", "add", plan.serverNetwork, "via", "10.200.1.1"])
+      return {
+        pid: undefined,
+        target: rs1.address,
+        udp: true,
+        stop: async () => {
+          T.nsQuiet(client, "ip", ["route", "del", plan.serverNetwork])
+          undo()
+          flushNeighbours()
+        }
+      }
+    }
+    case "nft": {
+      const undo = kernelRouter(true, true)
+      const file = join(runDir, "rules.nft")
+      writeFileSync(file, nftRules)
+      T.nsExec(d.netns, "nft", ["-f", file])
+      return {
+        pid: undefined,
+        target: plan.vip,
+        udp: true,
+        stop: async () => {
+          T.nsQuiet(d.netns, "nft", ["delete", "table", "ip", "lvs_bench"])
+          undo()
+          flushNeighbours()
+        }
+      }
+    }
+    case "haproxy": {
+      const undo = kernelRouter(true, false)
+      const file = join(runDir, "haproxy.cfg")
+      writeFileSync(file, haproxyConfig)
+      // `ip netns exec` and `taskset` exec, so the pid is HAProxy's own (-db: foreground, no daemon).
+      const child = spawn(
+        "taskset",
+        ["-c", String(directorCpu), "ip", "netns", "exec", d.netns, "haproxy", "-db", "-f", file],
+        { stdio: ["ignore", "ignore", "inherit"] }
+      )
+      for (let i = 0; i < 100; i++) {
+        const out = T.nsExec(d.netns, "ss", ["-Hltn", `sport = :80`])
+        if (out.trim().length > 0) break
+        await sleep(50)
+      }
+      return {
+        pid: child.pid,
+        child,
+        target: plan.vip,
+        udp: false,
+        stop: async () => {
+          await stopChild(child)
+          undo()
+          flushNeighbours()
+        }
+      }
+    }
+    case "lvs-nat":
+      return startLvs("nat")
+    case "lvs-dr":
+      return startLvs("dr")
+  }
+}
+
+// ---------------------------------------------------------------------------------------- measurements
+
+interface Result {
+  variant: Variant
+  rep: number
+  kaRps: number
+  kaP50: number
+  kaP99: number
+  kaErrors: number
+  kaCpuUs: number
+  connRps: number
+  connP50: number
+  connP99: number
+  connErrors: number
+  connCpuUs: number
+  lossFreePps: number
+  overloadOfferedPps: number
+  overloadDeliveredPps: number
+  pktCpuUs: number
+  bulkMbps: number
+}
+
+const measureHttp = (r: Running, close: boolean) => {
+  const a = T.cpuSample(directorCpu, r.pid)
+  const { result, raw } = T.wrk(client, loadCpu, `http://${r.target}/`, duration, connections, close)
+  const b = T.cpuSample(directorCpu, r.pid)
+  const cpu = T.cpuSeconds(a, b)
+  if (!Number.isFinite(result.rps)) log(`wrk failed: ${raw.trim().split("\n").slice(-3).join(" / ")}`)
+  return { ...result, cpuUs: (cpu.total / result.requests) * 1e6 }
+}
+
+const udpCounters = () => ({
+  delivered: T.counter(rs1.netns, "eth0", "rx_packets") + T.counter(rs2.netns, "eth0", "rx_packets")
+})
+
+const measureUdp = async (r: Running) => {
+  // Prime the path (ARP on every hop) with a few paced datagrams.
+  T.udpgen(client, loadCpu, r.target, 9, 50, 1000, 10_000)
+  await sleep(200)
+  const trial = (count: number, pps: number) => {
+    const a = udpCounters()
+    const c0 = T.cpuSample(directorCpu, r.pid)
+    const g = T.udpgen(client, loadCpu, r.target, 9, count, pps, Math.max(15_000, udpTrial * 20_000))
+    const c1 = T.cpuSample(directorCpu, r.pid)
+    spawnSleep(200)
+    const b = udpCounters()
+    // Sent: the generator's count (the interface counter would add the client's ARP); delivered: frames
+    // the real servers' interfaces received (capped at sent: they also see the director's ARP).
+    const sent = g.sent
+    const delivered = Math.min(sent, b.delivered - a.delivered)
+    return { sent, delivered, seconds: g.seconds, cpu: T.cpuSeconds(c0, c1).total, ok: g.ok, raw: g.raw }
+  }
+  // Unpaced overload: as fast as the generator can send (about 1 s on the development machine).
+  const o = trial(overloadCount, 0)
+  if (!o.ok) log(`udpgen: ${o.raw.trim().split("\n").slice(-2).join(" / ")}`)
+  const offered = o.sent / o.seconds
+  const deliveredRate = o.delivered / o.seconds
+  // Geometric bisection of the loss-free rate between 2 kpps and the generator's unpaced rate. The CPU per
+  // packet is taken at the highest passing rate (paced, no loss), where every offered packet is forwarded;
+  // under overload a forwarder that shares its core with the kernel's receive work can livelock, so CPU per
+  // delivered packet there says more about the livelock than about the forwarder.
+  let lo = 0
+  let a = 2000
+  let b = Math.max(offered, 4000)
+  let pktCpuUs = Number.NaN
+  for (let i = 0; i < steps; i++) {
+    const rate = i === 0 ? a : Math.sqrt(a * b)
+    const t = trial(Math.max(500, Math.round(rate * udpTrial)), rate)
+    const loss = t.sent === 0 ? 1 : 1 - t.delivered / t.sent
+    // The generator must have kept its pace for the step to count as a pass at this rate.
+    const paced = t.sent / t.seconds >= rate * 0.95
+    const pass = loss <= lossTolerance && paced
+    if (pass) {
+      lo = rate
+      a = rate
+      pktCpuUs = (t.cpu / Math.max(1, t.delivered)) * 1e6
+    } else if (i === 0) {
+      b = rate
+      break
+    } else b = rate
+    if (verbose)
+      log(
+        `  step ${(rate / 1000).toFixed(1)} kpps: sent ${t.sent} in ${t.seconds.toFixed(2)} s, delivered ${t.delivered}, loss ${(loss * 100).toFixed(3)}%${pass ? "" : " (fail)"}`
+      )
+  }
+  return { lossFreePps: lo, offered, deliveredRate, pktCpuUs }
+}
+
+const spawnSleep = (ms: number) => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+const measure = async (variant: Variant, rep: number): Promise<Result> => {
+  const r = await start(variant)
+  try {
+    // Warm up: a few requests so ARP, conntrack and JIT are in place.
+    T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
+    const ka = measureHttp(r, false)
+    log(
+      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.cpuUs.toFixed(1)} µs CPU/req`
+    )
+    const conn = measureHttp(r, true)
+    log(
+      `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, ${conn.cpuUs.toFixed(1)} µs CPU/conn`
+    )
+    let udp = { lossFreePps: Number.NaN, offered: Number.NaN, deliveredRate: Number.NaN, pktCpuUs: Number.NaN }
+    if (r.udp) {
+      udp = await measureUdp(r)
+      log(
+        `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, ${udp.pktCpuUs.toFixed(2)} µs CPU/pkt`
+      )
+    }
+    const bulk = T.iperf3(client, rs1.netns, loadCpu, r.target, bulkSeconds, join(runDir, "iperf3.pid"))
+    log(
+      `${variant} rep ${rep}: bulk TCP ${(bulk.bps / 1e6).toFixed(0)} Mbit/s${bulk.raw ? ` (${bulk.raw.trim().slice(0, 200)})` : ""}`
+    )
+    return {
+      variant,
+      rep,
+      kaRps: ka.rps,
+      kaP50: ka.p50ms,
+      kaP99: ka.p99ms,
+      kaErrors: ka.errors,
+      kaCpuUs: ka.cpuUs,
+      connRps: conn.rps,
+      connP50: conn.p50ms,
+      connP99: conn.p99ms,
+      connErrors: conn.errors,
+      connCpuUs: conn.cpuUs,
+      lossFreePps: udp.lossFreePps,
+      overloadOfferedPps: udp.offered,
+      overloadDeliveredPps: udp.deliveredRate,
+      pktCpuUs: udp.pktCpuUs,
+      bulkMbps: bulk.bps / 1e6
+    }
+  } finally {
+    await r.stop()
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ report
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
+  if (s.length === 0) return Number.NaN
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
+}
+
+const fmt = (x: number, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : "n/a")
+
+const medians = (rs: ReadonlyArray<Result>) => {
+  const m = (k: keyof Result) => median(rs.map((r) => r[k] as number))
+  return {
+    kaRps: m("kaRps"),
+    kaP50: m("kaP50"),
+    kaP99: m("kaP99"),
+    kaCpuUs: m("kaCpuUs"),
+    connRps: m("connRps"),
+    connP50: m("connP50"),
+    connP99: m("connP99"),
+    connCpuUs: m("connCpuUs"),
+    lossFreePps: m("lossFreePps"),
+    overloadDeliveredPps: m("overloadDeliveredPps"),
+    overloadOfferedPps: m("overloadOfferedPps"),
+    pktCpuUs: m("pktCpuUs"),
+    bulkMbps: m("bulkMbps")
+  }
+}
+
+const report = (results: ReadonlyArray<Result>) => {
+  const lines = [
+    "| variant | keep-alive req/s | p50 / p99 ms | CPU µs/req | new conn/s | p50 / p99 ms | CPU µs/conn | loss-free 60 B kpps | overload delivered kpps (offered) | CPU µs/pkt | bulk TCP Mbit/s |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  ]
+  const med: Partial<Record<Variant, ReturnType<typeof medians>>> = {}
+  for (const v of variants) {
+    const rs = results.filter((r) => r.variant === v)
+    const row = medians(rs)
+    med[v] = row
+    lines.push(
+      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaCpuUs, 1)} | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connCpuUs, 1)} | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktCpuUs, 2)} | ${fmt(row.bulkMbps)} |`
+    )
+  }
+  console.log(`\nMedians of ${reps} interleaved repetitions:\n`)
+  console.log(lines.join("\n"))
+  const targets: Array<string> = []
+  const h = med.haproxy
+  const k = med.kernel
+  for (const v of ["lvs-nat", "lvs-dr"] as const) {
+    const row = med[v]
+    if (row === undefined) continue
+    if (h !== undefined) {
+      targets.push(
+        `${v}: CPU per keep-alive request ${fmt(row.kaCpuUs, 1)} µs vs HAProxy ${fmt(h.kaCpuUs, 1)} µs: ${row.kaCpuUs <= h.kaCpuUs ? "holds" : "MISSED"}`
+      )
+      targets.push(
+        `${v}: CPU per new connection ${fmt(row.connCpuUs, 1)} µs vs HAProxy ${fmt(h.connCpuUs, 1)} µs: ${row.connCpuUs <= h.connCpuUs ? "holds" : "MISSED"}`
+      )
+    }
+    if (k !== undefined) {
+      const share = row.lossFreePps / k.lossFreePps
+      targets.push(
+        `${v}: loss-free small-packet rate ${fmt(row.lossFreePps / 1000, 1)} kpps = ${fmt(share * 100, 0)}% of kernel forwarding's ${fmt(k.lossFreePps / 1000, 1)} kpps (target >= 20%): ${share >= 0.2 ? "holds" : "MISSED"}`
+      )
+    }
+  }
+  console.log(`\nTargets:\n${targets.map((t) => `- ${t}`).join("\n")}`)
+  return { medians: med, targets, table: lines.join("\n") }
+}
+
+// -------------------------------------------------------------------------------------------------- main
+
+const main = async () => {
+  const started = performance.now()
+  log(`building the lab ${name}`)
+  await Effect.runPromise(Lab.up({ name }))
+  const results: Array<Result> = []
+  let interrupted = false
+  const onSignal = () => {
+    interrupted = true
+  }
+  process.once("SIGINT", onSignal)
+  process.once("SIGTERM", onSignal)
+  try {
+    const state = JSON.parse(readFileSync(join(plan.stateDir, "state.json"), "utf8")) as Lab.State
+    for (const server of state.servers)
+      T.nsQuiet(client, "taskset", ["-a", "-p", "-c", String(loadCpu), String(server.pid)])
+    setRps()
+    log(
+      `director core ${directorCpu}, load core ${loadCpu}; ${reps} reps x [${variants.join(", ")}]; wrk ${duration} s x2, iperf3 ${bulkSeconds} s, UDP ${steps} steps of ${udpTrial} s`
+    )
+    for (let rep = 1; rep <= reps && !interrupted; rep++) {
+      // Rotate the order each repetition so drift in the machine's load spreads over all variants.
+      const order = variants.map((_, i) => variants[(i + rep - 1) % variants.length]!)
+      for (const v of order) {
+        if (interrupted) break
+        try {
+          results.push(await measure(v, rep))
+        } catch (e) {
+          log(`${v} rep ${rep} failed: ${e instanceof Error ? e.message : String(e)}`)
+        }
+      }
+    }
+  } finally {
+    log("tearing the lab down")
+    await Effect.runPromise(Effect.ignore(Lab.down({ name })))
+    rmSync(runDir, { recursive: true, force: true })
+  }
+  const summary = report(results)
+  const load = readFileSync("/proc/loadavg", "utf8").trim()
+  console.log(`\n${((performance.now() - started) / 1000).toFixed(0)} s; load average at the end: ${load}`)
+  if (jsonOut !== undefined) writeFileSync(jsonOut, `${JSON.stringify({ results, ...summary }, null, 2)}\n`)
+}
+
+void main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})

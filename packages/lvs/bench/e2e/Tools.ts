@@ -1,0 +1,226 @@
+/**
+ * Helpers of the end-to-end benchmark: commands in namespaces, CPU accounting of the director core,
+ * and the load generators (wrk, trafgen, iperf3) with their output parsed.
+ *
+ * @module
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
+
+/** Runs a command in a namespace; throws with its stderr on failure. */
+export const nsExec = (netns: string, command: string, args: ReadonlyArray<string>, timeoutMs = 30_000): string =>
+  execFileSync("ip", ["netns", "exec", netns, command, ...args], {
+    encoding: "utf8",
+    timeout: timeoutMs,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+
+/** Runs a command in a namespace and ignores failure (teardown of what may already be gone). */
+export const nsQuiet = (netns: string, command: string, args: ReadonlyArray<string>): void => {
+  try {
+    nsExec(netns, command, args)
+  } catch {
+    // already gone
+  }
+}
+
+/** Writes a `/proc/sys` or `/sys` file from inside a namespace (sysfs is remounted by `ip netns exec`). */
+export const nsWrite = (netns: string, file: string, value: string): void => {
+  nsExec(netns, "sh", ["-c", `echo ${value} > ${file}`])
+}
+
+/** An interface counter (`/sys/class/net/<dev>/statistics/<name>`) inside a namespace. */
+export const counter = (netns: string, dev: string, name: string): number =>
+  Number(nsExec(netns, "cat", [`/sys/class/net/${dev}/statistics/${name}`]).trim())
+
+const TICK = 100 // USER_HZ
+
+/**
+ * CPU time of the director core: ticks of `irq` + `softirq` of one CPU (`/proc/stat`, the kernel's
+ * forwarding work: bridge, routing, netfilter, veth/tap delivery) plus `utime` + `stime` of the
+ * director process if there is one (`/proc/<pid>/stat`, every thread). The two are disjoint: a tick is
+ * charged either to softirq/irq context or to the running task.
+ */
+export interface CpuSample {
+  readonly softirq: number
+  readonly process: number
+  readonly wall: number
+}
+
+/** Reads the current CPU counters of core `cpu` and process `pid` (seconds). */
+export const cpuSample = (cpu: number, pid: number | undefined): CpuSample => {
+  const line = readFileSync("/proc/stat", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`cpu${cpu} `))!
+  const f = line.trim().split(/\s+/).map(Number)
+  const softirq = ((f[6] ?? 0) + (f[7] ?? 0)) / TICK
+  let proc = 0
+  if (pid !== undefined) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      // fields 14 and 15 (utime, stime); rest[0] is field 3
+      proc = (Number(rest[11]) + Number(rest[12])) / TICK
+    } catch {
+      proc = 0
+    }
+  }
+  return { softirq, process: proc, wall: performance.now() / 1000 }
+}
+
+/** Director-core CPU seconds between two samples. */
+export const cpuSeconds = (a: CpuSample, b: CpuSample): { total: number; softirq: number; process: number } => ({
+  total: b.softirq - a.softirq + (b.process - a.process),
+  softirq: b.softirq - a.softirq,
+  process: b.process - a.process
+})
+
+/** What wrk reports. */
+export interface WrkResult {
+  readonly requests: number
+  readonly rps: number
+  readonly p50ms: number
+  readonly p99ms: number
+  readonly errors: number
+}
+
+const toMs = (value: string): number => {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(value.trim())
+  if (!m) return Number.NaN
+  const n = Number(m[1])
+  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000
+}
+
+/** Parses `wrk --latency` output. */
+export const parseWrk = (out: string): WrkResult => {
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN)
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN)
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ""
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ""
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+  const errors = (socketErrors ? socketErrors.slice(1).reduce((s, v) => s + Number(v), 0) : 0) + non2xx
+  return { requests, rps, p50ms: toMs(p50), p99ms: toMs(p99), errors }
+}
+
+/** Runs wrk in the client namespace on CPU `cpu`; `close` sends `Connection: close` (one connection per request). */
+export const wrk = (
+  netns: string,
+  cpu: number,
+  url: string,
+  seconds: number,
+  connections: number,
+  close: boolean
+): { result: WrkResult; raw: string } => {
+  const args = [
+    "-c",
+    String(cpu),
+    "wrk",
+    "-t1",
+    `-c${connections}`,
+    `-d${seconds}s`,
+    "--timeout",
+    "2s",
+    "--latency",
+    ...(close ? ["-H", "Connection: close"] : []),
+    url
+  ]
+  const r = spawnSync("ip", ["netns", "exec", netns, "taskset", ...args], {
+    encoding: "utf8",
+    timeout: (seconds + 20) * 1000
+  })
+  const raw = `${r.stdout ?? ""}${r.stderr ?? ""}`
+  return { result: parseWrk(raw), raw }
+}
+
+const udpgenScript = new URL("./udpgen.ts", import.meta.url).pathname
+
+/**
+ * Sends `count` 60-byte UDP frames from the client namespace with the paced generator (`udpgen.ts`),
+ * at `pps` (0: as fast as it can), pinned to `cpu`; returns what it sent and over how long.
+ */
+export const udpgen = (
+  netns: string,
+  cpu: number,
+  dst: string,
+  port: number,
+  count: number,
+  pps: number,
+  timeoutMs: number
+): { ok: boolean; sent: number; seconds: number; raw: string } => {
+  const r = spawnSync(
+    "ip",
+    [
+      "netns",
+      "exec",
+      netns,
+      process.execPath,
+      udpgenScript,
+      dst,
+      String(port),
+      String(Math.round(count)),
+      String(Math.round(pps)),
+      String(cpu)
+    ],
+    { encoding: "utf8", timeout: timeoutMs }
+  )
+  try {
+    const out = JSON.parse(r.stdout) as { sent: number; seconds: number }
+    return { ok: r.status === 0, sent: out.sent, seconds: out.seconds, raw: r.stderr }
+  } catch {
+    return { ok: false, sent: 0, seconds: Number.NaN, raw: `${r.stdout ?? ""}${r.stderr ?? ""}` }
+  }
+}
+
+/** Bulk TCP with iperf3 (one stream, client -> server, `seconds`): bits per second received. */
+export const iperf3 = (
+  clientNs: string,
+  serverNs: string,
+  cpu: number,
+  target: string,
+  seconds: number,
+  pidFile: string
+): { bps: number; raw: string } => {
+  const server = spawnSync(
+    "ip",
+    ["netns", "exec", serverNs, "taskset", "-c", String(cpu), "iperf3", "-s", "-1", "-D", "-p", "5201", "-I", pidFile],
+    { encoding: "utf8", timeout: 10_000 }
+  )
+  if (server.status !== 0) return { bps: Number.NaN, raw: server.stderr }
+  spawnSync("sleep", ["0.3"])
+  const r = spawnSync(
+    "ip",
+    [
+      "netns",
+      "exec",
+      clientNs,
+      "taskset",
+      "-c",
+      String(cpu),
+      "iperf3",
+      "-c",
+      target,
+      "-p",
+      "5201",
+      "-t",
+      String(seconds),
+      "-J",
+      "--connect-timeout",
+      "2000"
+    ],
+    { encoding: "utf8", timeout: (seconds + 15) * 1000 }
+  )
+  // make sure the one-off server is gone (it exits after one test, or on error)
+  try {
+    const pid = Number(readFileSync(pidFile, "utf8").trim())
+    if (pid > 0) process.kill(pid, "SIGTERM")
+  } catch {
+    // exited already
+  }
+  try {
+    const json = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second?: number } }; error?: string }
+    return { bps: json.end?.sum_received?.bits_per_second ?? Number.NaN, raw: json.error ?? "" }
+  } catch {
+    return { bps: Number.NaN, raw: `${r.stdout}${r.stderr}` }
+  }
+}
