@@ -316,32 +316,48 @@ interface Result {
   kaP99: number
   kaErrors: number
   kaCpuUs: number
+  kaAttributedUs: number
+  quietBusy: number
   connRps: number
   connP50: number
   connP99: number
   connErrors: number
   connCpuUs: number
+  connAttributedUs: number
   lossFreePps: number
   overloadOfferedPps: number
   overloadDeliveredPps: number
   pktCpuUs: number
+  pktAttributedUs: number
   bulkMbps: number
 }
 
-const measureHttp = (r: Running, close: boolean) => {
+const measureHttp = (r: Running, close: boolean, baseline: number) => {
   const a = T.cpuSample(directorCpu, r.pid)
   const { result, raw } = T.wrk(client, loadCpu, `http://${r.target}/`, duration, connections, close)
   const b = T.cpuSample(directorCpu, r.pid)
-  const cpu = T.cpuSeconds(a, b)
+  const cpu = T.cpuSeconds(a, b, baseline)
   if (!Number.isFinite(result.rps)) log(`wrk failed: ${raw.trim().split("\n").slice(-3).join(" / ")}`)
-  return { ...result, cpuUs: (cpu.total / result.requests) * 1e6 }
+  return {
+    ...result,
+    cpuUs: (cpu.busy / result.requests) * 1e6,
+    attributedUs: (cpu.attributed / result.requests) * 1e6
+  }
+}
+
+/** The director core's busy fraction with no bench traffic (other tenants, timers), over `seconds`. */
+const quietBusy = async (seconds: number) => {
+  const a = T.cpuSample(directorCpu, undefined)
+  await sleep(seconds * 1000)
+  const b = T.cpuSample(directorCpu, undefined)
+  return T.cpuSeconds(a, b).busy / (b.wall - a.wall)
 }
 
 const udpCounters = () => ({
   delivered: T.counter(rs1.netns, "eth0", "rx_packets") + T.counter(rs2.netns, "eth0", "rx_packets")
 })
 
-const measureUdp = async (r: Running) => {
+const measureUdp = async (r: Running, baseline: number) => {
   // Prime the path (ARP on every hop) with a few paced datagrams.
   T.udpgen(client, loadCpu, r.target, 9, 50, 1000, 10_000)
   await sleep(200)
@@ -356,7 +372,8 @@ const measureUdp = async (r: Running) => {
     // the real servers' interfaces received (capped at sent: they also see the director's ARP).
     const sent = g.sent
     const delivered = Math.min(sent, b.delivered - a.delivered)
-    return { sent, delivered, seconds: g.seconds, cpu: T.cpuSeconds(c0, c1).total, ok: g.ok, raw: g.raw }
+    const cpu = T.cpuSeconds(c0, c1, baseline)
+    return { sent, delivered, seconds: g.seconds, cpu: cpu.busy, attributed: cpu.attributed, ok: g.ok, raw: g.raw }
   }
   // Unpaced overload: as fast as the generator can send (about 1 s on the development machine).
   const o = trial(overloadCount, 0)
@@ -371,6 +388,7 @@ const measureUdp = async (r: Running) => {
   let a = 2000
   let b = Math.max(offered, 4000)
   let pktCpuUs = Number.NaN
+  let pktAttributedUs = Number.NaN
   for (let i = 0; i < steps; i++) {
     const rate = i === 0 ? a : Math.sqrt(a * b)
     const t = trial(Math.max(500, Math.round(rate * udpTrial)), rate)
@@ -382,6 +400,7 @@ const measureUdp = async (r: Running) => {
       lo = rate
       a = rate
       pktCpuUs = (t.cpu / Math.max(1, t.delivered)) * 1e6
+      pktAttributedUs = (t.attributed / Math.max(1, t.delivered)) * 1e6
     } else if (i === 0) {
       b = rate
       break
@@ -391,7 +410,7 @@ const measureUdp = async (r: Running) => {
         `  step ${(rate / 1000).toFixed(1)} kpps: sent ${t.sent} in ${t.seconds.toFixed(2)} s, delivered ${t.delivered}, loss ${(loss * 100).toFixed(3)}%${pass ? "" : " (fail)"}`
       )
   }
-  return { lossFreePps: lo, offered, deliveredRate, pktCpuUs }
+  return { lossFreePps: lo, offered, deliveredRate, pktCpuUs, pktAttributedUs }
 }
 
 const spawnSleep = (ms: number) => {
@@ -403,17 +422,24 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
   try {
     // Warm up: a few requests so ARP, conntrack and JIT are in place.
     T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
-    const ka = measureHttp(r, false)
+    const baseline = await quietBusy(1)
+    const ka = measureHttp(r, false, baseline)
     log(
       `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.cpuUs.toFixed(1)} µs CPU/req`
     )
-    const conn = measureHttp(r, true)
+    const conn = measureHttp(r, true, baseline)
     log(
       `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, ${conn.cpuUs.toFixed(1)} µs CPU/conn`
     )
-    let udp = { lossFreePps: Number.NaN, offered: Number.NaN, deliveredRate: Number.NaN, pktCpuUs: Number.NaN }
+    let udp = {
+      lossFreePps: Number.NaN,
+      offered: Number.NaN,
+      deliveredRate: Number.NaN,
+      pktCpuUs: Number.NaN,
+      pktAttributedUs: Number.NaN
+    }
     if (r.udp) {
-      udp = await measureUdp(r)
+      udp = await measureUdp(r, baseline)
       log(
         `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, ${udp.pktCpuUs.toFixed(2)} µs CPU/pkt`
       )
@@ -430,15 +456,19 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
       kaP99: ka.p99ms,
       kaErrors: ka.errors,
       kaCpuUs: ka.cpuUs,
+      kaAttributedUs: ka.attributedUs,
+      quietBusy: baseline,
       connRps: conn.rps,
       connP50: conn.p50ms,
       connP99: conn.p99ms,
       connErrors: conn.errors,
       connCpuUs: conn.cpuUs,
+      connAttributedUs: conn.attributedUs,
       lossFreePps: udp.lossFreePps,
       overloadOfferedPps: udp.offered,
       overloadDeliveredPps: udp.deliveredRate,
       pktCpuUs: udp.pktCpuUs,
+      pktAttributedUs: udp.pktAttributedUs,
       bulkMbps: bulk.bps / 1e6
     }
   } finally {
@@ -464,22 +494,26 @@ const medians = (rs: ReadonlyArray<Result>) => {
     kaP50: m("kaP50"),
     kaP99: m("kaP99"),
     kaCpuUs: m("kaCpuUs"),
+    kaAttributedUs: m("kaAttributedUs"),
+    quietBusy: m("quietBusy"),
     connRps: m("connRps"),
     connP50: m("connP50"),
     connP99: m("connP99"),
     connCpuUs: m("connCpuUs"),
+    connAttributedUs: m("connAttributedUs"),
     lossFreePps: m("lossFreePps"),
     overloadDeliveredPps: m("overloadDeliveredPps"),
     overloadOfferedPps: m("overloadOfferedPps"),
     pktCpuUs: m("pktCpuUs"),
+    pktAttributedUs: m("pktAttributedUs"),
     bulkMbps: m("bulkMbps")
   }
 }
 
 const report = (results: ReadonlyArray<Result>) => {
   const lines = [
-    "| variant | keep-alive req/s | p50 / p99 ms | CPU µs/req | new conn/s | p50 / p99 ms | CPU µs/conn | loss-free 60 B kpps | overload delivered kpps (offered) | CPU µs/pkt | bulk TCP Mbit/s |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "| variant | keep-alive req/s | p50 / p99 ms | CPU µs/req (attributed) | new conn/s | p50 / p99 ms | CPU µs/conn (attributed) | loss-free 60 B kpps | overload delivered kpps (offered) | CPU µs/pkt (attributed) | bulk TCP Mbit/s | quiet core busy |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   ]
   const med: Partial<Record<Variant, ReturnType<typeof medians>>> = {}
   for (const v of variants) {
@@ -487,7 +521,7 @@ const report = (results: ReadonlyArray<Result>) => {
     const row = medians(rs)
     med[v] = row
     lines.push(
-      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaCpuUs, 1)} | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connCpuUs, 1)} | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktCpuUs, 2)} | ${fmt(row.bulkMbps)} |`
+      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaCpuUs, 1)} (${fmt(row.kaAttributedUs, 1)}) | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connCpuUs, 1)} (${fmt(row.connAttributedUs, 1)}) | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktCpuUs, 2)} (${fmt(row.pktAttributedUs, 2)}) | ${fmt(row.bulkMbps)} | ${fmt(row.quietBusy * 100)}% |`
     )
   }
   console.log(`\nMedians of ${reps} interleaved repetitions:\n`)
@@ -500,10 +534,10 @@ const report = (results: ReadonlyArray<Result>) => {
     if (row === undefined) continue
     if (h !== undefined) {
       targets.push(
-        `${v}: CPU per keep-alive request ${fmt(row.kaCpuUs, 1)} µs vs HAProxy ${fmt(h.kaCpuUs, 1)} µs: ${row.kaCpuUs <= h.kaCpuUs ? "holds" : "MISSED"}`
+        `${v}: CPU per keep-alive request ${fmt(row.kaCpuUs, 1)} µs vs HAProxy ${fmt(h.kaCpuUs, 1)} µs: ${row.kaCpuUs <= h.kaCpuUs ? "holds" : "MISSED"} (attributed: ${fmt(row.kaAttributedUs, 1)} vs ${fmt(h.kaAttributedUs, 1)} µs)`
       )
       targets.push(
-        `${v}: CPU per new connection ${fmt(row.connCpuUs, 1)} µs vs HAProxy ${fmt(h.connCpuUs, 1)} µs: ${row.connCpuUs <= h.connCpuUs ? "holds" : "MISSED"}`
+        `${v}: CPU per new connection ${fmt(row.connCpuUs, 1)} µs vs HAProxy ${fmt(h.connCpuUs, 1)} µs: ${row.connCpuUs <= h.connCpuUs ? "holds" : "MISSED"} (attributed: ${fmt(row.connAttributedUs, 1)} vs ${fmt(h.connAttributedUs, 1)} µs)`
       )
     }
     if (k !== undefined) {

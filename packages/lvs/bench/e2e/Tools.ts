@@ -44,6 +44,8 @@ const TICK = 100 // USER_HZ
 export interface CpuSample {
   readonly softirq: number
   readonly process: number
+  /** idle + iowait of the core: precise under NO_HZ, and interrupts taken while idle are not counted as idle. */
+  readonly idle: number
   readonly wall: number
 }
 
@@ -54,6 +56,7 @@ export const cpuSample = (cpu: number, pid: number | undefined): CpuSample => {
     .find((l) => l.startsWith(`cpu${cpu} `))!
   const f = line.trim().split(/\s+/).map(Number)
   const softirq = ((f[6] ?? 0) + (f[7] ?? 0)) / TICK
+  const idle = ((f[4] ?? 0) + (f[5] ?? 0)) / TICK
   let proc = 0
   if (pid !== undefined) {
     try {
@@ -65,15 +68,27 @@ export const cpuSample = (cpu: number, pid: number | undefined): CpuSample => {
       proc = 0
     }
   }
-  return { softirq, process: proc, wall: performance.now() / 1000 }
+  return { softirq, process: proc, idle, wall: performance.now() / 1000 }
 }
 
-/** Director-core CPU seconds between two samples. */
-export const cpuSeconds = (a: CpuSample, b: CpuSample): { total: number; softirq: number; process: number } => ({
-  total: b.softirq - a.softirq + (b.process - a.process),
-  softirq: b.softirq - a.softirq,
-  process: b.process - a.process
-})
+/**
+ * Director-core CPU seconds between two samples: `attributed` (the process + the core's irq/softirq ticks)
+ * and `busy` (wall - idle of the core, minus `baselineBusy` x wall: what the core did beyond its quiet
+ * level, which catches the softirq work done while the core was otherwise idle that tick sampling misses).
+ */
+export const cpuSeconds = (
+  a: CpuSample,
+  b: CpuSample,
+  baselineBusy = 0
+): { attributed: number; busy: number; softirq: number; process: number } => {
+  const wall = b.wall - a.wall
+  return {
+    attributed: b.softirq - a.softirq + (b.process - a.process),
+    busy: Math.max(0, wall - (b.idle - a.idle) - baselineBusy * wall),
+    softirq: b.softirq - a.softirq,
+    process: b.process - a.process
+  }
+}
 
 /** What wrk reports. */
 export interface WrkResult {
