@@ -425,11 +425,11 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
     const baseline = await quietBusy(1)
     const ka = measureHttp(r, false, baseline)
     log(
-      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.cpuUs.toFixed(1)} µs CPU/req`
+      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.attributedUs.toFixed(1)} µs CPU/req (core busy ${ka.cpuUs.toFixed(1)})`
     )
     const conn = measureHttp(r, true, baseline)
     log(
-      `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, ${conn.cpuUs.toFixed(1)} µs CPU/conn`
+      `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, ${conn.attributedUs.toFixed(1)} µs CPU/conn (core busy ${conn.cpuUs.toFixed(1)})`
     )
     let udp = {
       lossFreePps: Number.NaN,
@@ -441,7 +441,7 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
     if (r.udp) {
       udp = await measureUdp(r, baseline)
       log(
-        `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, ${udp.pktCpuUs.toFixed(2)} µs CPU/pkt`
+        `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, ${udp.pktAttributedUs.toFixed(2)} µs CPU/pkt (core busy ${udp.pktCpuUs.toFixed(2)})`
       )
     }
     const bulk = T.iperf3(client, rs1.netns, loadCpu, r.target, bulkSeconds, join(runDir, "iperf3.pid"))
@@ -512,7 +512,7 @@ const medians = (rs: ReadonlyArray<Result>) => {
 
 const report = (results: ReadonlyArray<Result>) => {
   const lines = [
-    "| variant | keep-alive req/s | p50 / p99 ms | CPU µs/req (attributed) | new conn/s | p50 / p99 ms | CPU µs/conn (attributed) | loss-free 60 B kpps | overload delivered kpps (offered) | CPU µs/pkt (attributed) | bulk TCP Mbit/s | quiet core busy |",
+    "| variant | keep-alive req/s | p50 / p99 ms | CPU µs/req (core busy) | new conn/s | p50 / p99 ms | CPU µs/conn (core busy) | loss-free 60 B kpps | overload delivered kpps (offered) | CPU µs/pkt (core busy) | bulk TCP Mbit/s | quiet core busy |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   ]
   const med: Partial<Record<Variant, ReturnType<typeof medians>>> = {}
@@ -521,7 +521,7 @@ const report = (results: ReadonlyArray<Result>) => {
     const row = medians(rs)
     med[v] = row
     lines.push(
-      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaCpuUs, 1)} (${fmt(row.kaAttributedUs, 1)}) | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connCpuUs, 1)} (${fmt(row.connAttributedUs, 1)}) | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktCpuUs, 2)} (${fmt(row.pktAttributedUs, 2)}) | ${fmt(row.bulkMbps)} | ${fmt(row.quietBusy * 100)}% |`
+      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaAttributedUs, 1)} (${fmt(row.kaCpuUs, 1)}) | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connAttributedUs, 1)} (${fmt(row.connCpuUs, 1)}) | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktAttributedUs, 2)} (${fmt(row.pktCpuUs, 2)}) | ${fmt(row.bulkMbps)} | ${fmt(row.quietBusy * 100)}% |`
     )
   }
   console.log(`\nMedians of ${reps} interleaved repetitions:\n`)
@@ -534,10 +534,10 @@ const report = (results: ReadonlyArray<Result>) => {
     if (row === undefined) continue
     if (h !== undefined) {
       targets.push(
-        `${v}: CPU per keep-alive request ${fmt(row.kaCpuUs, 1)} µs vs HAProxy ${fmt(h.kaCpuUs, 1)} µs: ${row.kaCpuUs <= h.kaCpuUs ? "holds" : "MISSED"} (attributed: ${fmt(row.kaAttributedUs, 1)} vs ${fmt(h.kaAttributedUs, 1)} µs)`
+        `${v}: CPU per keep-alive request ${fmt(row.kaAttributedUs, 1)} µs vs HAProxy ${fmt(h.kaAttributedUs, 1)} µs: ${row.kaAttributedUs <= h.kaAttributedUs ? "holds" : "MISSED"} (core busy: ${fmt(row.kaCpuUs, 1)} vs ${fmt(h.kaCpuUs, 1)} µs)`
       )
       targets.push(
-        `${v}: CPU per new connection ${fmt(row.connCpuUs, 1)} µs vs HAProxy ${fmt(h.connCpuUs, 1)} µs: ${row.connCpuUs <= h.connCpuUs ? "holds" : "MISSED"} (attributed: ${fmt(row.connAttributedUs, 1)} vs ${fmt(h.connAttributedUs, 1)} µs)`
+        `${v}: CPU per new connection ${fmt(row.connAttributedUs, 1)} µs vs HAProxy ${fmt(h.connAttributedUs, 1)} µs: ${row.connAttributedUs <= h.connAttributedUs ? "holds" : "MISSED"} (core busy: ${fmt(row.connCpuUs, 1)} vs ${fmt(h.connCpuUs, 1)} µs)`
       )
     }
     if (k !== undefined) {
