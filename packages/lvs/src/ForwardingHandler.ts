@@ -462,7 +462,9 @@ export const make = FrameHandler.define((ctx) => {
         const mac = tunnelMac[d.id] ?? new Uint8Array(6)
         tunnelMac[d.id] = mac
         tunnels[d.id] = Tunnel.make({
-          type: Tunnel.TunnelType.Ipip,
+          type: VST.tunnelTypeCode[d.tunnelType],
+          port: d.tunnelPort,
+          checksum: d.tunnelChecksum,
           outerVersion: 4,
           source4: primary[port]!,
           destination4: d.addressValue,
@@ -675,6 +677,9 @@ export const make = FrameHandler.define((ctx) => {
 
   const p = new PacketParser()
   let ipId = 1
+  /** A GUE source port in 49152..65535 from the client address and port (stable per flow). */
+  const guePort = (address: number, port: number): number =>
+    49152 | ((Math.imul(address ^ (port << 16) ^ port, 0x9e3779b1) >>> 18) & 0x3fff)
 
   /** ICMP error about the parsed packet, from `source`, back out of the port it came in. */
   const sendIcmpError = (inPort: number, type: number, code: number, rest: number, source: number) => {
@@ -834,7 +839,7 @@ export const make = FrameHandler.define((ctx) => {
     const r = route(daddr)
     if (r < 0) return void stats[Stat.dropNoRoute]!++
     const port = rPort[r]!
-    const overhead = method === ConnectionFlags.TUNNEL ? Ipv4.HEADER_LENGTH : 0
+    const overhead = method === ConnectionFlags.TUNNEL ? (tunnels[conns.destination(e)]?.overhead ?? 0) : 0
     const dst = Ipv4.destination(b, l3)
     if (!fits(inPort, l3Length, mtus[port]! - overhead, dst)) return
     if (!decrementTtl(inPort, l3, dst)) return
@@ -887,7 +892,8 @@ export const make = FrameHandler.define((ctx) => {
         for (let k = 0; k < 6; k++) t.destinationMac[k] = nMac[i * 6 + k]!
       }
       ipId = (ipId + 1) & 0xffff
-      const start = Tunnel.encapsulate(b, l3, length, t, ipId, 0)
+      // GUE source port: a flow hash, so the real server's RSS spreads flows (udp_flow_src_port).
+      const start = Tunnel.encapsulate(b, l3, length, t, ipId, guePort(conns.clientAddress(e), conns.clientPort(e)))
       if (start < 0) return void stats[Stat.dropHeadroom]!++
       stats[Stat.tunnelled]!++
       if (output(start, start + Ethernet.HEADER_LENGTH, length + t.overhead, nextHop, port, now)) {
@@ -1195,7 +1201,10 @@ export const make = FrameHandler.define((ctx) => {
         const mac = tunnelMac6[d.id] ?? new Uint8Array(6)
         tunnelMac6[d.id] = mac
         tunnels6[d.id] = Tunnel.make({
-          type: Tunnel.TunnelType.Ipip, // IPv6-in-IPv6 (next header 41), the kernel's ip6_tunnel for TUN
+          // ipip: IPv6-in-IPv6 (next header 41), the kernel's ip6_tunnel for TUN; or GUE / GRE over IPv6.
+          type: VST.tunnelTypeCode[d.tunnelType],
+          port: d.tunnelPort,
+          checksum: d.tunnelChecksum,
           outerVersion: 6,
           source6: primary6.slice(port * 16, port * 16 + 16),
           destination6: d.address6,
@@ -1453,7 +1462,7 @@ export const make = FrameHandler.define((ctx) => {
     const r = route6(d.address6, 0)
     if (r < 0) return void stats[Stat.dropNoRoute]!++
     const port = r6Port[r]!
-    const overhead = method === ConnectionFlags.TUNNEL ? Ipv6.HEADER_LENGTH : 0
+    const overhead = method === ConnectionFlags.TUNNEL ? (tunnels6[d.id]?.overhead ?? 0) : 0
     if (!fits6(inPort, l3Length, mtus[port]! - overhead)) return
     if (!hopLimit6(inPort, l3)) return
     if (protocol !== IpProtocol.Icmpv6) conns.packet(e, Direction.INPUT, signal, l3Length, now)
@@ -1472,7 +1481,7 @@ export const make = FrameHandler.define((ctx) => {
       if (t === undefined) return void stats[Stat.dropNoRoute]!++
       const i = findNeighbour6(d.address6, 0)
       if (i >= 0 && n6State[i] === N_REACHABLE) for (let k = 0; k < 6; k++) t.destinationMac[k] = n6Mac[i * 6 + k]!
-      const start = Tunnel.encapsulate(b, l3, l3Length, t, 0, 0)
+      const start = Tunnel.encapsulate(b, l3, l3Length, t, 0, guePort(b[l3 + 23]! | (b[l3 + 22]! << 8), p.sourcePort))
       if (start < 0) return void stats[Stat.dropHeadroom]!++
       stats[Stat.tunnelled]!++
       if (output6(start, start + Ethernet.HEADER_LENGTH, l3Length + t.overhead, d.address6, 0, port, now)) {

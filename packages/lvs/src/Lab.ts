@@ -16,6 +16,10 @@
  * - Routes: only connected networks, plus `10.200.1.0/24 via 10.200.2.1` on the real servers (the director
  *   is their gateway back to clients, as LVS-NAT requires). No namespace has a default route, so nothing
  *   can leave the lab.
+ * - IPv6 (unique local addresses, RFC 4193, no default route either): client network fd00:200:1::/64 with
+ *   client fd00:200:1::10, director fd00:200:1::1 and VIP fd00:200:1::100; server network
+ *   fd00:200:2::/64 with director fd00:200:2::1 and real servers fd00:200:2::11 / ::12, which route
+ *   fd00:200:1::/64 via fd00:200:2::1. Addresses are added with `nodad` (usable at once).
  *
  * The director namespace's kernel owns no address: its bridges only switch frames between the veths and
  * the persistent TAP devices `tapc` and `taps`, which a director process attaches to (from a worker that
@@ -62,6 +66,8 @@ export interface RealServer {
   readonly name: string
   readonly netns: string
   readonly address: string
+  /** IPv6 address on the server network. */
+  readonly address6: string
   readonly httpPorts: ReadonlyArray<number>
 }
 
@@ -77,7 +83,12 @@ export interface Plan {
   readonly name: string
   readonly stateDir: string
   readonly queues: number
-  readonly client: { readonly netns: string; readonly address: string; readonly prefix: number }
+  readonly client: {
+    readonly netns: string
+    readonly address: string
+    readonly prefix: number
+    readonly address6: string
+  }
   readonly director: {
     readonly netns: string
     readonly clientPort: {
@@ -85,18 +96,24 @@ export interface Plan {
       readonly bridge: string
       readonly mac: string
       readonly addresses: ReadonlyArray<string>
+      /** IPv6 addresses (the first is on the port's /64, the rest are /128 VIPs). */
+      readonly addresses6: ReadonlyArray<string>
     }
     readonly serverPort: {
       readonly tap: string
       readonly bridge: string
       readonly mac: string
       readonly addresses: ReadonlyArray<string>
+      readonly addresses6: ReadonlyArray<string>
     }
   }
   readonly realServers: ReadonlyArray<RealServer>
   readonly clientNetwork: string
   readonly serverNetwork: string
   readonly vip: string
+  readonly clientNetwork6: string
+  readonly serverNetwork6: string
+  readonly vip6: string
 }
 
 /**
@@ -111,8 +128,11 @@ export interface Plan {
 export interface State {
   readonly plan: Plan
   readonly servers: ReadonlyArray<{ readonly name: string; readonly pid: number }>
-  /** The background process attached to the director taps (`up --respond`), if any. */
-  readonly director?: { readonly pid: number; readonly log: string }
+  /**
+   * The background process attached to the director taps (`up --respond`: a responder; `up --director`:
+   * the forwarding director with the sample table), if any.
+   */
+  readonly director?: { readonly pid: number; readonly log: string; readonly kind?: "respond" | "director" }
   readonly createdAt: string
 }
 
@@ -144,19 +164,34 @@ export const plan = (options: Options = {}): Plan => {
     name,
     stateDir: join(runDir, name),
     queues: options.queues ?? 1,
-    client: { netns: `${name}-client`, address: "10.200.1.10", prefix: 24 },
+    client: { netns: `${name}-client`, address: "10.200.1.10", prefix: 24, address6: "fd00:200:1::10" },
     director: {
       netns: `${name}-director`,
-      clientPort: { tap: "tapc", bridge: "brc", mac: "02:00:0a:c8:01:01", addresses: ["10.200.1.1", "10.200.1.100"] },
-      serverPort: { tap: "taps", bridge: "brs", mac: "02:00:0a:c8:02:01", addresses: ["10.200.2.1"] }
+      clientPort: {
+        tap: "tapc",
+        bridge: "brc",
+        mac: "02:00:0a:c8:01:01",
+        addresses: ["10.200.1.1", "10.200.1.100"],
+        addresses6: ["fd00:200:1::1", "fd00:200:1::100"]
+      },
+      serverPort: {
+        tap: "taps",
+        bridge: "brs",
+        mac: "02:00:0a:c8:02:01",
+        addresses: ["10.200.2.1"],
+        addresses6: ["fd00:200:2::1"]
+      }
     },
     realServers: [
-      { name: "rs1", netns: `${name}-rs1`, address: "10.200.2.11", httpPorts: [80] },
-      { name: "rs2", netns: `${name}-rs2`, address: "10.200.2.12", httpPorts: [80, 8000] }
+      { name: "rs1", netns: `${name}-rs1`, address: "10.200.2.11", address6: "fd00:200:2::11", httpPorts: [80] },
+      { name: "rs2", netns: `${name}-rs2`, address: "10.200.2.12", address6: "fd00:200:2::12", httpPorts: [80, 8000] }
     ],
     clientNetwork: "10.200.1.0/24",
     serverNetwork: "10.200.2.0/24",
-    vip: "10.200.1.100"
+    vip: "10.200.1.100",
+    clientNetwork6: "fd00:200:1::/64",
+    serverNetwork6: "fd00:200:2::/64",
+    vip6: "fd00:200:1::100"
   }
 }
 
@@ -194,7 +229,7 @@ for (const port of ${JSON.stringify(ports)}) {
   http.createServer((req, res) => {
     res.setHeader("content-type", "text/plain")
     res.end(${JSON.stringify(name)} + " port " + port + "\\n")
-  }).listen(port, "0.0.0.0")
+  }).listen(port, "::") // dual stack: IPv4 and IPv6 clients
 }
 process.title = "lvs-lab-http-${name}"
 `
@@ -227,9 +262,15 @@ const listNetns = Effect.map(
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
   } catch {
     return false
+  }
+  // A zombie (a background process whose starter exited, not yet reaped by init) is not alive.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z"
+  } catch {
+    return true
   }
 }
 
@@ -314,19 +355,30 @@ export const up = (options: Options = {}): Effect.Effect<State, LabError> =>
       yield* inNs(d.netns, "tap up", "link", "set", port.tap, "up")
       yield* inNs(d.netns, "bridge up", "link", "set", port.bridge, "up")
     }
-    const attach = (peerNs: string, local: string, bridge: string, address: string) =>
+    const attach = (peerNs: string, local: string, bridge: string, address: string, address6: string) =>
       Effect.gen(function* () {
         yield* inNs(d.netns, "veth", "link", "add", local, "type", "veth", "peer", "name", "eth0", "netns", peerNs)
         yield* inNs(d.netns, "veth master", "link", "set", local, "master", bridge)
         yield* inNs(d.netns, "veth up", "link", "set", local, "up")
         yield* inNs(peerNs, "addr", "addr", "add", `${address}/24`, "dev", "eth0")
+        yield* inNs(peerNs, "addr6", "-6", "addr", "add", `${address6}/64`, "dev", "eth0", "nodad")
         yield* inNs(peerNs, "eth0 up", "link", "set", "eth0", "up")
       })
-    yield* attach(p.client.netns, "vc", d.clientPort.bridge, p.client.address)
+    // The director namespace's kernel stays off IPv6 (its bridges only switch frames).
+    yield* run("ipv6 off", "ip", [
+      "netns",
+      "exec",
+      d.netns,
+      "sh",
+      "-c",
+      "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"
+    ]).pipe(Effect.ignore)
+    yield* attach(p.client.netns, "vc", d.clientPort.bridge, p.client.address, p.client.address6)
     const servers: Array<{ name: string; pid: number }> = []
     for (const [i, rs] of p.realServers.entries()) {
-      yield* attach(rs.netns, `vs${i + 1}`, d.serverPort.bridge, rs.address)
+      yield* attach(rs.netns, `vs${i + 1}`, d.serverPort.bridge, rs.address, rs.address6)
       yield* inNs(rs.netns, "route", "route", "add", p.clientNetwork, "via", d.serverPort.addresses[0]!)
+      yield* inNs(rs.netns, "route6", "-6", "route", "add", p.clientNetwork6, "via", d.serverPort.addresses6[0]!)
       const log = openSync(join(p.stateDir, `${rs.name}.log`), "a")
       const child = spawn(
         "ip",
@@ -546,42 +598,70 @@ const cliPath = new URL(isSource ? "./bin/lvs.ts" : "./bin/lvs.js", import.meta.
  * ```
  */
 export const startResponder = (options: Options = {}): Effect.Effect<State, LabError> =>
+  startBackground(options, "respond", "answering ARP", [])
+
+/**
+ * Starts `lvs lab director` as a background process: the forwarding director on the lab's taps with the
+ * sample LVS-NAT table (IPv4 and IPv6), records its pid so `down` stops it, and waits until it forwards.
+ * `method` picks the sample table's forwarding method (`nat` by default).
+ *
+ * @example
+ * ```ts
+ * await Effect.runPromise(Effect.andThen(Lab.up(options), Lab.startDirector(options)))
+ * // ip netns exec lvs-lab-client curl http://10.200.1.100/
+ * ```
+ */
+export const startDirector = (options: Options = {}, method = "nat"): Effect.Effect<State, LabError> =>
+  startBackground(options, "director", "director running", ["--method", method])
+
+const startBackground = (
+  options: Options,
+  kind: "respond" | "director",
+  readyText: string,
+  extra: ReadonlyArray<string>
+): Effect.Effect<State, LabError> =>
   Effect.gen(function* () {
     const p = plan(options)
     const state = readState(p)
     if (state === undefined)
-      return yield* new LabError({ step: "respond", message: `lab ${p.name} is not up (no ${p.stateDir}/state.json)` })
-    if (state.director !== undefined && isAlive(state.director.pid)) return state
+      return yield* new LabError({ step: kind, message: `lab ${p.name} is not up (no ${p.stateDir}/state.json)` })
+    if (state.director !== undefined && isAlive(state.director.pid)) {
+      if ((state.director.kind ?? "respond") === kind) return state
+      return yield* new LabError({
+        step: kind,
+        message: `a ${state.director.kind ?? "respond"} process (pid ${state.director.pid}) is attached to the taps; run lab down first`
+      })
+    }
     const log = join(p.stateDir, "director.log")
     const fd = openSync(log, "a")
     const args = [
       ...(isSource ? ["--conditions=@lvs-ts/source"] : process.execArgv),
       cliPath,
       "lab",
-      "respond",
+      kind,
       "--name",
       p.name,
       "--run-dir",
       join(p.stateDir, ".."),
       "--queues",
       String(p.queues),
-      ...(options.backend === "io_uring" ? ["--io-uring"] : [])
+      ...(options.backend === "io_uring" ? ["--io-uring"] : []),
+      ...extra
     ]
     const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] })
     child.unref()
-    if (child.pid === undefined)
-      return yield* new LabError({ step: "respond", message: "could not start the responder" })
-    const next: State = { ...state, director: { pid: child.pid, log } }
+    if (child.pid === undefined) return yield* new LabError({ step: kind, message: `could not start lab ${kind}` })
+    const next: State = { ...state, director: { pid: child.pid, log, kind } }
     writeFileSync(join(p.stateDir, "state.json"), `${JSON.stringify(next, null, 2)}\n`)
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 300; i++) {
       const text = existsSync(log) ? readFileSync(log, "utf8") : ""
-      if (text.includes("answering ARP")) return next
+      if (text.includes(readyText)) return next
       if (!isAlive(child.pid)) break
       yield* Effect.sleep("50 millis")
     }
     const text = existsSync(log) ? readFileSync(log, "utf8").trim() : ""
     return yield* new LabError({
-      step: "respond",
-      message: `the responder did not start: ${text || "no output"} (${log})`
+      step: kind,
+      message: `lab ${kind} did not start: ${text || "no output"} (${log})`
     })
   })

@@ -44,6 +44,29 @@ export const sampleServices = (plan: Lab.Plan, method: VST.Method = "nat"): Arra
 }
 
 /**
+ * The IPv6 sample table: `[VIP6]:80` to both real servers' IPv6 addresses, weights 1 and 2 (NAT maps rs2
+ * to port 8000 as in the IPv4 table; DR and TUN keep port 80).
+ *
+ * @example
+ * ```ts
+ * LabDirector.sampleServices6(Lab.plan(), "nat")[0]!.service.address // "fd00:200:1::100"
+ * ```
+ */
+export const sampleServices6 = (plan: Lab.Plan, method: VST.Method = "nat"): Array<Director.ServiceConfig> => {
+  const [rs1, rs2] = plan.realServers
+  const web = { protocol: "tcp", address: plan.vip6, port: 80, scheduler: "wrr" } as const
+  return [
+    {
+      service: web,
+      destinations: [
+        { address: rs1!.address6, port: 80, weight: 1, method },
+        { address: rs2!.address6, port: method === "nat" ? 8000 : 80, weight: 2, method }
+      ]
+    }
+  ]
+}
+
+/**
  * Director options for the lab's taps and addresses.
  *
  * @example
@@ -58,11 +81,16 @@ export const directorOptions = (
 ): Director.Options => {
   const d = plan.director
   const withPrefix = (a: string, i: number) => (i === 0 ? `${a}/24` : `${a}/32`)
+  const withPrefix6 = (a: string, i: number) => (i === 0 ? `${a}/64` : `${a}/128`)
+  const addresses = (port: typeof d.clientPort) => [
+    ...port.addresses.map(withPrefix),
+    ...port.addresses6.map(withPrefix6)
+  ]
   return {
     netns: d.netns,
     ports: [
-      { name: d.clientPort.tap, mac: d.clientPort.mac, addresses: d.clientPort.addresses.map(withPrefix) },
-      { name: d.serverPort.tap, mac: d.serverPort.mac, addresses: d.serverPort.addresses.map(withPrefix) }
+      { name: d.clientPort.tap, mac: d.clientPort.mac, addresses: addresses(d.clientPort) },
+      { name: d.serverPort.tap, mac: d.serverPort.mac, addresses: addresses(d.serverPort) }
     ],
     services,
     ...extra
@@ -159,7 +187,7 @@ const realServerCli = new URL(isSource ? "./bin/realserver.ts" : "./bin/realserv
 
 /**
  * Starts the userspace LVS-TUN endpoint (`lvs-realserver tun`, see `RealServerTunnel`) in a real server's
- * namespace, decapsulating IPIP from its `eth0`; `lab down` stops it with the namespace's processes. Waits
+ * namespace, decapsulating IPIP and GRE from its `eth0` (and GUE to `guePort` when given); `lab down` stops it with the namespace's processes. Waits
  * until it is ready; returns false (with the log) when it did not start.
  *
  * @example
@@ -167,7 +195,7 @@ const realServerCli = new URL(isSource ? "./bin/realserver.ts" : "./bin/realserv
  * yield* LabDirector.startTunnelEndpoint(plan, plan.realServers[0]!)
  * ```
  */
-export const startTunnelEndpoint = (plan: Lab.Plan, rs: Lab.RealServer) =>
+export const startTunnelEndpoint = (plan: Lab.Plan, rs: Lab.RealServer, guePort?: number) =>
   Effect.gen(function* () {
     const logFile = join(plan.stateDir, `${rs.name}-tun.log`)
     const log = openSync(logFile, "a")
@@ -178,7 +206,8 @@ export const startTunnelEndpoint = (plan: Lab.Plan, rs: Lab.RealServer) =>
       "--interface",
       "eth0",
       "--address",
-      rs.address
+      rs.address,
+      ...(guePort !== undefined ? ["--gue-port", String(guePort)] : [])
     ]
     const child = spawn("ip", ["netns", "exec", rs.netns, process.execPath, ...args], {
       detached: true,
@@ -208,6 +237,28 @@ export const start = (
   extra: Partial<Director.Options> = {}
 ): Effect.Effect<Director.Director, Director.DirectorError | TapPorts.TapPortsError, Scope.Scope> =>
   Director.make(directorOptions(plan, services, extra))
+
+/**
+ * `curl -6` from the client to `http://[VIP6]:port/`; returns the body or `error: ...`.
+ *
+ * @example
+ * ```ts
+ * const body = yield* LabDirector.curl6(plan, 80) // "rs2 port 8000"
+ * ```
+ */
+export const curl6 = (plan: Lab.Plan, port: number) =>
+  Effect.map(
+    exec(plan.client.netns, "curl", [
+      "-6",
+      "-sS",
+      "-m",
+      "5",
+      "-H",
+      "Connection: close",
+      `http://[${plan.vip6}]:${port}/`
+    ]),
+    (r) => (r.ok ? r.stdout.trim() : `error: ${r.stderr.trim()}`)
+  )
 
 /**
  * `curl` from the client; returns the body (trimmed) or `error: ...`.

@@ -1,7 +1,8 @@
 /**
  * A real server's tunnel endpoint in userspace, for LVS-TUN on kernels without the `ipip` module (many
  * containers and the development machine, ipvs.md §7.3): it receives the IPIP packets the director sends
- * to this host on an interface (an `AF_PACKET` socket), strips the outer IPv4 header and hands the inner
+ * to this host on an interface (an `AF_PACKET` socket), strips the outer IPv4 header (IPIP; GRE; or GUE to the
+ * configured port, as `ipvsadm --tun-type gue --tun-port`) and hands the inner
  * packet (client -> VIP) to the host's stack through a TAP device, as the kernel's `tunl0` would after
  * decapsulation. The host owns the VIP on `lo` (`arp_ignore=1`, `arp_announce=2`, as for DR) and answers
  * the client directly.
@@ -15,6 +16,7 @@
  * @module
  */
 import { readFileSync, writeFileSync } from "node:fs"
+import { PacketParser, Tunnel } from "@lvs-ts/packet"
 import koffi from "koffi"
 import * as Frames from "./internal/Frames.ts"
 import * as TapDevice from "./TapDevice.ts"
@@ -34,6 +36,8 @@ export interface Options {
   readonly device?: string
   /** Outer destinations accepted (default: any; normally this host's address). */
   readonly addresses?: ReadonlyArray<string>
+  /** Also decapsulate GUE (UDP) to this port (the director's `--tun-port`); default: GUE off. */
+  readonly guePort?: number
 }
 
 /**
@@ -56,7 +60,6 @@ const SOCK_DGRAM = 2
 const SOCK_NONBLOCK = 0o4000
 const SOCK_CLOEXEC = 0o2000000
 const ETH_P_IP_BE = 0x0008 // htons(0x0800)
-const IPPROTO_IPIP = 4
 
 interface Sys {
   readonly socket: (domain: number, type: number, protocol: number) => number
@@ -140,6 +143,13 @@ export const open = (options: Options): Endpoint => {
   pollView.setInt32(0, fd, true)
   pollView.setInt16(4, 1, true) // POLLIN
   const counters: Counters = { received: 0, decapsulated: 0, ignored: 0, errors: 0 }
+  const guePort = options.guePort ?? -1
+  if (guePort !== -1 && !(Number.isInteger(guePort) && guePort > 0 && guePort <= 65535)) {
+    s.close(fd)
+    TapDevice.close(device)
+    throw new Error(`RealServerTunnel: guePort ${guePort} is not in 1..65535`)
+  }
+  const parser = new PacketParser()
   const isAccepted = (dst: number) => {
     if (accepted.length === 0) return true
     for (let i = 0; i < accepted.length; i++) if (accepted[i] === dst) return true
@@ -151,24 +161,20 @@ export const open = (options: Options): Endpoint => {
       const n = s.recv(fd, buffer, buffer.length, 0)
       if (n <= 0) return
       counters.received++
-      const ihl = (buffer[0]! & 0x0f) * 4
-      const fragment = (Frames.readU16(buffer, 6) & 0x3fff) !== 0
-      if (
-        n < 40 ||
-        buffer[0]! >>> 4 !== 4 ||
-        buffer[9] !== IPPROTO_IPIP ||
-        fragment ||
-        ihl < 20 ||
-        n < ihl + 20 ||
-        !isAccepted(Frames.readU32(buffer, 16)) ||
-        buffer[ihl]! >>> 4 !== 4
-      ) {
+      // IPIP, GRE or GUE (to guePort) with an IPv4 or IPv6 inner packet; anything else is the host's.
+      if (parser.parseIp(buffer, 0, n) !== 0 || parser.ipVersion !== 4 || !isAccepted(Frames.readU32(buffer, 16))) {
         counters.ignored++
         continue
       }
+      const at = Tunnel.innerOffset(buffer, parser, guePort)
+      if (at < 0) {
+        counters.ignored++
+        continue
+      }
+      const v6 = buffer[at]! >>> 4 === 6
       // Inner packet to offset 14, then an Ethernet header addressed to the TAP's kernel side.
-      const inner = n - ihl
-      buffer.copyWithin(14, ihl, n)
+      const inner = parser.l3End - at
+      buffer.copyWithin(14, at, parser.l3End)
       buffer.set(tapMac, 0)
       buffer[6] = 0x02
       buffer[7] = 0x6c
@@ -176,8 +182,8 @@ export const open = (options: Options): Endpoint => {
       buffer[9] = 0x73
       buffer[10] = 0x74
       buffer[11] = 0x6e
-      buffer[12] = 0x08
-      buffer[13] = 0x00
+      buffer[12] = v6 ? 0x86 : 0x08
+      buffer[13] = v6 ? 0xdd : 0x00
       if (s.write(tapFd, buffer, 14 + inner) === 14 + inner) counters.decapsulated++
       else counters.errors++
     }

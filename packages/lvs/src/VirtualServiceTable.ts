@@ -41,6 +41,27 @@ export type Protocol = "tcp" | "udp" | "sctp"
 export type Method = "nat" | "dr" | "tun" | "fullnat"
 
 /**
+ * Encapsulation of a `tun` destination (ipvsadm `--tun-type`): `ipip` (IPIP or IPv6-in-IPv6, the default),
+ * `gue` (Generic UDP Encapsulation to `tunnelPort`, `--tun-port`) or `gre`.
+ *
+ * @example
+ * ```ts
+ * const t: VirtualServiceTable.TunnelType = "gue"
+ * ```
+ */
+export type TunnelType = "ipip" | "gue" | "gre"
+
+/**
+ * Codes of {@link TunnelType} as `@lvs-ts/packet`'s `Tunnel.TunnelType` numbers them (IP_VS_CONN_F_TUNNEL_TYPE_*).
+ *
+ * @example
+ * ```ts
+ * VirtualServiceTable.tunnelTypeCode.gre // 2
+ * ```
+ */
+export const tunnelTypeCode = { ipip: 0, gue: 1, gre: 2 } as const
+
+/**
  * Kernel protocol numbers of {@link Protocol}.
  *
  * @example
@@ -134,6 +155,12 @@ export interface DestinationSpec {
   readonly lowerThreshold?: number
   /** Default `dr`, as ipvsadm's `-g`. */
   readonly method?: Method
+  /** `tun` only: encapsulation (`--tun-type`), default `ipip`. */
+  readonly tunnelType?: TunnelType
+  /** `tun` with `gue`: the real server's GUE UDP port (`--tun-port`). */
+  readonly tunnelPort?: number
+  /** `tun` with `gue`/`gre`: add the UDP / GRE checksum (`--tun-csum`); default off (`--tun-nocsum`). */
+  readonly tunnelChecksum?: boolean
 }
 
 /**
@@ -231,6 +258,11 @@ export interface DestinationEntry {
   readonly port: number
   method: Method
   methodCode: number
+  /** Encapsulation when `method` is `tun`. */
+  tunnelType: TunnelType
+  /** GUE destination port (0 unless `tunnelType` is `gue`). */
+  tunnelPort: number
+  tunnelChecksum: boolean
   /** The scheduler's object (weight, thresholds, connection counters). */
   readonly destination: Destination
   /** Id in the table's {@link DestinationDirectory} (what conntrack entries store). */
@@ -530,6 +562,15 @@ export class VirtualServiceTable {
     if (d.method !== undefined && !(d.method in methodCode)) {
       return `destination.method ${JSON.stringify(d.method)} is not nat, dr, tun or fullnat`
     }
+    if (d.tunnelType !== undefined) {
+      if (!(d.tunnelType in tunnelTypeCode)) {
+        return `destination.tunnelType ${JSON.stringify(d.tunnelType)} is not ipip, gue or gre`
+      }
+      if (d.method !== "tun") return "destination.tunnelType needs method tun"
+      if (d.tunnelType === "gue" && !(isPort(d.tunnelPort) && d.tunnelPort > 0)) {
+        return `destination.tunnelPort ${d.tunnelPort} must be in 1..65535 for a gue tunnel (ipvsadm --tun-port)`
+      }
+    }
     for (const f of ["weight", "upperThreshold", "lowerThreshold"] as const) {
       const v = d[f]
       if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0x7fffffff)) {
@@ -540,6 +581,12 @@ export class VirtualServiceTable {
       return "a fullnat destination needs the service's localAddresses (the local address pool)"
     }
     return undefined
+  }
+
+  private setTunnel(entry: DestinationEntry, d: DestinationSpec): void {
+    entry.tunnelType = d.tunnelType ?? "ipip"
+    entry.tunnelPort = entry.tunnelType === "gue" ? (d.tunnelPort ?? 0) : 0
+    entry.tunnelChecksum = d.tunnelChecksum ?? false
   }
 
   /** ipvsadm: DR/TUN destinations of a non-fwmark service take the service port. */
@@ -647,6 +694,7 @@ export class VirtualServiceTable {
             existing.method = c.destination.method
             existing.methodCode = methodCode[c.destination.method]
           }
+          this.setTunnel(existing, c.destination)
           return undefined
         }
         if (existing?.linked) return `destination ${dkey} of service ${s.key} already exists`
@@ -656,6 +704,7 @@ export class VirtualServiceTable {
           existing.method = method
           existing.methodCode = methodCode[method]
           existing.linked = true
+          this.setTunnel(existing, c.destination)
           s.pool.add(existing.destination, { weight: 1, ...settings })
           return undefined
         }
@@ -673,6 +722,9 @@ export class VirtualServiceTable {
           port,
           method,
           methodCode: methodCode[method],
+          tunnelType: c.destination.tunnelType ?? "ipip",
+          tunnelPort: c.destination.tunnelType === "gue" ? (c.destination.tunnelPort ?? 0) : 0,
+          tunnelChecksum: c.destination.tunnelChecksum ?? false,
           destination,
           id,
           slot,

@@ -324,6 +324,9 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
             b.writeUInt32BE(i, 0)
             return b
           }
+          // Resolve the VIP first: Linux may send a datagram directly while it still flushes the ARP queue
+          // on another core (a client-side reordering this test is not about).
+          yield* LabDirector.exec(plan.client.netns, "ping", ["-c", "1", "-W", "2", plan.vip])
           const send = yield* LabDirector.exec(
             plan.client.netns,
             process.execPath,

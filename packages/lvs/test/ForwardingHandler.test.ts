@@ -384,3 +384,52 @@ describe("ForwardingHandler", () => {
     expect(parse(rst!.frame).tcpFlags & 4).toBe(4)
   })
 })
+
+describe("ForwardingHandler TUN encapsulations", () => {
+  const tunCommands = (tunnel: Partial<VST.DestinationSpec>): Array<VST.Command> => [
+    { _tag: "AddService", service: { ...web, scheduler: "rr" } },
+    { _tag: "AddDestination", service: web, destination: { address: "10.200.2.12", method: "tun", ...tunnel } }
+  ]
+
+  it("GUE: outer UDP to the tunnel port from a flow-hashed source port, GUE header naming IPIP, inner packet intact", async () => {
+    const { h } = await start(tunCommands({ tunnelType: "gue", tunnelPort: 6080 }))
+    const [a] = h.receive(0, syn(48000))
+    const [b] = h.receive(0, syn(48000, 80, { flags: 0x10 }))
+    const f = a!.frame
+    expect([f[14 + 9], src(f), dst(f)]).toEqual([17, "10.200.2.1", "10.200.2.12"])
+    expect(Frames.readU16(f, 34 + 2)).toBe(6080)
+    expect(Frames.readU16(f, 34)).toBeGreaterThanOrEqual(49152)
+    expect(Frames.readU16(b!.frame, 34)).toBe(Frames.readU16(f, 34)) // same flow, same source port
+    expect(f[34 + 8 + 1]).toBe(4) // GUE protocol: IPIP
+    expect(Frames.formatIpv4(Ipv4.destination(f, 34 + 12))).toBe(VIP)
+    expect(Ipv4.isChecksumValid(f, 14)).toBe(true)
+  })
+
+  it("GRE: protocol 47, GRE protocol type IPv4, inner packet intact; the MTU check counts the GRE header", async () => {
+    const { h } = await start(tunCommands({ tunnelType: "gre" }))
+    const [a] = h.receive(0, syn(48100))
+    const f = a!.frame
+    expect([f[14 + 9], dst(f)]).toEqual([47, "10.200.2.12"])
+    expect(Frames.readU16(f, 34 + 2)).toBe(0x0800)
+    expect(Frames.formatIpv4(Ipv4.destination(f, 38))).toBe(VIP)
+    // 1500 - 24 bytes of outer IPv4 + GRE: a 1480-byte DF packet no longer fits.
+    const [icmp] = h.receive(0, syn(48101, 80, { df: true, payload: 1440 }))
+    const p = parse(icmp!.frame)
+    expect([p.icmpType, p.icmpCode, Icmp.nextHopMtu(icmp!.frame, p.l4Offset)]).toEqual([3, 4, 1476])
+  })
+
+  it("rejects a tunnel type without tun, an unknown type, and gue without a port", async () => {
+    const { h } = await start([])
+    const bad: Array<VST.DestinationSpec> = [
+      { address: "10.200.2.11", method: "dr", tunnelType: "gre" },
+      { address: "10.200.2.11", method: "tun", tunnelType: "vxlan" as VST.TunnelType },
+      { address: "10.200.2.11", method: "tun", tunnelType: "gue" }
+    ]
+    h.control({ _tag: "Command", command: { _tag: "AddService", service: { ...web, scheduler: "rr" } } })
+    for (const destination of bad) {
+      h.control({ _tag: "Command", command: { _tag: "AddDestination", service: web, destination } })
+    }
+    expect(h.stats[S.controlRejected]).toBe(3)
+    expect(JSON.stringify(h.events)).toMatch(/needs method tun.*is not ipip, gue or gre.*tunnelPort undefined must be/)
+  })
+})

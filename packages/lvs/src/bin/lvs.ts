@@ -3,8 +3,9 @@
  * `lvs`: the command-line entry of the userspace director. This release has the lab commands:
  *
  * ```
- * lvs lab up      [--name N] [--run-dir D] [--queues Q] [--no-verify] [--respond]
- *                                                 build the lab, verify it, optionally leave a responder running
+ * lvs lab up      [--name N] [--run-dir D] [--queues Q] [--no-verify] [--respond | --director [--method M]]
+ *                             build the lab, verify it, optionally leave a responder or the director running
+ * lvs lab director [--name N] [--method nat|dr|tun|fullnat]  run the director with the sample table until Ctrl-C
  * lvs lab verify  [--name N]                                           answer ARP/ping on the taps and check
  * lvs lab respond [--name N]                                           answer ARP/ping until Ctrl-C
  * lvs lab status  [--name N] [--json]
@@ -14,14 +15,21 @@
  * @module
  */
 import { Cause, Effect, Exit, Fiber } from "effect"
+import type * as Director from "../Director.ts"
 import * as L2Responder from "../L2Responder.ts"
 import * as Lab from "../Lab.ts"
+import * as LabDirector from "../LabDirector.ts"
+import * as Listing from "../Listing.ts"
 import * as TapPorts from "../TapPorts.ts"
+import type * as VST from "../VirtualServiceTable.ts"
 
-const usage = `usage: lvs lab <up|down|status|verify|respond> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--io-uring] [--json]
+const usage = `usage: lvs lab <up|down|status|verify|respond|director> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--director] [--method M] [--io-uring] [--json]
 
   up       build the lab (namespaces, bridges, director taps, HTTP real servers), then verify it;
-           --respond leaves an ARP/ICMP responder running on the director taps (stopped by down)
+           --respond leaves an ARP/ICMP responder running on the director taps (stopped by down);
+           --director leaves the forwarding director running with the sample table (stopped by down)
+  director run the director on the lab's taps with the sample table (IPv4 VIP:80 and :21, IPv6 [VIP6]:80;
+           --method nat (default), dr, tun or fullnat) until interrupted
   down     remove everything the lab created (idempotent)
   status   show what exists
   verify   attach an ARP/ICMP responder to the director taps and check connectivity
@@ -35,6 +43,8 @@ interface Args {
   readonly options: Lab.Options
   readonly verify: boolean
   readonly respond: boolean
+  readonly director: boolean
+  readonly method: VST.Method
   readonly json: boolean
 }
 
@@ -46,6 +56,8 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   let ioUring = false
   let verify = true
   let respond = false
+  let director = false
+  let method = "nat"
   let json = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
@@ -61,6 +73,8 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
       else if (arg === "--no-verify") verify = false
       else if (arg === "--json") json = true
       else if (arg === "--respond") respond = true
+      else if (arg === "--director") director = true
+      else if (arg === "--method") method = value()
       else if (arg === "--io-uring") ioUring = true
       else if (arg === "-h" || arg === "--help") return usage
       else if (arg.startsWith("-")) return `unknown option ${arg}\n\n${usage}`
@@ -72,13 +86,15 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   if (queues !== undefined && (!Number.isInteger(queues) || queues < 1 || queues > 16)) {
     return `--queues ${queues} is not an integer in 1..16`
   }
+  if (!["nat", "dr", "tun", "fullnat"].includes(method)) return `--method ${method} is not nat, dr, tun or fullnat`
+  if (respond && director) return "--respond and --director both attach to the director taps: pick one"
   const options: Lab.Options = {
     ...(name !== undefined ? { name } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
     ...(queues !== undefined ? { queues } : {}),
     ...(ioUring ? { backend: "io_uring" as const } : {})
   }
-  return { command, options, verify, respond, json }
+  return { command, options, verify, respond, director, method: method as VST.Method, json }
 }
 
 const printChecks = (checks: ReadonlyArray<Lab.Check>) =>
@@ -101,7 +117,7 @@ const printPlan = (p: Lab.Plan) =>
     )
   })
 
-const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapPortsError> =>
+const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapPortsError | Director.DirectorError> =>
   Effect.gen(function* () {
     const [group, sub] = args.command
     if (group !== "lab" || sub === undefined) {
@@ -120,6 +136,16 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
         if (args.respond) {
           const next = yield* Lab.startResponder(args.options)
           console.log(`responder running (pid ${next.director?.pid}, log ${next.director?.log})`)
+        }
+        if (args.director) {
+          const next = yield* Lab.startDirector(args.options, args.method)
+          const p = state.plan
+          console.log(
+            `director running (pid ${next.director?.pid}, log ${next.director?.log}), ${args.method} sample table`
+          )
+          console.log(`  try: ip netns exec ${p.client.netns} curl http://${p.vip}/`)
+          console.log(`       ip netns exec ${p.client.netns} curl -6 'http://[${p.vip6}]/'`)
+          console.log(`  stop: lvs lab down${p.name === "lvs-lab" ? "" : ` --name ${p.name}`}`)
         }
         return ok ? 0 : 1
       }
@@ -143,7 +169,6 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
           Effect.gen(function* () {
             const ports = yield* TapPorts.make({
               netns: p.director.netns,
-              queues: p.queues,
               backend: args.options.backend ?? "syscalls",
               ports: [{ name: p.director.clientPort.tap }, { name: p.director.serverPort.tap }],
               handler: {
@@ -167,6 +192,39 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
                       `${port.name}: rx ${port.rxFrames} frames ${port.rxBytes} bytes, tx ${port.txFrames} frames ${port.txBytes} bytes`
                     )
                 })
+              )
+            )
+            return yield* Effect.never
+          })
+        )
+      }
+      case "director": {
+        const p = Lab.plan(args.options)
+        const rs2 = p.realServers[1]!
+        if (args.method === "nat" || args.method === "fullnat") {
+          // The sample's port-21 service (rs2:21): a listener there, as the demo starts one.
+          yield* LabDirector.startListener(p, rs2, 21)
+        }
+        if (args.method === "dr" || args.method === "tun") {
+          const problem = yield* LabDirector.setupDirectRouting(p)
+          if (problem !== undefined) console.error(`direct routing setup: ${problem}`)
+          if (args.method === "tun") for (const rs of p.realServers) yield* LabDirector.startTunnelEndpoint(p, rs)
+        }
+        const services: Array<Director.ServiceConfig> = [
+          ...LabDirector.sampleServices(p, args.method),
+          ...(args.method === "fullnat" ? [] : LabDirector.sampleServices6(p, args.method))
+        ]
+        return yield* Effect.scoped(
+          Effect.gen(function* () {
+            const director = yield* LabDirector.start(p, services, {
+              backend: args.options.backend ?? "syscalls",
+              log: (line) => console.log(line)
+            })
+            console.log(Listing.table((yield* director.snapshot).services))
+            console.log(`director running on ${p.director.netns} (${args.method}); Ctrl-C or lvs lab down stops it`)
+            yield* Effect.addFinalizer(() =>
+              Effect.flatMap(director.snapshot, (snapshot) =>
+                Effect.sync(() => console.log(Listing.stats(snapshot.services)))
               )
             )
             return yield* Effect.never

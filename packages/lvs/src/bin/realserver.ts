@@ -1,18 +1,18 @@
 #!/usr/bin/env node
 /**
  * `lvs-realserver tun`: the userspace LVS-TUN endpoint of a real server (see `RealServerTunnel`): receives
- * the director's IPIP packets on an interface and hands the inner packets to this host through a TAP
+ * the director's IPIP (GRE, GUE with `--gue-port`) packets on an interface and hands the inner packets to this host through a TAP
  * device. Run it inside the real server (its namespace), as root; stop it with SIGTERM/SIGINT.
  *
  * ```
- * node --conditions=@lvs-ts/source packages/lvs/src/bin/realserver.ts tun --interface eth0 [--device lvstun0] [--address A]...
+ * node --conditions=@lvs-ts/source packages/lvs/src/bin/realserver.ts tun --interface eth0 [--device lvstun0] [--address A]... [--gue-port P]
  * ```
  *
  * @module
  */
 import * as RealServerTunnel from "../RealServerTunnel.ts"
 
-const usage = "usage: realserver tun --interface IFACE [--device NAME] [--address A]..."
+const usage = "usage: realserver tun --interface IFACE [--device NAME] [--address A]... [--gue-port PORT]"
 const argv = process.argv.slice(2)
 if (argv[0] !== "tun") {
   console.error(usage)
@@ -21,11 +21,13 @@ if (argv[0] !== "tun") {
 let iface: string | undefined
 let device: string | undefined
 const addresses: Array<string> = []
+let guePort: number | undefined
 for (let i = 1; i < argv.length; i++) {
   const arg = argv[i]!
   if (arg === "--interface") iface = argv[++i]
   else if (arg === "--device") device = argv[++i]
   else if (arg === "--address") addresses.push(argv[++i] ?? "")
+  else if (arg === "--gue-port") guePort = Number(argv[++i])
   else {
     console.error(`unknown option ${arg}\n${usage}`)
     process.exit(2)
@@ -39,9 +41,11 @@ try {
   const endpoint = RealServerTunnel.open({
     interface: iface,
     ...(device !== undefined ? { device } : {}),
-    ...(addresses.length > 0 ? { addresses } : {})
+    ...(addresses.length > 0 ? { addresses } : {}),
+    ...(guePort !== undefined ? { guePort } : {})
   })
-  console.log(`ready: decapsulating IPIP from ${iface} into ${endpoint.device.name}`)
+  const kinds = guePort === undefined ? "IPIP, GRE" : `IPIP, GRE, GUE (udp ${guePort})`
+  console.log(`ready: decapsulating ${kinds} from ${iface} into ${endpoint.device.name}`)
   // A dedicated process: the loop owns the thread; SIGTERM/SIGINT end it (default disposition), the kernel
   // closes the fds and removes the non-persistent TAP device.
   for (;;) endpoint.step(200)

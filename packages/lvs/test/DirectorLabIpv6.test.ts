@@ -1,0 +1,103 @@
+/**
+ * End-to-end IPv6: the userspace director between real Linux IPv6 stacks in network namespaces (the lab's
+ * ULA plan fd00:200:1::/64 and fd00:200:2::/64, no default route). Needs root and /dev/net/tun.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { afterAll, describe, expect, it } from "vitest"
+import * as ForwardingHandler from "../src/ForwardingHandler.ts"
+import * as Lab from "../src/Lab.ts"
+import * as LabDirector from "../src/LabDirector.ts"
+import * as Netns from "./helpers/Netns.ts"
+
+const runDir = mkdtempSync(join(tmpdir(), "lvs-director6-test-"))
+const name = `lvs${process.pid}-v6`
+const options: Lab.Options = { name, runDir }
+
+afterAll(async () => {
+  await Effect.runPromise(Effect.ignore(Lab.down(options)))
+  rmSync(runDir, { recursive: true, force: true })
+})
+
+const tally = (answers: ReadonlyArray<string>) => {
+  const out: Record<string, number> = {}
+  for (const a of answers) out[a] = (out[a] ?? 0) + 1
+  return out
+}
+
+describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network namespaces)", { timeout: 55_000 }, () => {
+  it("NAT: curl -6 reaches both real servers 1:2; ping6 of the VIP; hop limit 1 -> time exceeded; no service -> refused", async () => {
+    const plan = Lab.plan(options)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          const director = yield* LabDirector.start(plan, LabDirector.sampleServices6(plan, "nat"), {
+            log: () => {}
+          })
+          const answers: Array<string> = []
+          for (let i = 0; i < 9; i++) answers.push(yield* LabDirector.curl6(plan, 80))
+          expect(tally(answers)).toEqual({ "rs1 port 80": 3, "rs2 port 8000": 6 })
+          // The client resolved the VIP by NDP and the director answers echo for it.
+          const ping = yield* LabDirector.exec(plan.client.netns, "ping", ["-6", "-c", "1", "-W", "2", plan.vip6])
+          expect(ping.ok).toBe(true)
+          const neigh = yield* LabDirector.exec(plan.client.netns, "ip", ["-6", "neigh", "show", plan.vip6])
+          expect(neigh.stdout).toContain(plan.director.clientPort.mac)
+          // Route the server network through the director (the lab's client has only its own network).
+          const route = yield* LabDirector.exec(plan.client.netns, "ip", [
+            "-6",
+            "route",
+            "add",
+            plan.serverNetwork6,
+            "via",
+            plan.director.clientPort.addresses6[0]!
+          ])
+          expect(route.stderr).toBe("")
+          // Hop limit 1 through the director to a real server: ICMPv6 time exceeded from the director.
+          const trace = yield* LabDirector.exec(plan.client.netns, "ping", [
+            "-6",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-t",
+            "1",
+            plan.realServers[0]!.address6
+          ])
+          expect(`${trace.stdout}${trace.stderr}`).toMatch(/Time exceeded|Time to live exceeded|Hop limit/i)
+          // Routed (no service) IPv6 traffic reaches the real server with hop limit 64 - 1.
+          const routed = yield* LabDirector.exec(plan.client.netns, "ping", [
+            "-6",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            plan.realServers[0]!.address6
+          ])
+          expect(routed.stdout).toMatch(/ttl=63/)
+          // A port without a service: the director's stack refuses (TCP RST).
+          const refused = yield* LabDirector.exec(plan.client.netns, "curl", [
+            "-6",
+            "-sS",
+            "-m",
+            "3",
+            `http://[${plan.vip6}]:81/`
+          ])
+          expect(refused.ok).toBe(false)
+          expect(refused.stderr).toMatch(/Couldn't connect|Connection refused/)
+          yield* Effect.sleep("300 millis")
+          const snapshot = yield* director.snapshot
+          const svc = snapshot.services.find((s) => s.address === plan.vip6)
+          expect(svc?.stats.connections).toBe(9)
+          const counters = yield* director.counters
+          expect(counters.ndpAdvertisements).toBeGreaterThan(0)
+          expect(counters.forwardedIn).toBeGreaterThan(0)
+          expect(counters.dropHandlerFault ?? 0).toBe(0)
+          expect(ForwardingHandler.Stat.ndpAdvertisements).toBeGreaterThan(0)
+        })
+      )
+    )
+  })
+})
