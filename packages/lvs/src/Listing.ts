@@ -4,7 +4,12 @@
  *
  * @module
  */
+
 import type * as VST from "./VirtualServiceTable.ts"
+
+/** `a.b.c.d:port`, or `[ipv6]:port` as ipvsadm prints IPv6 addresses. */
+const hostPort = (address: string, port: number): string =>
+  address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
 
 /**
  * Cumulative counters of a service or destination (ipvsadm `--stats`).
@@ -85,7 +90,9 @@ const HEADER = "IP Virtual Server version 1.2.1 (size=4096)"
 const methodLabel = { nat: "Masq", dr: "Route", tun: "Tunnel", fullnat: "FullNat" } as const
 
 const serviceName = (s: ServiceView): string =>
-  s.fwmark !== 0 ? `FWM  ${s.fwmark}` : `${(s.protocol ?? "").toUpperCase().padEnd(4)} ${s.address}:${s.port}`
+  s.fwmark !== 0
+    ? `FWM  ${s.fwmark}`
+    : `${(s.protocol ?? "").toUpperCase().padEnd(4)} ${hostPort(s.address ?? "", s.port)}`
 
 const serviceLine = (s: ServiceView): string => {
   let line = `${serviceName(s)} ${s.scheduler}`
@@ -126,7 +133,7 @@ export const table = (services: ReadonlyArray<ServiceView>): string => {
     lines.push(serviceLine(s))
     for (const d of s.destinations) {
       lines.push(
-        `  -> ${`${d.address}:${d.port}`.padEnd(28)} ${methodLabel[d.method].padEnd(7)} ${String(d.weight).padEnd(6)} ${String(
+        `  -> ${hostPort(d.address, d.port).padEnd(28)} ${methodLabel[d.method].padEnd(7)} ${String(d.weight).padEnd(6)} ${String(
           d.activeConnections
         ).padEnd(10)} ${String(d.inactiveConnections).padEnd(10)}`
       )
@@ -153,7 +160,7 @@ export const stats = (services: ReadonlyArray<ServiceView>): string => {
     `${name.padEnd(33)}${render(c.connections)}${render(c.inPackets)}${render(c.outPackets)}${render(c.inBytes)}${render(c.outBytes)}`
   for (const s of services) {
     lines.push(row(serviceName(s), s.stats))
-    for (const d of s.destinations) lines.push(row(`  -> ${d.address}:${d.port}`, d.stats))
+    for (const d of s.destinations) lines.push(row(`  -> ${hostPort(d.address, d.port)}`, d.stats))
   }
   return lines.join("\n")
 }
@@ -176,7 +183,7 @@ export const rate = (services: ReadonlyArray<ServiceView>): string => {
     `${name.padEnd(33)}${render(r.cps)}${render(r.inpps)}${render(r.outpps)}${render(r.inbps)}${render(r.outbps)}`
   for (const s of services) {
     lines.push(row(serviceName(s), s.rates))
-    for (const d of s.destinations) lines.push(row(`  -> ${d.address}:${d.port}`, d.rates))
+    for (const d of s.destinations) lines.push(row(`  -> ${hostPort(d.address, d.port)}`, d.rates))
   }
   return lines.join("\n")
 }

@@ -81,4 +81,25 @@ describe("Listing (ipvsadm -L -n formats)", () => {
       "  -> 192.168.10.1:80                  1234    56789    50123  3456789 98765432"
     ])
   })
+
+  it("brackets IPv6 addresses as ipvsadm does ([addr]:port)", () => {
+    const text = Listing.table([
+      {
+        key: "tcp/fd00:200:1::100/80",
+        protocol: "tcp",
+        address: "fd00:200:1::100",
+        port: 80,
+        fwmark: 0,
+        scheduler: "wrr",
+        persistence: undefined,
+        stats: counters(0, 0, 0, 0, 0),
+        rates: zero,
+        destinations: [dest("fd00:200:2::12", 8000, 2, 0, 0)]
+      }
+    ])
+    expect(text.split("\n").slice(3)).toEqual([
+      "TCP  [fd00:200:1::100]:80 wrr",
+      "  -> [fd00:200:2::12]:8000        Masq    2      0          0         "
+    ])
+  })
 })
