@@ -7,7 +7,7 @@
  * Run: `node --expose-gc --conditions=@lvs-ts/source bench/Forwarding.ts [--frames N]` (from packages/lvs).
  * Also reports the heap growth over the run (after `gc()`), to show nothing is allocated per frame.
  */
-import { Ethernet, Ipv4, Tcp } from "@lvs-ts/packet"
+import { Address, Checksum, Ethernet, Icmpv6, Ipv4, Ipv6, Tcp } from "@lvs-ts/packet"
 import * as ForwardingHandler from "../src/ForwardingHandler.ts"
 import type * as FrameHandler from "../src/FrameHandler.ts"
 import * as Frames from "../src/internal/Frames.ts"
@@ -52,28 +52,71 @@ const tcpFrame = (
   Tcp.updateChecksum(f, 14, 34, 20)
   return f
 }
+/** The same 20-byte ACK over IPv6 (a 74-byte frame). */
+const tcpFrame6 = (
+  srcMac: string,
+  dstMac: string,
+  src: string,
+  dst: string,
+  sport: number,
+  dport: number,
+  flags: number
+) => {
+  const f = new Uint8Array(14 + 40 + 20)
+  Ethernet.write(f, 0, mac(dstMac), mac(srcMac), Ethernet.EtherType.Ipv6)
+  Ipv6.write(f, 14, 0, 0, 20, 6, 64, Address.parseIpv6(src), 0, Address.parseIpv6(dst), 0)
+  Frames.writeU16(f, 54, sport)
+  Frames.writeU16(f, 56, dport)
+  f[66] = 5 << 4
+  f[67] = flags
+  Frames.writeU16(f, 68, 65535)
+  Frames.writeU16(f, 70, Checksum.transport(f, 14, 54, 6, 20))
+  return f
+}
+/**
+ * Neighbour discovery from `src`: an advertisement of itself (`solicit` false) or a solicitation for
+ * `target` (which makes the director learn `src` as well, as a client resolving the VIP does).
+ */
+const ndp = (srcMac: string, src: string, dstMac: string, dst: string, target = src, solicit = false) => {
+  const f = new Uint8Array(14 + 40 + 32)
+  Ethernet.write(f, 0, mac(dstMac), mac(srcMac), Ethernet.EtherType.Ipv6)
+  Ipv6.write(f, 14, 0, 0, 32, 58, 255, Address.parseIpv6(src), 0, Address.parseIpv6(dst), 0)
+  f[54] = solicit ? Icmpv6.Type.NeighborSolicitation : Icmpv6.Type.NeighborAdvertisement
+  if (!solicit) Frames.writeU32(f, 58, 0x60000000)
+  f.set(Address.parseIpv6(target), 62)
+  f[78] = solicit ? 1 : 2
+  f[79] = 1
+  f.set(mac(srcMac), 80)
+  Icmpv6.updateChecksum(f, 14, 54, 32)
+  return f
+}
 const arp = (senderMac: string, sender: string, target: string) => {
   const f = new Uint8Array(42)
   Frames.writeArp(f, 0, 1, new Uint8Array(6).fill(255), mac(senderMac), ip(sender), new Uint8Array(6), ip(target))
   return f
 }
 
-const run = async (method: VST.Method) => {
+const run = async (method: VST.Method, family: 4 | 6 = 4) => {
   const bytes = new Uint8Array(SLOT * (BATCH + SCRATCH))
   const scratch = new Int32Array(SCRATCH)
   for (let i = 0; i < SCRATCH; i++) scratch[i] = SLOT * (BATCH + i) + HEADROOM
   let sent = 0
-  const web = { protocol: "tcp", address: "10.200.1.100", port: 80 } as const
+  const v6 = family === 6
+  const VIP = v6 ? "fd00:200:1::100" : "10.200.1.100"
+  const CIP = v6 ? "fd00:200:1::10" : "10.200.1.10"
+  const RIP = v6 ? "fd00:200:2::11" : "10.200.2.11"
+  const frame = v6 ? tcpFrame6 : tcpFrame
+  const web = { protocol: "tcp", address: VIP, port: 80 } as const
   const options: ForwardingHandler.Options = {
     ports: [
-      { mac: DIR_C, addresses: ["10.200.1.1/24", "10.200.1.100/32"] },
-      { mac: DIR_S, addresses: ["10.200.2.1/24"] }
+      { mac: DIR_C, addresses: ["10.200.1.1/24", "10.200.1.100/32", "fd00:200:1::1/64"] },
+      { mac: DIR_S, addresses: ["10.200.2.1/24", "fd00:200:2::1/64"] }
     ],
     stats: new SharedArrayBuffer(1024 * 64),
     gratuitousArp: false,
     commands: [
-      { _tag: "AddService", service: { ...web, scheduler: "wrr", localAddresses: ["10.200.2.50"] } },
-      { _tag: "AddDestination", service: web, destination: { address: "10.200.2.11", port: 80, method } }
+      { _tag: "AddService", service: { ...web, scheduler: "wrr", ...(v6 ? {} : { localAddresses: ["10.200.2.50"] }) } },
+      { _tag: "AddDestination", service: web, destination: { address: RIP, port: 80, method } }
     ]
   }
   const ctx: FrameHandler.Context = {
@@ -107,16 +150,21 @@ const run = async (method: VST.Method) => {
     }
     handler.onBatch({ port, count: frames.length, offsets, lengths })
   }
-  deliver(0, [arp(CLIENT, "10.200.1.10", "10.200.1.100")])
-  deliver(1, [arp(RS, "10.200.2.11", "10.200.2.1")])
+  if (v6) {
+    deliver(0, [ndp(CLIENT, CIP, DIR_C, VIP, VIP, true)])
+    deliver(1, [ndp(RS, RIP, DIR_S, "fd00:200:2::1")])
+  } else {
+    deliver(0, [arp(CLIENT, CIP, VIP)])
+    deliver(1, [arp(RS, RIP, "10.200.2.1")])
+  }
   // 64 connections, established by a SYN each; then the benchmark replays ACKs of all 64 (in) and replies (out).
   const inbound: Array<Uint8Array> = []
   const outbound: Array<Uint8Array> = []
   for (let c = 0; c < BATCH; c++) {
-    deliver(0, [tcpFrame(CLIENT, DIR_C, "10.200.1.10", "10.200.1.100", 30000 + c, 80, 0x02)])
-    inbound.push(tcpFrame(CLIENT, DIR_C, "10.200.1.10", "10.200.1.100", 30000 + c, 80, 0x10))
+    deliver(0, [frame(CLIENT, DIR_C, CIP, VIP, 30000 + c, 80, 0x02)])
+    inbound.push(frame(CLIENT, DIR_C, CIP, VIP, 30000 + c, 80, 0x10))
     // Reply tuple as the real server sends it for this method.
-    if (method === "nat") outbound.push(tcpFrame(RS, DIR_S, "10.200.2.11", "10.200.1.10", 80, 30000 + c, 0x10))
+    if (method === "nat") outbound.push(frame(RS, DIR_S, RIP, CIP, 80, 30000 + c, 0x10))
     if (method === "fullnat") outbound.push(tcpFrame(RS, DIR_S, "10.200.2.11", "10.200.2.50", 80, 1025 + c, 0x10))
   }
   const results: Array<string> = []
@@ -141,8 +189,9 @@ const run = async (method: VST.Method) => {
       `| ${label.padEnd(26)} | ${nsWall.toFixed(0).padStart(8)} | ${nsCpu.toFixed(0).padStart(7)} | ${(1e3 / nsCpu).toFixed(2).padStart(10)} | ${String(heapDelta).padStart(10)} | ${sent === n ? "all" : `${sent}/${n}`} |`
     )
   }
-  measure(`${method} in (client -> RS)`, 0, inbound)
-  if (outbound.length > 0) measure(`${method} out (RS -> client)`, 1, outbound)
+  const tag = v6 ? `${method} ipv6` : method
+  measure(`${tag} in (client -> RS)`, 0, inbound)
+  if (outbound.length > 0) measure(`${tag} out (RS -> client)`, 1, outbound)
   handler.onClose?.()
   return results
 }
@@ -152,6 +201,7 @@ const main = async () => {
   console.log("| case                       | ns/frame | ns CPU | Mframes/s CPU | heap delta | sent |")
   console.log("| -------------------------- | -------: | -----: | ---------: | ---------: | ---- |")
   for (const method of ["nat", "dr", "tun", "fullnat"] as const) for (const line of await run(method)) console.log(line)
+  for (const method of ["nat", "dr", "tun"] as const) for (const line of await run(method, 6)) console.log(line)
   console.log(
     `load average: ${(await import("node:os"))
       .loadavg()
