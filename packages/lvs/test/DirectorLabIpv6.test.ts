@@ -2,6 +2,7 @@
  * End-to-end IPv6: the userspace director between real Linux IPv6 stacks in network namespaces (the lab's
  * ULA plan fd00:200:1::/64 and fd00:200:2::/64, no default route). Needs root and /dev/net/tun.
  */
+import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,9 +16,11 @@ import * as Netns from "./helpers/Netns.ts"
 const runDir = mkdtempSync(join(tmpdir(), "lvs-director6-test-"))
 const name = `lvs${process.pid}-v6`
 const options: Lab.Options = { name, runDir }
+const drOptions: Lab.Options = { name: `lvs${process.pid}-v6dr`, runDir }
 
 afterAll(async () => {
   await Effect.runPromise(Effect.ignore(Lab.down(options)))
+  await Effect.runPromise(Effect.ignore(Lab.down(drOptions)))
   rmSync(runDir, { recursive: true, force: true })
 })
 
@@ -96,6 +99,69 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
           expect(counters.forwardedIn).toBeGreaterThan(0)
           expect(counters.dropHandlerFault ?? 0).toBe(0)
           expect(ForwardingHandler.Stat.ndpAdvertisements).toBeGreaterThan(0)
+        })
+      )
+    )
+  })
+
+  it("DR: real servers own the VIP6 on lo and answer the client directly; the director's port sees no reply", async () => {
+    const plan = Lab.plan(drOptions)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(drOptions)
+          expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
+          // IPv6 side of the LVS-DR real-server setup: the client also sits on the server network (eth1),
+          // the servers own the VIP6 on lo (Linux answers NDP only for addresses of the receiving
+          // interface, so no arp_ignore equivalent is needed) and route the client network through it.
+          const steps: Array<[string, Array<string>]> = [
+            [plan.client.netns, ["ip", "-6", "addr", "add", "fd00:200:2::10/64", "dev", "eth1", "nodad"]]
+          ]
+          for (const rs of plan.realServers) {
+            steps.push(
+              [rs.netns, ["ip", "-6", "addr", "add", `${plan.vip6}/128`, "dev", "lo"]],
+              [rs.netns, ["ip", "-6", "route", "replace", plan.clientNetwork6, "via", "fd00:200:2::10"]]
+            )
+          }
+          for (const [ns, [command, ...args]] of steps) {
+            const r = yield* LabDirector.exec(ns, command!, args)
+            expect(r.ok, `${ns}: ${command} ${args.join(" ")}: ${r.stderr}`).toBe(true)
+          }
+          yield* LabDirector.start(plan, LabDirector.sampleServices6(plan, "dr"), { log: () => {} })
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const capture = spawn(
+            "ip",
+            [
+              "netns",
+              "exec",
+              plan.director.netns,
+              "tcpdump",
+              "-Z",
+              "root",
+              "-U",
+              "-w",
+              pcap,
+              "-i",
+              "tapc",
+              "ip6 and tcp"
+            ],
+            { stdio: ["ignore", "ignore", "pipe"] }
+          )
+          let captureLog = ""
+          capture.stderr.on("data", (chunk) => {
+            captureLog += String(chunk)
+          })
+          const captured = new Promise((resolve) => capture.on("exit", resolve))
+          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const answers: Array<string> = []
+          for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
+          expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          yield* Effect.sleep("300 millis")
+          capture.kill("SIGINT")
+          yield* Effect.promise(() => captured)
+          const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
+          expect(read.stdout).toMatch(/fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/)
+          expect(read.stdout).not.toMatch(/fd00:200:1::100\.80 > fd00:200:1::10\./) // no reply crosses the director
         })
       )
     )
