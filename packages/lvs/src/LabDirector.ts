@@ -159,6 +159,7 @@ export const setupDirectRouting = (plan: Lab.Plan) =>
       [d.netns, ["ip", "link", "set", "vc2", "master", d.serverPort.bridge]],
       [d.netns, ["ip", "link", "set", "vc2", "up"]],
       [plan.client.netns, ["ip", "addr", "add", "10.200.2.10/24", "dev", "eth1"]],
+      [plan.client.netns, ["ip", "-6", "addr", "add", "fd00:200:2::10/64", "dev", "eth1", "nodad"]],
       [plan.client.netns, ["ip", "link", "set", "eth1", "up"]],
       // Replies arrive on eth1 for the address of eth0: loose reverse-path filtering on the client.
       [plan.client.netns, ["sh", "-c", "echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter"]],
@@ -171,7 +172,11 @@ export const setupDirectRouting = (plan: Lab.Plan) =>
         [rs.netns, ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore"]],
         [rs.netns, ["sh", "-c", "echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce"]],
         [rs.netns, ["ip", "addr", "add", `${plan.vip}/32`, "dev", "lo"]],
-        [rs.netns, ["ip", "route", "replace", plan.clientNetwork, "via", "10.200.2.10"]]
+        [rs.netns, ["ip", "route", "replace", plan.clientNetwork, "via", "10.200.2.10"]],
+        // IPv6: the VIP6 on lo (Linux answers NDP only for addresses of the receiving interface, so no
+        // arp_ignore equivalent is needed) and the client network through the client's eth1.
+        [rs.netns, ["ip", "-6", "addr", "add", `${plan.vip6}/128`, "dev", "lo"]],
+        [rs.netns, ["ip", "-6", "route", "replace", plan.clientNetwork6, "via", "fd00:200:2::10"]]
       )
     }
     // sysctls written through /proc/sys from inside the namespace (no dependency on procps' sysctl).

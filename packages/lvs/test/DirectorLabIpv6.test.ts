@@ -111,22 +111,16 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
         Effect.gen(function* () {
           yield* Lab.up(drOptions)
           expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
-          // IPv6 side of the LVS-DR real-server setup: the client also sits on the server network (eth1),
-          // the servers own the VIP6 on lo (Linux answers NDP only for addresses of the receiving
-          // interface, so no arp_ignore equivalent is needed) and route the client network through it.
-          const steps: Array<[string, Array<string>]> = [
-            [plan.client.netns, ["ip", "-6", "addr", "add", "fd00:200:2::10/64", "dev", "eth1", "nodad"]]
-          ]
-          for (const rs of plan.realServers) {
-            steps.push(
-              [rs.netns, ["ip", "-6", "addr", "add", `${plan.vip6}/128`, "dev", "lo"]],
-              [rs.netns, ["ip", "-6", "route", "replace", plan.clientNetwork6, "via", "fd00:200:2::10"]]
-            )
-          }
-          for (const [ns, [command, ...args]] of steps) {
-            const r = yield* LabDirector.exec(ns, command!, args)
-            expect(r.ok, `${ns}: ${command} ${args.join(" ")}: ${r.stderr}`).toBe(true)
-          }
+          // setupDirectRouting also does the IPv6 side: client on the server network as fd00:200:2::10, VIP6
+          // on the servers' lo, fd00:200:1::/64 routed through the client.
+          const vip6OnLo = yield* LabDirector.exec(plan.realServers[0]!.netns, "ip", [
+            "-6",
+            "addr",
+            "show",
+            "dev",
+            "lo"
+          ])
+          expect(vip6OnLo.stdout).toContain(`${plan.vip6}/128`)
           yield* LabDirector.start(plan, LabDirector.sampleServices6(plan, "dr"), { log: () => {} })
           const pcap = join(runDir, `${plan.name}.pcap`)
           const capture = spawn(
@@ -138,6 +132,7 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
               "tcpdump",
               "-Z",
               "root",
+              "--immediate-mode",
               "-U",
               "-w",
               pcap,
@@ -153,14 +148,17 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
           })
           const captured = new Promise((resolve) => capture.on("exit", resolve))
           for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          yield* Effect.sleep("200 millis")
           const answers: Array<string> = []
           for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
           expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
-          yield* Effect.sleep("300 millis")
+          yield* Effect.sleep("500 millis")
           capture.kill("SIGINT")
           yield* Effect.promise(() => captured)
           const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
-          expect(read.stdout).toMatch(/fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/)
+          expect(read.stdout, `${read.stderr} ${captureLog}`).toMatch(
+            /fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/
+          )
           expect(read.stdout).not.toMatch(/fd00:200:1::100\.80 > fd00:200:1::10\./) // no reply crosses the director
         })
       )

@@ -144,7 +144,8 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
             `director running (pid ${next.director?.pid}, log ${next.director?.log}), ${args.method} sample table`
           )
           console.log(`  try: ip netns exec ${p.client.netns} curl http://${p.vip}/`)
-          console.log(`       ip netns exec ${p.client.netns} curl -6 'http://[${p.vip6}]/'`)
+          if (args.method === "nat" || args.method === "dr")
+            console.log(`       ip netns exec ${p.client.netns} curl -6 'http://[${p.vip6}]/'`)
           console.log(`  stop: lvs lab down${p.name === "lvs-lab" ? "" : ` --name ${p.name}`}`)
         }
         return ok ? 0 : 1
@@ -212,7 +213,8 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
         }
         const services: Array<Director.ServiceConfig> = [
           ...LabDirector.sampleServices(p, args.method),
-          ...(args.method === "fullnat" ? [] : LabDirector.sampleServices6(p, args.method))
+          // IPv6 for NAT and DR (the userspace TUN endpoint takes IPv4 outer packets; FULLNAT is IPv4 only).
+          ...(args.method === "nat" || args.method === "dr" ? LabDirector.sampleServices6(p, args.method) : [])
         ]
         return yield* Effect.scoped(
           Effect.gen(function* () {
