@@ -366,7 +366,7 @@ const measureUdp = async (r: Running, baseline: number) => {
     const c0 = T.cpuSample(directorCpu, r.pid)
     const g = T.udpgen(client, loadCpu, r.target, 9, count, pps, Math.max(15_000, udpTrial * 20_000))
     const c1 = T.cpuSample(directorCpu, r.pid)
-    spawnSleep(200)
+    blockFor(200)
     const b = udpCounters()
     // Sent: the generator's count (the interface counter would add the client's ARP); delivered: frames
     // the real servers' interfaces received (capped at sent: they also see the director's ARP).
@@ -413,7 +413,8 @@ const measureUdp = async (r: Running, baseline: number) => {
   return { lossFreePps: lo, offered, deliveredRate, pktCpuUs, pktAttributedUs }
 }
 
-const spawnSleep = (ms: number) => {
+/** Blocks this thread (the trial helpers are synchronous): lets in-flight frames arrive before counting. */
+const blockFor = (ms: number) => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 

@@ -1,6 +1,6 @@
 /**
  * Helpers of the end-to-end benchmark: commands in namespaces, CPU accounting of the director core,
- * and the load generators (wrk, trafgen, iperf3) with their output parsed.
+ * and the load generators (wrk, the paced UDP generator `udpgen.ts`, iperf3) with their output parsed.
  *
  * @module
  */
