@@ -18,7 +18,6 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import * as Lab from "../src/Lab.ts"
-import * as LabDirector from "../src/LabDirector.ts"
 import * as T from "./e2e/Tools.ts"
 
 // ---------------------------------------------------------------------------------------------- options
@@ -97,15 +96,10 @@ interface Running {
 
 /** The director namespace as a Linux router: DIPs (and the VIP) on the bridges, ip_forward. */
 const kernelRouter = (vip: boolean, forward: boolean) => {
-  T.nsExec(d.netns, "ip", ["addr", "add", "10.200.1.1/24", "dev", d.clientPort.bridge])
-  if (vip) T.nsExec(d.netns, "ip", ["addr", "add", `${plan.vip}/32`, "dev", d.clientPort.bridge])
-  T.nsExec(d.netns, "ip", ["addr", "add", "10.200.2.1/24", "dev", d.serverPort.bridge])
+  T.nsExec(d.netns, "ip", ["addr", "replace", "10.200.1.1/24", "dev", d.clientPort.bridge])
+  if (vip) T.nsExec(d.netns, "ip", ["addr", "replace", `${plan.vip}/32`, "dev", d.clientPort.bridge])
+  T.nsExec(d.netns, "ip", ["addr", "replace", "10.200.2.1/24", "dev", d.serverPort.bridge])
   T.nsWrite(d.netns, "/proc/sys/net/ipv4/ip_forward", forward ? "1" : "0")
-  return () => {
-    T.nsWrite(d.netns, "/proc/sys/net/ipv4/ip_forward", "0")
-    T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.clientPort.bridge])
-    T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.serverPort.bridge])
-  }
 }
 
 const nftRules = `table ip lvs_bench {
@@ -166,12 +160,50 @@ const stopChild = async (child: ChildProcess) => {
   if (child.exitCode === null) child.kill("SIGKILL")
 }
 
-const undoDirectRouting = () => {
+/**
+ * The classic LVS-DR real-server set-up (VIP on `lo` /32, `arp_ignore=1`, `arp_announce=2`) and a second
+ * client leg on the server network so replies bypass the director: the lab's own set-up, IPv4 only, kept
+ * here so the bench's before/after stays exact whatever the lab grows.
+ */
+const setupDirectRouting = () => {
+  T.nsExec(d.netns, "ip", ["link", "add", "vc2", "type", "veth", "peer", "name", "eth1", "netns", client])
+  T.nsExec(d.netns, "ip", ["link", "set", "vc2", "master", d.serverPort.bridge])
+  T.nsExec(d.netns, "ip", ["link", "set", "vc2", "up"])
+  T.nsExec(client, "ip", ["addr", "replace", "10.200.2.10/24", "dev", "eth1"])
+  T.nsExec(client, "ip", ["link", "set", "eth1", "up"])
+  T.nsWrite(client, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")
+  T.nsWrite(client, "/proc/sys/net/ipv4/conf/eth1/rp_filter", "0")
+  for (const rs of plan.realServers) {
+    for (const dev of ["all", "eth0"]) {
+      T.nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, "1")
+      T.nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_announce`, "2")
+    }
+    T.nsExec(rs.netns, "ip", ["addr", "replace", `${plan.vip}/32`, "dev", "lo"])
+    T.nsExec(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", "10.200.2.10"])
+  }
+}
+
+/**
+ * Puts the lab back to its plain state whatever a variant (or its failed start) left: no addresses on the
+ * bridges, no forwarding, no nftables table, no DR leg or VIP on the servers, the servers' route via the
+ * director, no client route, fresh neighbour caches. Idempotent.
+ */
+const reset = () => {
+  T.nsQuiet(d.netns, "nft", ["delete", "table", "ip", "lvs_bench"])
+  try {
+    T.nsWrite(d.netns, "/proc/sys/net/ipv4/ip_forward", "0")
+  } catch {
+    // namespace gone
+  }
+  T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.clientPort.bridge])
+  T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.serverPort.bridge])
   T.nsQuiet(d.netns, "ip", ["link", "del", "vc2"])
+  T.nsQuiet(client, "ip", ["route", "del", plan.serverNetwork, "via", "10.200.1.1"])
   for (const rs of plan.realServers) {
     T.nsQuiet(rs.netns, "ip", ["addr", "del", `${plan.vip}/32`, "dev", "lo"])
     T.nsQuiet(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", d.serverPort.addresses[0]!])
   }
+  flushNeighbours()
 }
 
 const flushNeighbours = () => {
@@ -201,8 +233,7 @@ const setRps = () => {
 
 const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
   if (method === "dr") {
-    const failed = await Effect.runPromise(LabDirector.setupDirectRouting(plan))
-    if (failed !== undefined) throw new Error(`DR set-up: ${failed}`)
+    setupDirectRouting()
     setRps()
   }
   const script = new URL("./e2e/director.ts", import.meta.url).pathname
@@ -223,7 +254,6 @@ const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
   )
   if (!(await waitForLine(child, "ready", 20_000))) {
     await stopChild(child)
-    if (method === "dr") undoDirectRouting()
     throw new Error(`the lvs-ts director (${method}) did not start`)
   }
   await sleep(300) // gratuitous ARP, neighbour resolution of the real servers
@@ -232,48 +262,26 @@ const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
     child,
     target: plan.vip,
     udp: true,
-    stop: async () => {
-      await stopChild(child)
-      if (method === "dr") undoDirectRouting()
-      flushNeighbours()
-    }
+    stop: () => stopChild(child)
   }
 }
 
 const start = async (variant: Variant): Promise<Running> => {
   switch (variant) {
     case "kernel": {
-      const undo = kernelRouter(false, true)
-      T.nsExec(client, "ip", ["route", "add", plan.serverNetwork, "via", "10.200.1.1"])
-      return {
-        pid: undefined,
-        target: rs1.address,
-        udp: true,
-        stop: async () => {
-          T.nsQuiet(client, "ip", ["route", "del", plan.serverNetwork])
-          undo()
-          flushNeighbours()
-        }
-      }
+      kernelRouter(false, true)
+      T.nsExec(client, "ip", ["route", "replace", plan.serverNetwork, "via", "10.200.1.1"])
+      return { pid: undefined, target: rs1.address, udp: true, stop: async () => {} }
     }
     case "nft": {
-      const undo = kernelRouter(true, true)
+      kernelRouter(true, true)
       const file = join(runDir, "rules.nft")
       writeFileSync(file, nftRules)
       T.nsExec(d.netns, "nft", ["-f", file])
-      return {
-        pid: undefined,
-        target: plan.vip,
-        udp: true,
-        stop: async () => {
-          T.nsQuiet(d.netns, "nft", ["delete", "table", "ip", "lvs_bench"])
-          undo()
-          flushNeighbours()
-        }
-      }
+      return { pid: undefined, target: plan.vip, udp: true, stop: async () => {} }
     }
     case "haproxy": {
-      const undo = kernelRouter(true, false)
+      kernelRouter(true, false)
       const file = join(runDir, "haproxy.cfg")
       writeFileSync(file, haproxyConfig)
       // `ip netns exec` and `taskset` exec, so the pid is HAProxy's own (-db: foreground, no daemon).
@@ -292,11 +300,7 @@ const start = async (variant: Variant): Promise<Running> => {
         child,
         target: plan.vip,
         udp: false,
-        stop: async () => {
-          await stopChild(child)
-          undo()
-          flushNeighbours()
-        }
+        stop: () => stopChild(child)
       }
     }
     case "lvs-nat":
@@ -419,7 +423,13 @@ const blockFor = (ms: number) => {
 }
 
 const measure = async (variant: Variant, rep: number): Promise<Result> => {
-  const r = await start(variant)
+  let r: Running
+  try {
+    r = await start(variant)
+  } catch (e) {
+    reset()
+    throw e
+  }
   try {
     // Warm up: a few requests so ARP, conntrack and JIT are in place.
     T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
@@ -474,6 +484,7 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
     }
   } finally {
     await r.stop()
+    reset()
   }
 }
 
