@@ -504,6 +504,42 @@ export const make = FrameHandler.define((ctx) => {
   const slotLength = new Int32Array(ctx.scratch.length)
   const freePending: Array<number> = []
   for (let i = ctx.scratch.length - 1; i >= ORIGIN_SLOTS; i--) freePending.push(i)
+
+  /**
+   * Copies a frame waiting for neighbour resolution (ARP or ND) into a free scratch slot, with the
+   * port's source MAC and the EtherType already written, and appends it to the neighbour's FIFO. One
+   * mechanism for both families: the per-family tables are passed in, so nothing is allocated.
+   */
+  const queuePending = (
+    b: Uint8Array,
+    o: number,
+    frameLength: number,
+    port: number,
+    etherType: number,
+    i: number,
+    head: Int32Array,
+    tailOf: Int32Array,
+    count: Int32Array
+  ): void => {
+    if (count[i]! >= PENDING_PER_NEIGHBOUR || freePending.length === 0 || frameLength > ctx.frameCapacity) {
+      stats[Stat.dropNeighbour]!++
+      return
+    }
+    const slot = freePending.pop()!
+    const start = ctx.scratch[slot]!
+    b.copyWithin(start, o, o + frameLength)
+    for (let k = 0; k < 6; k++) b[start + 6 + k] = macs[port * 6 + k]!
+    b[start + 12] = etherType >>> 8
+    b[start + 13] = etherType & 0xff
+    slotLength[slot] = frameLength
+    slotNext[slot] = -1
+    const tail = tailOf[i]!
+    if (tail >= 0) slotNext[tail] = slot
+    else head[i] = slot
+    tailOf[i] = slot
+    count[i]!++
+    stats[Stat.neighbourQueued]!++
+  }
   let neighbourCount = 0
   let deletedCount = 0
   const hashIp = (ip: number): number => Math.imul(ip ^ (ip >>> 16), 0x45d9f3b) >>> 22 // 10 bits
@@ -649,24 +685,7 @@ export const make = FrameHandler.define((ctx) => {
       }
     }
     // Queue the frame (FIFO per neighbour, bounded); it is sent when the neighbour answers.
-    if (nPendingCount[i]! < PENDING_PER_NEIGHBOUR && freePending.length > 0 && frameLength <= ctx.frameCapacity) {
-      const slot = freePending.pop()!
-      const start = ctx.scratch[slot]!
-      b.copyWithin(start, o, o + frameLength)
-      for (let k = 0; k < 6; k++) b[start + 6 + k] = macs[port * 6 + k]!
-      b[start + 12] = 0x08
-      b[start + 13] = 0x00
-      slotLength[slot] = frameLength
-      slotNext[slot] = -1
-      const tail = nPendingTail[i]!
-      if (tail >= 0) slotNext[tail] = slot
-      else nPending[i] = slot
-      nPendingTail[i] = slot
-      nPendingCount[i]!++
-      stats[Stat.neighbourQueued]!++
-    } else {
-      stats[Stat.dropNeighbour]!++
-    }
+    queuePending(b, o, frameLength, port, 0x0800, i, nPending, nPendingTail, nPendingCount)
     if (nTries[i] === 0 || now - nProbed[i]! > ARP_RETRY_MS) {
       nProbed[i] = now
       nTries[i]!++
@@ -1374,24 +1393,7 @@ export const make = FrameHandler.define((ctx) => {
         return false
       }
     }
-    if (n6PendingCount[i]! < PENDING_PER_NEIGHBOUR && freePending.length > 0 && frameLength <= ctx.frameCapacity) {
-      const slot = freePending.pop()!
-      const start = ctx.scratch[slot]!
-      b.copyWithin(start, o, o + frameLength)
-      for (let k = 0; k < 6; k++) b[start + 6 + k] = macs[port * 6 + k]!
-      b[start + 12] = 0x86
-      b[start + 13] = 0xdd
-      slotLength[slot] = frameLength
-      slotNext[slot] = -1
-      const tail = n6PendingTail[i]!
-      if (tail >= 0) slotNext[tail] = slot
-      else n6Pending[i] = slot
-      n6PendingTail[i] = slot
-      n6PendingCount[i]!++
-      stats[Stat.neighbourQueued]!++
-    } else {
-      stats[Stat.dropNeighbour]!++
-    }
+    queuePending(b, o, frameLength, port, 0x86dd, i, n6Pending, n6PendingTail, n6PendingCount)
     if (n6Tries[i] === 0 || now - n6Probed[i]! > ARP_RETRY_MS) {
       n6Probed[i] = now
       n6Tries[i]!++
