@@ -9,6 +9,7 @@ import * as Checksum from "./Checksum.ts"
 import { IpProtocol } from "./IpProtocol.ts"
 import * as Ipv4 from "./Ipv4.ts"
 import { read16, write16, write32 } from "./internal/bytes.ts"
+import { REFUSE, writeEchoOptions } from "./internal/echoOptions.ts"
 import { copyBytes, nextId, replyL2 } from "./internal/reply.ts"
 import type { PacketParser } from "./PacketParser.ts"
 
@@ -228,21 +229,53 @@ export const writeTimeExceeded = (
 ): number => writeError(out, outOff, frame, p, Type.TimeExceeded, 0, 0, source)
 
 /**
+ * Milliseconds since midnight UT, the value an IPv4 Timestamp option records (RFC 791).
+ *
+ * @example
+ * ```ts
+ * Icmp.timestampNow() // e.g. 14400000 at 04:00 UT
+ * ```
+ */
+export const timestampNow = (): number => Date.now() % 86_400_000
+
+/**
  * Writes the echo reply to the parsed echo request `p` (same identifier, sequence and data, addresses
- * swapped, TTL 64) and returns its length, or 0 when `p` is not an IPv4 echo request.
+ * swapped, TTL 64) and returns its length, or 0 when `p` is not an IPv4 echo request or must not be answered.
+ *
+ * Options are echoed as a Linux host echoes them (RFC 1122 §3.2.2.6): Record Route and Timestamp are copied
+ * (in that order, padded with EOL) with this host recorded on the way in and again on the way out where the
+ * option has room; other options are dropped; a request with a source-route option or a malformed Record
+ * Route/Timestamp option gets no reply (0), as Linux drops it. `timestamp` is what a Timestamp option records
+ * (default: {@link timestampNow}).
  *
  * @example
  * ```ts
  * if (p.icmpType === Icmp.Type.EchoRequest) send(out, Icmp.writeEchoReply(out, 0, frame, p))
  * ```
  */
-export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Array, p: PacketParser): number => {
+export const writeEchoReply = (
+  out: Uint8Array,
+  outOff: number,
+  frame: Uint8Array,
+  p: PacketParser,
+  timestamp: number = timestampNow()
+): number => {
   if (p.ipVersion !== 4 || p.icmpType !== Type.EchoRequest) return 0
   const len = p.l4Length
-  const total = Ipv4.HEADER_LENGTH + len
-  if (outOff + (p.l3Offset - p.offset) + total > out.length) return 0
-  const l2 = replyL2(out, outOff, frame, p)
-  const l3 = outOff + l2
+  const requestHeader = p.l4Offset - p.l3Offset
+  const l2Length = p.l3Offset - p.offset
+  // The reply's options are never longer than the request's (only RR and TS are kept, plus padding).
+  if (outOff + l2Length + requestHeader + len > out.length) return 0
+  const l3 = outOff + l2Length
+  const self = Ipv4.destination(frame, p.l3Offset)
+  let optionLength = 0
+  if (requestHeader > Ipv4.HEADER_LENGTH) {
+    optionLength = writeEchoOptions(out, l3 + Ipv4.HEADER_LENGTH, frame, p.l3Offset, requestHeader, self, timestamp)
+    if (optionLength === REFUSE) return 0
+  }
+  const headerLength = Ipv4.HEADER_LENGTH + optionLength
+  const total = headerLength + len
+  replyL2(out, outOff, frame, p)
   Ipv4.write(
     out,
     l3,
@@ -252,15 +285,21 @@ export const writeEchoReply = (out: Uint8Array, outOff: number, frame: Uint8Arra
     0,
     64,
     IpProtocol.Icmp,
-    Ipv4.destination(frame, p.l3Offset),
+    self,
     Ipv4.source(frame, p.l3Offset)
   )
-  const l4 = l3 + Ipv4.HEADER_LENGTH
+  if (optionLength > 0) {
+    out[l3] = 0x40 | (headerLength >>> 2)
+    out[l3 + Ipv4.CHECKSUM] = 0
+    out[l3 + Ipv4.CHECKSUM + 1] = 0
+    write16(out, l3 + Ipv4.CHECKSUM, Checksum.compute(out, l3, headerLength))
+  }
+  const l4 = l3 + headerLength
   copyBytes(out, l4, frame, p.l4Offset, len)
   out[l4] = Type.EchoReply
   out[l4 + CODE] = 0
   updateChecksum(out, l4, len)
-  return l2 + total
+  return l2Length + total
 }
 
 /**

@@ -7,7 +7,20 @@
  * Replies that came from B crossed router R (TTL/hop limit - 1, MACs rewritten): the library's frame gets the same
  * DR-style rewrite (Ethernet.rewrite + Ipv4.decrementTtl / Ipv6.decrementHopLimit) before the comparison.
  */
-import { Address, Arp, Ethernet, Icmp, Icmpv6, Ipv4, Ipv6, Ndp, PacketParser, ParseResult, Tcp } from "@lvs-ts/packet"
+import {
+  Address,
+  Arp,
+  Checksum,
+  Ethernet,
+  Icmp,
+  Icmpv6,
+  Ipv4,
+  Ipv6,
+  Ndp,
+  PacketParser,
+  ParseResult,
+  Tcp
+} from "@lvs-ts/packet"
 import { describe, expect, it } from "vitest"
 import { loadFixture } from "./fixtures.ts"
 
@@ -103,6 +116,49 @@ describe("builders produce what Linux produced for the same request", () => {
     const ours = out.subarray(0, n)
     const flow: Mask = [[14 + 1, 14 + 4, "IPv6 flow label (Linux hashes the flow)"]]
     expect(differences(ours, linux, flow)).toEqual([])
+  })
+
+  it("ICMP echo reply with a Timestamp option (R records itself on the way in and out, as Linux did)", () => {
+    const request = frame("ipv4-options", 2)
+    const linux = frame("ipv4-options", 3)
+    // Linux's timestamp (ms since midnight UT) is taken from its reply; every other byte must be ours.
+    const l3 = 14
+    const tsOption = Ipv4.findOption(linux, l3, 68)
+    const timestamp = (linux[tsOption + 16]! << 24) | (linux[tsOption + 17]! << 16) | (linux[tsOption + 18]! << 8)
+    const out = new Uint8Array(256)
+    const n = Icmp.writeEchoReply(out, 0, request, parsed(request), (timestamp | linux[tsOption + 19]!) >>> 0)
+    const ours = out.subarray(0, n)
+    expect(differences(ours, linux, IPV4_ID_AND_CHECKSUM(l3))).toEqual([])
+    expect(Ipv4.isChecksumValid(ours, l3)).toBe(true)
+  })
+
+  it("ICMP echo reply with a Record Route option (B records itself twice; R on both ways)", () => {
+    const l3 = 14
+    const recordRoute = (b: Uint8Array, address: number) => {
+      const o = Ipv4.findOption(b, l3, 7)
+      const ptr = b[o + 2]!
+      b[o + ptr - 1] = address >>> 24
+      b[o + ptr] = (address >>> 16) & 0xff
+      b[o + ptr + 1] = (address >>> 8) & 0xff
+      b[o + ptr + 2] = address & 0xff
+      b[o + 2] = ptr + 4
+      b[l3 + Ipv4.CHECKSUM] = 0
+      b[l3 + Ipv4.CHECKSUM + 1] = 0
+      const c = Checksum.compute(b, l3, Ipv4.headerLength(b, l3))
+      b[l3 + Ipv4.CHECKSUM] = c >>> 8
+      b[l3 + Ipv4.CHECKSUM + 1] = c & 0xff
+    }
+    // R forwarded A's request out of its 10.201.2.1 interface, recording that address.
+    const request = receivedByB(frame("ipv4-options", 0))
+    recordRoute(request, Address.parseIpv4("10.201.2.1"))
+    const linux = frame("ipv4-options", 1)
+    const out = new Uint8Array(256)
+    const n = Icmp.writeEchoReply(out, 0, request, parsed(request))
+    const ours = out.slice(0, n)
+    forwardedByR(ours, parsed(ours))
+    recordRoute(ours, R4)
+    expect(differences(ours, linux, IPV4_ID_AND_CHECKSUM(l3))).toEqual([])
+    expect(Ipv4.isChecksumValid(ours, l3)).toBe(true)
   })
 
   it("ICMP port unreachable (B answers A's datagram to a closed port; R forwards it)", () => {
