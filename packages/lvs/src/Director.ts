@@ -243,6 +243,7 @@ export const make = (options: Options): Effect.Effect<Director, DirectorError | 
           address: s.address,
           port: s.port,
           fwmark: s.fwmark,
+          family: s.family,
           scheduler: s.scheduler,
           persistence: s.persistence,
           stats: countersOf(s.slot),

@@ -73,11 +73,14 @@ export interface PortConfig {
 }
 
 /**
- * A static route (`ip route add destination via gateway`); the gateway must be on a connected network.
+ * A static route (`ip route add destination via gateway`, `ip -6 route add ...`), IPv4 or IPv6; the gateway
+ * must be on a connected network of the same family. `0.0.0.0/0` and `::/0` are the default routes.
+ * Longest prefix wins; connected networks are routes without a gateway.
  *
  * @example
  * ```ts
  * const r: ForwardingHandler.Route = { destination: "0.0.0.0/0", via: "10.200.1.254" }
+ * const r6: ForwardingHandler.Route = { destination: "::/0", via: "fd00:200:1::fe" }
  * ```
  */
 export interface Route {
@@ -281,6 +284,13 @@ export const validate = (options: Options): string | undefined => {
     }
   }
   for (const [i, r] of (options.routes ?? []).entries()) {
+    if (isV6Text(r.destination)) {
+      if (parsePrefix6(r.destination) === undefined)
+        return `routes[${i}].destination ${JSON.stringify(r.destination)} is not an IPv6 prefix`
+      if (Frames.parseIpv6(r.via) === undefined)
+        return `routes[${i}].via ${JSON.stringify(r.via)} is not IPv6 (the destination is IPv6)`
+      continue
+    }
     if (parsePrefix(r.destination) === undefined)
       return `routes[${i}].destination ${JSON.stringify(r.destination)} is not a.b.c.d/len`
     if (Frames.parseIpv4(r.via) === undefined) return `routes[${i}].via ${JSON.stringify(r.via)} is not IPv4`
@@ -385,6 +395,7 @@ export const make = FrameHandler.define((ctx) => {
     return best
   }
   for (const r of options.routes ?? []) {
+    if (isV6Text(r.destination)) continue // IPv6 routes: below, with the IPv6 tables
     const d = parsePrefix(r.destination)!
     const via = Frames.parseIpv4(r.via)!
     const c = findRoute(via, true)
@@ -1121,8 +1132,8 @@ export const make = FrameHandler.define((ctx) => {
   }
 
   // ---- IPv6: owned addresses, connected prefixes, neighbours (NDP), forwarding ----
-  // Per port: owned addresses (16 bytes each) and connected prefixes. No static IPv6 routes (yet): IPv6
-  // destinations and clients must be on connected networks.
+  // Per port: owned addresses (16 bytes each) and connected prefixes; then the static IPv6 routes (a
+  // gateway on a connected prefix, resolved by NDP like any neighbour), `::/0` being the default route.
   const port6: Array<Uint8Array> = []
   const primary6 = new Uint8Array(16 * nports)
   const r6NetList: Array<Uint8Array> = []
@@ -1146,12 +1157,80 @@ export const make = FrameHandler.define((ctx) => {
       r6PortList.push(p6)
     }
   }
+  const connected6 = r6LenList.length
+  const r6ViaList: Array<Uint8Array | undefined> = r6LenList.map(() => undefined)
+  /** Longest-prefix match over the first `n` routes (the connected ones first, then static). */
+  const match6 = (
+    a: Uint8Array,
+    off: number,
+    n: number,
+    nets: Uint8Array,
+    lens: ArrayLike<number>,
+    start = 0
+  ): number => {
+    let best = -1
+    let bestLen = -1
+    for (let i = start; i < n; i++) {
+      const len = lens[i]!
+      if (len <= bestLen) continue
+      let k = 0
+      let ok = true
+      for (; k < len >>> 3; k++) {
+        if (a[off + k] !== nets[i * 16 + k]) {
+          ok = false
+          break
+        }
+      }
+      if (ok && (len & 7) !== 0) {
+        const m = (0xff00 >>> (len & 7)) & 0xff
+        if ((a[off + k]! & m) !== nets[i * 16 + k]) ok = false
+      }
+      if (ok) {
+        best = i
+        bestLen = len
+      }
+    }
+    return best
+  }
+  {
+    const connectedNets = new Uint8Array(16 * connected6)
+    for (const [i, n] of r6NetList.entries()) connectedNets.set(n, i * 16)
+    for (const r of options.routes ?? []) {
+      if (!isV6Text(r.destination)) continue
+      const d = parsePrefix6(r.destination)!
+      const via = Frames.parseIpv6(r.via)!
+      const c = match6(via, 0, connected6, connectedNets, r6LenList)
+      if (c < 0) {
+        throw new Error(`ForwardingHandler: route ${r.destination} via ${r.via}: gateway is on no connected network`)
+      }
+      const net = new Uint8Array(16)
+      for (let k = 0; k < 16; k++) {
+        const bits = Math.max(0, Math.min(8, d.length - k * 8))
+        net[k] = d.address[k]! & ((0xff00 >>> bits) & 0xff)
+      }
+      r6NetList.push(net)
+      r6LenList.push(d.length)
+      r6PortList.push(r6PortList[c]!)
+      r6ViaList.push(via)
+    }
+  }
   const n6routes = r6LenList.length
   const r6Net = new Uint8Array(16 * n6routes)
   for (const [i, n] of r6NetList.entries()) r6Net.set(n, i * 16)
   const r6Len = Int32Array.from(r6LenList)
   const r6Port = Int32Array.from(r6PortList)
-  /** Longest-prefix match over the connected IPv6 prefixes for the 16 bytes of `a` at `off`; -1 if none. */
+  /** Per route: the gateway (16 bytes) when `r6Gateway[i]` is 1; connected routes have none. */
+  const r6Via = new Uint8Array(16 * n6routes)
+  const r6Gateway = new Uint8Array(n6routes)
+  for (const [i, v] of r6ViaList.entries()) {
+    if (v === undefined) continue
+    r6Via.set(v, i * 16)
+    r6Gateway[i] = 1
+  }
+  /** The next hop for route `r` towards the address in `a`: the gateway's bytes, or `a` itself (on-link). */
+  const hopArray = (r: number, a: Uint8Array): Uint8Array => (r6Gateway[r] === 1 ? r6Via : a)
+  const hopOffset = (r: number, off: number): number => (r6Gateway[r] === 1 ? r * 16 : off)
+  /** Longest-prefix match over the IPv6 routes for the 16 bytes of `a` at `off`; -1 if none. */
   const route6 = (a: Uint8Array, off: number): number => {
     let best = -1
     let bestLen = -1
@@ -1194,11 +1273,11 @@ export const make = FrameHandler.define((ctx) => {
     for (let i = 0; i < list.length; i += 16) if (same16(a, off, list, i)) return true
     if (!isLocal6(a, off)) return false
     const r = route6(a, off)
-    return r >= 0 && r6Port[r] === port
+    return r >= 0 && r6Port[r] === port && r6Gateway[r] === 0
   }
   const rebuild6 = () => {
     const parts: Array<Uint8Array> = [...port6]
-    for (const s of vst.services.values()) if (s.family === 6) parts.push(s.address6)
+    for (const s of vst.services.values()) if (s.family === 6 && s.fwmark === 0) parts.push(s.address6)
     const seen = new Set<string>()
     const out: Array<number> = []
     for (const part of parts) {
@@ -1285,10 +1364,10 @@ export const make = FrameHandler.define((ctx) => {
   }
   /** The port address on the same prefix as `target` (else the port's first IPv6 address). */
   const sourceFor6 = (port: number, a: Uint8Array, off: number): number => {
-    const r = route6(a, off)
+    const r = match6(a, off, connected6, r6Net, r6Len)
     const list = port6[port]!
     if (r >= 0) {
-      for (let i = 0; i < list.length; i += 16) if (route6(list, i) === r) return i
+      for (let i = 0; i < list.length; i += 16) if (match6(list, i, connected6, r6Net, r6Len) === r) return i
     }
     return 0
   }
@@ -1336,7 +1415,7 @@ export const make = FrameHandler.define((ctx) => {
     if (i < 0) {
       if (!create) return
       const r = route6(a, off)
-      if (r < 0 || r6Port[r] !== port) return
+      if (r < 0 || r6Port[r] !== port || r6Gateway[r] === 1) return
       i = insertNeighbour6(a, off, port)
       if (i < 0) return
     }
@@ -1481,17 +1560,18 @@ export const make = FrameHandler.define((ctx) => {
     } else if (method === ConnectionFlags.TUNNEL) {
       const t = tunnels6[d.id]
       if (t === undefined) return void stats[Stat.dropNoRoute]!++
-      const i = findNeighbour6(d.address6, 0)
+      const i = findNeighbour6(hopArray(r, d.address6), hopOffset(r, 0))
       if (i >= 0 && n6State[i] === N_REACHABLE) for (let k = 0; k < 6; k++) t.destinationMac[k] = n6Mac[i * 6 + k]!
       const start = Tunnel.encapsulate(b, l3, l3Length, t, 0, guePort(b[l3 + 23]! | (b[l3 + 22]! << 8), p.sourcePort))
       if (start < 0) return void stats[Stat.dropHeadroom]!++
       stats[Stat.tunnelled]!++
-      if (output6(start, start + Ethernet.HEADER_LENGTH, l3Length + t.overhead, d.address6, 0, port, now)) {
+      const length = l3Length + t.overhead
+      if (output6(start, start + Ethernet.HEADER_LENGTH, length, hopArray(r, d.address6), hopOffset(r, 0), port, now)) {
         stats[Stat.forwardedIn]!++
       }
       return
     }
-    if (output6(o, l3, l3Length, d.address6, 0, port, now)) stats[Stat.forwardedIn]!++
+    if (output6(o, l3, l3Length, hopArray(r, d.address6), hopOffset(r, 0), port, now)) stats[Stat.forwardedIn]!++
   }
 
   /** Real server -> client, IPv6 NAT replies (and ICMPv6 errors about them). */
@@ -1520,7 +1600,7 @@ export const make = FrameHandler.define((ctx) => {
     storeBytes(12, 16)
     if (protocol === IpProtocol.Icmpv6) Nat.icmpErrorOutV6(b, p, a6, 16, conns.virtualPort(e))
     else Nat.setSourceV6(b, l3, p.l4Offset, protocol, a6, 16, conns.virtualPort(e))
-    if (output6(o, l3, l3Length, a6, 0, port, now)) stats[Stat.forwardedOut]!++
+    if (output6(o, l3, l3Length, hopArray(r, a6), hopOffset(r, 0), port, now)) stats[Stat.forwardedOut]!++
   }
 
   /** ICMPv6 error about a tracked connection (ip_vs_in_icmp_v6 / ip_vs_out_icmp_v6). */
@@ -1641,7 +1721,8 @@ export const make = FrameHandler.define((ctx) => {
           if (verdict === ConnectionTable.FORWARD) return forwardIn6(inPort, o, e, protocol, signal, now)
           e = -1
         }
-        const s = vst.lookup6(protocol, b, dstOff, dport)
+        const mark = vst.classifier6Count > 0 ? vst.classify6(protocol, b, srcOff, dstOff, dport) : 0
+        const s = vst.lookup6(mark, protocol, b, dstOff, dport)
         if (s !== undefined && conns.schedulesNew(protocol, signal)) {
           const ne = schedule6(s, protocol, sport, dport, now)
           if (ne >= 0) return forwardIn6(inPort, o, ne, protocol, signal, now)
@@ -1710,7 +1791,7 @@ export const make = FrameHandler.define((ctx) => {
     const l3Length = p.l3End - l3
     if (!fits6(inPort, l3Length, mtus[port]!)) return
     if (!hopLimit6(inPort, l3)) return
-    if (output6(o, l3, l3Length, b, dstOff, port, now)) stats[Stat.routed]!++
+    if (output6(o, l3, l3Length, hopArray(r, b), hopOffset(r, dstOff), port, now)) stats[Stat.routed]!++
   }
 
   /** ip_vs_schedule for IPv6 services (no FULLNAT). */
@@ -1736,7 +1817,7 @@ export const make = FrameHandler.define((ctx) => {
         return NO_DESTINATION
       }
     } else {
-      if (s.port !== 0 && dport !== s.port) return NOT_SCHEDULED
+      if (s.port !== 0 && dport !== s.port && s.fwmark === 0) return NOT_SCHEDULED
       if (!chooser.choose(s.id, params)) {
         logNoDest(s, chooser.failure, now)
         return NO_DESTINATION
@@ -1779,12 +1860,15 @@ export const make = FrameHandler.define((ctx) => {
     for (const d of vst.destinationById) {
       if (d === undefined || !d.linked || d.family !== 6) continue
       const r = route6(d.address6, 0)
-      if (r < 0 || findNeighbour6(d.address6, 0) >= 0) continue
-      const i = insertNeighbour6(d.address6, 0, r6Port[r]!)
+      if (r < 0) continue
+      const nh = hopArray(r, d.address6)
+      const nho = hopOffset(r, 0)
+      if (findNeighbour6(nh, nho) >= 0) continue
+      const i = insertNeighbour6(nh, nho, r6Port[r]!)
       if (i < 0) continue
       n6Probed[i] = now
       n6Tries[i] = 1
-      sendSolicitation(r6Port[r]!, d.address6, 0)
+      sendSolicitation(r6Port[r]!, nh, nho)
     }
   }
   const tick6 = (now: number) => {
@@ -1851,7 +1935,7 @@ export const make = FrameHandler.define((ctx) => {
   const resolveDestinations = () => {
     const now = performance.now()
     for (const d of vst.destinationById) {
-      if (d === undefined || !d.linked) continue
+      if (d === undefined || !d.linked || d.family !== 4) continue
       const r = route(d.addressValue)
       if (r < 0) continue
       const nextHop = rVia[r] === 0 ? d.addressValue : rVia[r]!

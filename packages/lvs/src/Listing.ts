@@ -79,6 +79,8 @@ export interface ServiceView {
   readonly address: string | undefined
   readonly port: number
   readonly fwmark: number
+  /** Address family (IPv6 fwmark services print `FWM  <mark> IPv6`); default 4. */
+  readonly family?: 4 | 6
   readonly scheduler: string
   readonly persistence: VST.Persistence | undefined
   readonly stats: Counters
@@ -91,16 +93,19 @@ const methodLabel = { nat: "Masq", dr: "Route", tun: "Tunnel", fullnat: "FullNat
 
 const serviceName = (s: ServiceView): string =>
   s.fwmark !== 0
-    ? `FWM  ${s.fwmark}`
+    ? `FWM  ${s.fwmark}${s.family === 6 ? " IPv6" : ""}`
     : `${(s.protocol ?? "").toUpperCase().padEnd(4)} ${hostPort(s.address ?? "", s.port)}`
+
+const isIpv6 = (s: ServiceView): boolean => s.family === 6 || (s.address ?? "").includes(":")
 
 const serviceLine = (s: ServiceView): string => {
   let line = `${serviceName(s)} ${s.scheduler}`
   if (s.persistence !== undefined) {
     line += ` persistent ${s.persistence.timeout}`
-    if (s.persistence.netmask !== undefined && s.persistence.netmask !== "255.255.255.255") {
-      line += ` mask ${s.persistence.netmask}`
-    }
+    const mask = s.persistence.netmask
+    // ipvsadm: IPv4 " mask a.b.c.d" unless /32; IPv6 " mask <plen>" unless 128.
+    if (isIpv6(s) && mask !== undefined && mask.replace("/", "") !== "128") line += ` mask ${mask.replace("/", "")}`
+    else if (!isIpv6(s) && mask !== undefined && mask !== "255.255.255.255") line += ` mask ${mask}`
   }
   return line
 }

@@ -93,17 +93,32 @@ export const methodLabel = { nat: "Masq", dr: "Route", tun: "Tunnel", fullnat: "
 
 /**
  * Identifies a service: by protocol, address and port (`-t/-u/--sctp-service VIP:port`) or by firewall
- * mark (`-f mark`).
+ * mark (`-f mark`, with `family: 6` for `-f mark -6`). As in the kernel, fwmark services are keyed by
+ * (family, mark): `FWM 1` and `FWM 1 IPv6` are two services.
  *
  * @example
  * ```ts
  * const web: VirtualServiceTable.ServiceKey = { protocol: "tcp", address: "10.200.1.100", port: 80 }
  * const marked: VirtualServiceTable.ServiceKey = { fwmark: 1 }
+ * const marked6: VirtualServiceTable.ServiceKey = { fwmark: 1, family: 6 }
  * ```
  */
 export type ServiceKey =
-  | { readonly protocol: Protocol; readonly address: string; readonly port: number; readonly fwmark?: undefined }
-  | { readonly fwmark: number; readonly protocol?: undefined; readonly address?: undefined; readonly port?: undefined }
+  | {
+      readonly protocol: Protocol
+      readonly address: string
+      readonly port: number
+      readonly fwmark?: undefined
+      readonly family?: undefined
+    }
+  | {
+      readonly fwmark: number
+      /** Address family of a fwmark service (ipvsadm `-6`); default 4. */
+      readonly family?: 4 | 6
+      readonly protocol?: undefined
+      readonly address?: undefined
+      readonly port?: undefined
+    }
 
 /**
  * Persistence (`-p timeout -M netmask`).
@@ -116,7 +131,10 @@ export type ServiceKey =
 export interface Persistence {
   /** Seconds (ipvsadm's default with a bare `-p` is 300). */
   readonly timeout: number
-  /** Client netmask grouping clients on one template; default 255.255.255.255. */
+  /**
+   * Client netmask grouping clients on one template: IPv4 services a dotted mask (default
+   * 255.255.255.255); IPv6 services a prefix length `"1".."128"` (ipvsadm `-M 64`, default 128).
+   */
   readonly netmask?: string
 }
 
@@ -165,22 +183,28 @@ export interface DestinationSpec {
 
 /**
  * One firewall-mark classifier rule: packets to the director matching every given field get `mark`
- * (the role of an iptables mangle `MARK` rule in front of kernel IPVS). First match wins.
+ * (the role of an iptables / ip6tables mangle `MARK` rule in front of kernel IPVS). First match wins,
+ * per address family. A rule's family comes from its prefixes (IPv4 `a.b.c.d/len` or IPv6 `addr/len`),
+ * else from `family`; a rule with neither applies to both families (like the same rule in iptables and
+ * ip6tables).
  *
  * @example
  * ```ts
  * const rule: VirtualServiceTable.ClassifierRule = { mark: 1, protocol: "tcp", destination: "10.200.1.100/32", ports: [80, 443] }
+ * const rule6: VirtualServiceTable.ClassifierRule = { mark: 2, protocol: "tcp", destination: "fd00:200:1::/64", ports: [8080, 8090] }
  * ```
  */
 export interface ClassifierRule {
   readonly mark: number
   readonly protocol?: Protocol
-  /** Destination prefix `a.b.c.d/len`. */
+  /** Destination prefix `a.b.c.d/len` or `ipv6/len`. */
   readonly destination?: string
-  /** Source prefix `a.b.c.d/len`. */
+  /** Source prefix `a.b.c.d/len` or `ipv6/len`. */
   readonly source?: string
   /** Inclusive destination port range. */
   readonly ports?: readonly [number, number]
+  /** Restricts a rule without prefixes to one family (4 or 6). */
+  readonly family?: 4 | 6
 }
 
 /**
@@ -292,7 +316,7 @@ export interface Service {
   readonly address: string | undefined
   /** IPv4 VIP as a uint32 (0 for IPv6 and fwmark services). */
   readonly addressValue: number
-  /** Address family (fwmark services are IPv4: the classifier matches IPv4 packets). */
+  /** Address family (of the VIP; for a fwmark service, its `family`, default 4). */
   readonly family: 4 | 6
   /** IPv6 VIP bytes (all zero for IPv4). */
   readonly address6: Uint8Array
@@ -310,6 +334,28 @@ export interface Service {
 
 const MAX_SERVICES = 4096
 
+const parsePrefix6 = (text: string): { address: Uint8Array; length: number } | undefined => {
+  const [a, l] = text.split("/")
+  const parsed = Frames.parseIpv6(a ?? "")
+  const length = l === undefined ? 128 : Number(l)
+  if (parsed === undefined || !Number.isInteger(length) || length < 0 || length > 128) return undefined
+  const address = new Uint8Array(16)
+  for (let k = 0; k < 16; k++) {
+    const bits = Math.max(0, Math.min(8, length - k * 8))
+    address[k] = parsed[k]! & ((0xff00 >>> bits) & 0xff)
+  }
+  return { address, length }
+}
+
+/** Whether the `length`-bit prefix of 16 bytes of `a` at `ao` equals `net` (16 bytes at `no`, already masked). */
+const prefixMatches6 = (a: Uint8Array, ao: number, net: Uint8Array, no: number, length: number): boolean => {
+  const whole = length >>> 3
+  for (let k = 0; k < whole; k++) if (a[ao + k] !== net[no + k]) return false
+  const rest = length & 7
+  if (rest === 0) return true
+  return (a[ao + whole]! & ((0xff00 >>> rest) & 0xff)) === net[no + whole]
+}
+
 const parsePrefix = (text: string): { address: number; mask: number } | undefined => {
   const [a, l] = text.split("/")
   const address = Frames.parseIpv4(a ?? "")
@@ -325,10 +371,26 @@ const parsePrefix = (text: string): { address: number; mask: number } | undefine
  * @example
  * ```ts
  * VirtualServiceTable.keyOf({ fwmark: 3 }) // "fwm/3"
+ * VirtualServiceTable.keyOf({ fwmark: 3, family: 6 }) // "fwm6/3"
  * ```
  */
 export const keyOf = (key: ServiceKey): string =>
-  key.fwmark !== undefined ? `fwm/${key.fwmark}` : `${key.protocol}/${key.address}/${key.port}`
+  key.fwmark !== undefined
+    ? `${key.family === 6 ? "fwm6" : "fwm"}/${key.fwmark}`
+    : `${key.protocol}/${key.address}/${key.port}`
+
+/** A classifier rule's family: from its prefixes, else `family`; undefined = both families. */
+const ruleFamily = (r: ClassifierRule): 4 | 6 | undefined => {
+  const text = r.destination ?? r.source
+  if (text !== undefined) return text.includes(":") ? 6 : 4
+  return r.family
+}
+
+/** An IPv6 persistence netmask: a prefix length `"64"` or `"/64"` in 1..128. */
+const prefixLengthOf = (text: string): number | undefined => {
+  const n = Number(text.startsWith("/") ? text.slice(1) : text)
+  return /^\/?\d{1,3}$/.test(text) && Number.isInteger(n) && n >= 1 && n <= 128 ? n : undefined
+}
 
 const isPort = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 65535
 const isU32 = (n: unknown): n is number => typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffffffff
@@ -364,8 +426,10 @@ export class VirtualServiceTable {
   lookup6Address = new Uint8Array(16 * 16)
   lookup6Port = new Int32Array(16)
   lookup6Service: Array<Service> = []
-  /** fwmark services by mark. */
+  /** IPv4 fwmark services by mark. */
   readonly byMark = new Map<number, Service>()
+  /** IPv6 fwmark services by mark. */
+  readonly byMark6 = new Map<number, Service>()
   /** How many TCP services listen on port 21 (enables the FTP data lookup of ip_vs_service_find). */
   ftpServices = 0
   /** Compiled classifier (columns; `classifierCount` rules). */
@@ -378,6 +442,16 @@ export class VirtualServiceTable {
   classifierSrcMask = new Uint32Array(0)
   classifierPortLow = new Int32Array(0)
   classifierPortHigh = new Int32Array(0)
+  /** Compiled IPv6 classifier (16 bytes per prefix, masked; `classifier6Count` rules). */
+  classifier6Count = 0
+  classifier6Mark = new Uint32Array(0)
+  classifier6Protocol = new Int32Array(0)
+  classifier6Dst = new Uint8Array(0)
+  classifier6DstLength = new Int32Array(0)
+  classifier6Src = new Uint8Array(0)
+  classifier6SrcLength = new Int32Array(0)
+  classifier6PortLow = new Int32Array(0)
+  classifier6PortHigh = new Int32Array(0)
   classifier: ReadonlyArray<ClassifierRule> = []
   /** Bumped on every applied change (the data plane refreshes derived state when it moves). */
   version = 0
@@ -437,10 +511,14 @@ export class VirtualServiceTable {
   }
 
   /**
-   * IPv6 service lookup (the address is 16 bytes of `b` at `offset`): exact `<protocol, VIP, port>`, then
-   * the port-zero service. Returns the service or undefined.
+   * IPv6 service lookup (the address is 16 bytes of `b` at `offset`): the IPv6 fwmark service (when
+   * `mark` != 0), exact `<protocol, VIP, port>`, then the port-zero service. Returns the service or undefined.
    */
-  lookup6(protocol: number, b: Uint8Array, offset: number, port: number): Service | undefined {
+  lookup6(mark: number, protocol: number, b: Uint8Array, offset: number, port: number): Service | undefined {
+    if (mark !== 0) {
+      const s = this.byMark6.get(mark)
+      if (s !== undefined) return s
+    }
     const n = this.lookup6Count
     let zero: Service | undefined
     for (let i = 0; i < n; i++) {
@@ -479,6 +557,25 @@ export class VirtualServiceTable {
     return 0
   }
 
+  /**
+   * Firewall mark for an IPv6 packet from the classifier (0 = none); source and destination are 16 bytes
+   * of `b` at `sourceOffset` / `destinationOffset`. Allocation-free.
+   */
+  classify6(protocol: number, b: Uint8Array, sourceOffset: number, destinationOffset: number, port: number): number {
+    const n = this.classifier6Count
+    for (let i = 0; i < n; i++) {
+      const p = this.classifier6Protocol[i]!
+      if (p !== 0 && p !== protocol) continue
+      if (port < this.classifier6PortLow[i]! || port > this.classifier6PortHigh[i]!) continue
+      const dl = this.classifier6DstLength[i]!
+      if (dl > 0 && !prefixMatches6(b, destinationOffset, this.classifier6Dst, i * 16, dl)) continue
+      const sl = this.classifier6SrcLength[i]!
+      if (sl > 0 && !prefixMatches6(b, sourceOffset, this.classifier6Src, i * 16, sl)) continue
+      return this.classifier6Mark[i]!
+    }
+    return 0
+  }
+
   /** Whether `address` is a virtual address of some service (the director must answer ARP for it). */
   isVirtualAddress(address: number): boolean {
     for (let i = 0; i < this.lookupCount; i++) if (this.lookupAddress[i] === address) return true
@@ -499,15 +596,18 @@ export class VirtualServiceTable {
   }
 
   private checkService(spec: ServiceSpec, adding: boolean): string | undefined {
+    const v6 = spec.fwmark !== undefined ? spec.family === 6 : Frames.parseIpv6(spec.address) !== undefined
     if (spec.fwmark !== undefined) {
       if (!isU32(spec.fwmark) || spec.fwmark === 0) return `fwmark ${spec.fwmark} must be an integer in 1..4294967295`
+      if (spec.family !== undefined && spec.family !== 4 && spec.family !== 6) {
+        return `family ${JSON.stringify(spec.family)} must be 4 or 6`
+      }
     } else {
       if (!(spec.protocol in protocolNumber)) return `protocol ${JSON.stringify(spec.protocol)} is not tcp, udp or sctp`
-      const v6 = Frames.parseIpv6(spec.address)
-      if (Frames.parseIpv4(spec.address) === undefined && v6 === undefined) {
+      if (Frames.parseIpv4(spec.address) === undefined && !v6) {
         return `address ${JSON.stringify(spec.address)} is not IPv4 or IPv6`
       }
-      if (v6 !== undefined && (spec.localAddresses ?? []).length > 0) {
+      if (v6 && (spec.localAddresses ?? []).length > 0) {
         return "localAddresses (FULLNAT) are IPv4 only; an IPv6 service cannot have them"
       }
       if (!isPort(spec.port)) return `port ${spec.port} is not in 0..65535`
@@ -523,8 +623,12 @@ export class VirtualServiceTable {
       if (!(typeof t === "number" && Number.isInteger(t) && t >= 1 && t <= 2678400)) {
         return `persistence.timeout ${t} must be an integer number of seconds in 1..2678400`
       }
-      if (spec.persistence.netmask !== undefined && Frames.parseIpv4(spec.persistence.netmask) === undefined) {
-        return `persistence.netmask ${JSON.stringify(spec.persistence.netmask)} is not an IPv4 netmask`
+      const m = spec.persistence.netmask
+      if (v6 && m !== undefined && prefixLengthOf(m) === undefined) {
+        return `persistence.netmask ${JSON.stringify(m)} is not an IPv6 prefix length 1..128 (ipvsadm -M 64)`
+      }
+      if (!v6 && m !== undefined && Frames.parseIpv4(m) === undefined) {
+        return `persistence.netmask ${JSON.stringify(m)} is not an IPv4 netmask`
       }
     }
     for (const [i, a] of (spec.localAddresses ?? []).entries()) {
@@ -539,13 +643,14 @@ export class VirtualServiceTable {
   private persistentOf(s: Service): ConntrackPersistence.PersistentService | undefined {
     const p = s.persistence
     if (p === undefined) return undefined
+    const v6 = s.family === 6
     return {
       service: s.id,
       fwmark: s.fwmark,
       virtualPort: s.port,
       timeout: p.timeout * 1000,
-      netmask: p.netmask === undefined ? 0xffffffff : Frames.parseIpv4(p.netmask)!,
-      prefixLength: 128
+      netmask: v6 || p.netmask === undefined ? 0xffffffff : Frames.parseIpv4(p.netmask)!,
+      prefixLength: v6 && p.netmask !== undefined ? prefixLengthOf(p.netmask)! : 128
     }
   }
 
@@ -609,7 +714,12 @@ export class VirtualServiceTable {
         if (slot < 0) return `no statistics slot left (${this.slots} slots)`
         const spec = c.service
         const scheduler = spec.scheduler ?? "wlc"
-        const v6 = spec.address === undefined ? undefined : Frames.parseIpv6(spec.address)
+        const v6 =
+          spec.address === undefined
+            ? spec.family === 6
+              ? new Uint8Array(16)
+              : undefined
+            : Frames.parseIpv6(spec.address)
         const s: Service = {
           id,
           slot,
@@ -633,7 +743,7 @@ export class VirtualServiceTable {
         s.persistent = this.persistentOf(s)
         this.services.set(key, s)
         this.byId[id] = s
-        if (s.fwmark !== 0) this.byMark.set(s.fwmark, s)
+        if (s.fwmark !== 0) (s.family === 6 ? this.byMark6 : this.byMark).set(s.fwmark, s)
         return undefined
       }
       case "EditService": {
@@ -667,7 +777,7 @@ export class VirtualServiceTable {
         this.services.delete(s.key)
         this.byId[s.id] = undefined
         this.freeServiceIds.push(s.id)
-        if (s.fwmark !== 0) this.byMark.delete(s.fwmark)
+        if (s.fwmark !== 0) (s.family === 6 ? this.byMark6 : this.byMark).delete(s.fwmark)
         // The slot is not reused: connections of the deleted service may still be counted against their
         // destinations' slots, and a fresh service should start from zero. Slots are bounded by `slots`.
         return undefined
@@ -747,7 +857,10 @@ export class VirtualServiceTable {
         return undefined
       }
       case "SetClassifier": {
-        const n = c.rules.length
+        const compiled6 = this.compileClassifier6(c.rules)
+        if (typeof compiled6 === "string") return compiled6
+        const rules4 = c.rules.filter((r) => ruleFamily(r) !== 6)
+        const n = rules4.length
         const compiled = {
           mark: new Uint32Array(n),
           protocol: new Int32Array(n),
@@ -759,17 +872,11 @@ export class VirtualServiceTable {
           high: new Int32Array(n)
         }
         for (let i = 0; i < n; i++) {
-          const r = c.rules[i]!
-          if (!isU32(r.mark) || r.mark === 0) return `rules[${i}].mark ${r.mark} must be in 1..4294967295`
-          if (r.protocol !== undefined && !(r.protocol in protocolNumber)) {
-            return `rules[${i}].protocol ${JSON.stringify(r.protocol)} is not tcp, udp or sctp`
-          }
-          const dst = r.destination === undefined ? { address: 0, mask: 0 } : parsePrefix(r.destination)
-          if (dst === undefined) return `rules[${i}].destination ${JSON.stringify(r.destination)} is not a.b.c.d/len`
-          const src = r.source === undefined ? { address: 0, mask: 0 } : parsePrefix(r.source)
-          if (src === undefined) return `rules[${i}].source ${JSON.stringify(r.source)} is not a.b.c.d/len`
+          const r = rules4[i]!
+          // Validated by compileClassifier6 (every rule, both families).
+          const dst = r.destination === undefined ? { address: 0, mask: 0 } : parsePrefix(r.destination)!
+          const src = r.source === undefined ? { address: 0, mask: 0 } : parsePrefix(r.source)!
           const [low, high] = r.ports ?? [0, 65535]
-          if (!isPort(low) || !isPort(high) || low > high) return `rules[${i}].ports [${low}, ${high}] is not a range`
           compiled.mark[i] = r.mark
           compiled.protocol[i] = r.protocol === undefined ? 0 : protocolNumber[r.protocol]
           compiled.dst[i] = dst.address
@@ -789,6 +896,15 @@ export class VirtualServiceTable {
         this.classifierSrcMask = compiled.srcMask
         this.classifierPortLow = compiled.low
         this.classifierPortHigh = compiled.high
+        this.classifier6Count = compiled6.count
+        this.classifier6Mark = compiled6.mark
+        this.classifier6Protocol = compiled6.protocol
+        this.classifier6Dst = compiled6.dst
+        this.classifier6DstLength = compiled6.dstLength
+        this.classifier6Src = compiled6.src
+        this.classifier6SrcLength = compiled6.srcLength
+        this.classifier6PortLow = compiled6.low
+        this.classifier6PortHigh = compiled6.high
         return undefined
       }
       case "Clear": {
@@ -797,6 +913,7 @@ export class VirtualServiceTable {
         }
         this.services.clear()
         this.byMark.clear()
+        this.byMark6.clear()
         this.byId.length = 0
         this.freeServiceIds.length = 0
         return undefined
@@ -804,6 +921,68 @@ export class VirtualServiceTable {
       default:
         return `unknown command ${JSON.stringify((c as { _tag?: unknown })._tag)}`
     }
+  }
+
+  /**
+   * Checks every rule (naming `rules[i].field`) and compiles the IPv6 ones; a string is the problem.
+   */
+  private compileClassifier6(rules: ReadonlyArray<ClassifierRule>) {
+    for (const [i, r] of rules.entries()) {
+      if (!isU32(r.mark) || r.mark === 0) return `rules[${i}].mark ${r.mark} must be in 1..4294967295`
+      if (r.protocol !== undefined && !(r.protocol in protocolNumber)) {
+        return `rules[${i}].protocol ${JSON.stringify(r.protocol)} is not tcp, udp or sctp`
+      }
+      if (r.family !== undefined && r.family !== 4 && r.family !== 6) {
+        return `rules[${i}].family ${JSON.stringify(r.family)} must be 4 or 6`
+      }
+      for (const field of ["destination", "source"] as const) {
+        const text = r[field]
+        if (text === undefined) continue
+        const is6 = text.includes(":")
+        if (is6 ? parsePrefix6(text) === undefined : parsePrefix(text) === undefined) {
+          return `rules[${i}].${field} ${JSON.stringify(text)} is not a.b.c.d/len or an IPv6 prefix`
+        }
+      }
+      const families = [r.destination, r.source].filter((t) => t !== undefined).map((t) => (t.includes(":") ? 6 : 4))
+      if (r.family !== undefined) families.push(r.family)
+      if (families.some((f) => f !== families[0])) {
+        return `rules[${i}] mixes IPv4 and IPv6 (destination, source and family must agree)`
+      }
+      const [low, high] = r.ports ?? [0, 65535]
+      if (!isPort(low) || !isPort(high) || low > high) return `rules[${i}].ports [${low}, ${high}] is not a range`
+    }
+    const list = rules.filter((r) => ruleFamily(r) !== 4)
+    const n = list.length
+    const out = {
+      count: n,
+      mark: new Uint32Array(n),
+      protocol: new Int32Array(n),
+      dst: new Uint8Array(16 * n),
+      dstLength: new Int32Array(n),
+      src: new Uint8Array(16 * n),
+      srcLength: new Int32Array(n),
+      low: new Int32Array(n),
+      high: new Int32Array(n)
+    }
+    for (let i = 0; i < n; i++) {
+      const r = list[i]!
+      out.mark[i] = r.mark
+      out.protocol[i] = r.protocol === undefined ? 0 : protocolNumber[r.protocol]
+      if (r.destination !== undefined) {
+        const d = parsePrefix6(r.destination)!
+        out.dst.set(d.address, i * 16)
+        out.dstLength[i] = d.length
+      }
+      if (r.source !== undefined) {
+        const d = parsePrefix6(r.source)!
+        out.src.set(d.address, i * 16)
+        out.srcLength[i] = d.length
+      }
+      const [low, high] = r.ports ?? [0, 65535]
+      out.low[i] = low
+      out.high[i] = high
+    }
+    return out
   }
 
   private rebuildLookup(): void {

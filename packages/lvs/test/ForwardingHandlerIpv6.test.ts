@@ -229,4 +229,181 @@ describe("ForwardingHandler IPv6", () => {
     expect(h.stats[S.controlRejected]).toBe(1)
     expect(JSON.stringify(h.events)).toContain("is not IPv6")
   })
+
+  it("IPv6 firewall-mark services: marks from the classifier, persistence templates on the mark per /64", async () => {
+    const fwm6 = { fwmark: 7, family: 6 } as const
+    // The VIP is the director's (here through the port-80 service on it, as an IPv4 fwmark VIP is a port address).
+    const { h } = await start([
+      ...commands(),
+      {
+        _tag: "SetClassifier",
+        rules: [
+          { mark: 7, protocol: "tcp", destination: `${VIP6}/128`, ports: [8080, 8090] },
+          { mark: 7, protocol: "tcp", destination: "10.200.1.100/32" } // IPv4 rule: no effect on IPv6
+        ]
+      },
+      { _tag: "AddService", service: { ...fwm6, scheduler: "rr", persistence: { timeout: 60, netmask: "64" } } },
+      { _tag: "AddDestination", service: fwm6, destination: { address: RIP1, port: 0, method: "nat" } },
+      { _tag: "AddDestination", service: fwm6, destination: { address: RIP2, port: 0, method: "nat" } }
+    ])
+    const [a] = h.receive(0, syn(46000, { dport: 8085 }))
+    const first = dst(a!.frame)
+    expect([RIP1, RIP2]).toContain(first)
+    expect(parse(a!.frame).destinationPort).toBe(8085) // fwmark: the packet's own port
+    tcpValid(a!.frame)
+    // Another port of the mark, and another client of the same /64: the same real server (one template).
+    const [b] = h.receive(0, syn(46001, { dport: 8090 }))
+    const [c] = h.receive(
+      0,
+      H.tcp6({
+        srcMac: CLIENT,
+        dstMac: DIR_C,
+        src: "fd00:200:1::11",
+        dst: VIP6,
+        sport: 46002,
+        dport: 8081,
+        flags: 0x02
+      })
+    )
+    expect([dst(b!.frame), dst(c!.frame)]).toEqual([first, first])
+    // The reply is mapped back to the VIP and the client's port.
+    const reply = H.tcp6({
+      srcMac: first === RIP1 ? RS1 : RS2,
+      dstMac: DIR_S,
+      src: first,
+      dst: CIP6,
+      sport: 8085,
+      dport: 46000,
+      flags: 0x12
+    })
+    const [back] = h.receive(1, reply)
+    expect([src(back!.frame), parse(back!.frame).sourcePort, back!.port]).toEqual([VIP6, 8085, 0])
+    // Unmarked port: no service, the local stack's RST.
+    const [rst] = h.receive(0, syn(46003, { dport: 8100 }))
+    expect(parse(rst!.frame).tcpFlags & 4).toBe(4)
+    expect(h.stats[S.connectionsCreated]).toBe(3)
+  })
+
+  it("static routes and default gateways, both families: next hop resolved through the gateway by ND / ARP", async () => {
+    const GW_C = "02:00:00:00:01:fe"
+    const GW_S = "02:00:00:00:02:fe"
+    const REMOTE6 = "2001:db8:9::10" // a client beyond the client-side router
+    const RIP3 = "fd00:300::13" // a real server beyond a server-side router
+    const web4 = { protocol: "tcp", address: "10.200.1.100", port: 80 } as const
+    const options: ForwardingHandler.Options = {
+      ports: [
+        { mac: DIR_C, addresses: ["10.200.1.1/24", "10.200.1.100/32", "fd00:200:1::1/64"] },
+        { mac: DIR_S, addresses: ["10.200.2.1/24", "fd00:200:2::1/64"] }
+      ],
+      routes: [
+        { destination: "::/0", via: "fd00:200:1::fe" },
+        { destination: "fd00:300::/64", via: "fd00:200:2::fe" },
+        { destination: "0.0.0.0/0", via: "10.200.1.254" },
+        { destination: "10.200.30.0/24", via: "10.200.2.254" }
+      ],
+      stats: new SharedArrayBuffer(1024 * 8 * 8),
+      commands: [
+        { _tag: "AddService", service: { ...web6, scheduler: "rr" } },
+        { _tag: "AddDestination", service: web6, destination: { address: RIP3, port: 80, method: "nat" } },
+        { _tag: "AddService", service: { ...web4, scheduler: "rr" } },
+        { _tag: "AddDestination", service: web4, destination: { address: "10.200.30.13", port: 80, method: "nat" } }
+      ],
+      gratuitousArp: false
+    }
+    const h = await H.make(ForwardingHandler.make, options, [{ name: "tapc" }, { name: "taps" }])
+    // Configuring the destinations resolves their gateways at once, not the unreachable servers themselves.
+    const ns = h.sent.filter((x) => x.frame[12] === 0x86 && x.frame[54] === Icmpv6.Type.NeighborSolicitation)
+    expect(ns.map((x) => `${x.port} ${Address.formatIpv6(x.frame, 54 + 8)}`)).toEqual(["1 fd00:200:2::fe"])
+    const arp = h.sent.filter((x) => x.frame[12] === 0x08 && x.frame[13] === 0x06)
+    expect(arp.map((x) => `${x.port} ${Frames.formatIpv4(Frames.readU32(x.frame, 14 + 24))}`)).toEqual([
+      "1 10.200.2.254"
+    ])
+    h.sent.length = 0
+    h.receive(1, H.advertisement(GW_S, "fd00:200:2::fe", DIR_S, "fd00:200:2::1"))
+    h.receive(1, H.arpReply(GW_S, "10.200.2.254", DIR_S, "10.200.2.1"))
+    // IPv6: a client beyond the default gateway (the reverse-path check accepts it through ::/0).
+    const [in6] = h.receive(
+      0,
+      H.tcp6({ srcMac: GW_C, dstMac: DIR_C, src: REMOTE6, dst: VIP6, sport: 47000, dport: 80, flags: 0x02 })
+    )
+    expect([in6!.port, dst(in6!.frame), macAt(in6!.frame, 0)]).toEqual([1, RIP3, GW_S])
+    // The reply goes to the client's gateway: first a solicitation for it (the reply waits), then the reply.
+    const reply6 = H.tcp6({
+      srcMac: GW_S,
+      dstMac: DIR_S,
+      src: RIP3,
+      dst: REMOTE6,
+      sport: 80,
+      dport: 47000,
+      flags: 0x12
+    })
+    const [solicit] = h.receive(1, reply6)
+    expect(Address.formatIpv6(solicit!.frame, 54 + 8)).toBe("fd00:200:1::fe")
+    const [out6] = h.receive(0, H.advertisement(GW_C, "fd00:200:1::fe", DIR_C, "fd00:200:1::1"))
+    expect([out6!.port, src(out6!.frame), dst(out6!.frame), macAt(out6!.frame, 0)]).toEqual([0, VIP6, REMOTE6, GW_C])
+    tcpValid(out6!.frame)
+    // Plain routing of IPv6 through the default route.
+    const [routed6] = h.receive(
+      1,
+      H.tcp6({ srcMac: RS1, dstMac: DIR_S, src: RIP1, dst: "2001:db8:7::1", sport: 1, dport: 2, flags: 0x02 })
+    )
+    expect([routed6!.port, macAt(routed6!.frame, 0), routed6!.frame[14 + 7]]).toEqual([0, GW_C, 63])
+    // IPv4: the same through 0.0.0.0/0 and 10.200.30.0/24.
+    h.receive(0, H.arpReply(GW_C, "10.200.1.254", DIR_C, "10.200.1.1"))
+    const [in4] = h.receive(
+      0,
+      H.tcp({
+        srcMac: GW_C,
+        dstMac: DIR_C,
+        src: "192.0.2.10",
+        dst: "10.200.1.100",
+        sport: 47001,
+        dport: 80,
+        flags: 0x02
+      })
+    )
+    expect([in4!.port, Frames.formatIpv4(Frames.readU32(in4!.frame, 30)), macAt(in4!.frame, 0)]).toEqual([
+      1,
+      "10.200.30.13",
+      GW_S
+    ])
+    const [out4] = h.receive(
+      1,
+      H.tcp({
+        srcMac: GW_S,
+        dstMac: DIR_S,
+        src: "10.200.30.13",
+        dst: "192.0.2.10",
+        sport: 80,
+        dport: 47001,
+        flags: 0x12
+      })
+    )
+    expect([out4!.port, Frames.formatIpv4(Frames.readU32(out4!.frame, 26)), macAt(out4!.frame, 0)]).toEqual([
+      0,
+      "10.200.1.100",
+      GW_C
+    ])
+    // The director answers ND for its own addresses only, never for routed destinations.
+    expect(h.receive(1, H.solicitation(RS1, RIP1, RIP3))).toHaveLength(0)
+    expect(h.stats[S.dropSpoofed]).toBe(0)
+  })
+
+  it("rejects routes it cannot use, naming the field", async () => {
+    const base = {
+      ports: [{ mac: DIR_C, addresses: ["10.200.1.1/24", "fd00:200:1::1/64"] }],
+      stats: new SharedArrayBuffer(1024 * 8 * 8)
+    }
+    expect(ForwardingHandler.validate({ ...base, routes: [{ destination: "::/0", via: "10.200.1.254" }] })).toBe(
+      'routes[0].via "10.200.1.254" is not IPv6 (the destination is IPv6)'
+    )
+    expect(ForwardingHandler.validate({ ...base, routes: [{ destination: "fd00::/129", via: "fd00::1" }] })).toContain(
+      "routes[0].destination"
+    )
+    await expect(
+      H.make(ForwardingHandler.make, { ...base, routes: [{ destination: "::/0", via: "fd00:999::1" }] }, [
+        { name: "t" }
+      ])
+    ).rejects.toThrow("gateway is on no connected network")
+  })
 })

@@ -102,4 +102,34 @@ describe("Listing (ipvsadm -L -n formats)", () => {
       "  -> [fd00:200:2::12]:8000        Masq    2      0          0         "
     ])
   })
+
+  it("prints IPv6 fwmark services as ipvsadm does (FWM  <mark> IPv6) and IPv6 persistence as a prefix length", () => {
+    const svc = (fwmark: number, family: 4 | 6, netmask?: string): Listing.ServiceView => ({
+      key: `${family === 6 ? "fwm6" : "fwm"}/${fwmark}`,
+      protocol: undefined,
+      address: undefined,
+      port: 0,
+      fwmark,
+      family,
+      scheduler: "rr",
+      persistence: netmask === undefined ? undefined : { timeout: 300, netmask },
+      stats: counters(1, 2, 3, 4, 5),
+      rates: zero,
+      destinations: [dest("fd00:200:2::11", 0, 1, 0, 0)]
+    })
+    const text = Listing.table([svc(1, 4), svc(1, 6), svc(2, 6, "64"), svc(3, 6, "128")])
+    expect(text.split("\n").slice(3)).toEqual([
+      "FWM  1 rr",
+      "  -> [fd00:200:2::11]:0           Masq    1      0          0         ",
+      "FWM  1 IPv6 rr",
+      "  -> [fd00:200:2::11]:0           Masq    1      0          0         ",
+      "FWM  2 IPv6 rr persistent 300 mask 64",
+      "  -> [fd00:200:2::11]:0           Masq    1      0          0         ",
+      "FWM  3 IPv6 rr persistent 300",
+      "  -> [fd00:200:2::11]:0           Masq    1      0          0         "
+    ])
+    expect(Listing.stats([svc(1, 6)]).split("\n")[3]).toBe(
+      `${"FWM  1 IPv6".padEnd(33)}        1        2        3        4        5`
+    )
+  })
 })
