@@ -73,12 +73,23 @@ export const OptionKind = {
   SackPermitted: 4,
   Sack: 5,
   Timestamp: 8,
-  /** TOA (TCP Option Address, alibaba/LVS FULLNAT, DPVS): 2-byte port + 4-byte IPv4, length 8. */
+  /** TOA (TCP Option Address, alibaba/LVS FULLNAT, DPVS): port + IPv4 (length 8) or IPv6 (length 20). */
   Toa: 254
 } as const
 
 /** Length of the IPv4 TOA option. @example `Tcp.TOA_LENGTH // 8` */
 export const TOA_LENGTH = 8
+
+/**
+ * Length of the IPv6 TOA option: kind 254, length 20 = 2-byte port + 16-byte IPv6 address (the layout of
+ * DPVS's and the Huawei/alibaba `toa.ko` `toa_ip6_data`, `TCPOLEN_IP6_TOA`).
+ *
+ * @example
+ * ```ts
+ * Tcp.TOA6_LENGTH // 20
+ * ```
+ */
+export const TOA6_LENGTH = 20
 
 /**
  * Failures of {@link setOption}, all negative (a non-negative result is the number of bytes the packet grew).
@@ -318,6 +329,32 @@ export const setToa = (b: Uint8Array, l3: number, l4: number, port: number, addr
   write16(toaScratch, 0, port)
   write32(toaScratch, 2, address)
   return setOption(b, l3, l4, OptionKind.Toa, toaScratch, 0, 6)
+}
+
+const toa6Scratch = new Uint8Array(18)
+
+/**
+ * Inserts or replaces the IPv6 TOA option (kind 254, length 20: client port + the 16 bytes of the client's
+ * IPv6 address at `address[addressOffset]`), as FULLNAT over IPv6 does (DPVS; `toa.ko` with IPv6). The
+ * option takes 20 of the 40 option bytes: a Linux SYN (MSS, SACK permitted, timestamps, window scale:
+ * 20 bytes) still fits exactly. See {@link setOption} for the result.
+ *
+ * @example
+ * ```ts
+ * Tcp.setToa6(frame, 14, 54, clientPort, frame, 14 + Ipv6.SOURCE) // before the source is rewritten
+ * ```
+ */
+export const setToa6 = (
+  b: Uint8Array,
+  l3: number,
+  l4: number,
+  port: number,
+  address: Uint8Array,
+  addressOffset: number
+): number => {
+  write16(toa6Scratch, 0, port)
+  copy(toa6Scratch, 2, address, addressOffset, 16)
+  return setOption(b, l3, l4, OptionKind.Toa, toa6Scratch, 0, 18)
 }
 
 /** Source port. @example `Tcp.sourcePort(frame, 34)` */

@@ -113,6 +113,32 @@ describe("Tcp options", () => {
     )
   })
 
+  it("inserts the IPv6 TOA (kind 254, length 20: port + 16-byte address) into a full Linux SYN, checksum intact", () => {
+    const f = ipv6Frame({
+      protocol: 6,
+      // A Linux SYN: MSS, SACK permitted, timestamps, NOP, window scale (20 bytes): TOA6 fills the rest.
+      tcpOptions: [2, 4, 5, 0xa0, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7],
+      tailroom: 32
+    })
+    const client = Address.parseIpv6("2001:db8::1:2")
+    expect(Tcp.setToa6(f.buf, 14, 54, 40000, client, 0)).toBe(20)
+    const p = new PacketParser()
+    expect(p.parse(f.buf, 0, f.len + 20)).toBe(ParseResult.Ok)
+    expect(Tcp.headerLength(f.buf, 54)).toBe(60)
+    expect(Ipv6.payloadLength(f.buf, 14)).toBe(60)
+    const toa = Tcp.findOption(f.buf, 54, Tcp.OptionKind.Toa)
+    expect(f.buf[toa + 1]).toBe(Tcp.TOA6_LENGTH)
+    expect((f.buf[toa + 2]! << 8) | f.buf[toa + 3]!).toBe(40000)
+    expect(Address.formatIpv6(f.buf, toa + 4)).toBe("2001:db8::1:2")
+    expect(Tcp.isChecksumValid(f.buf, 14, 54, p.l4Length)).toBe(true)
+    // Replaced in place (a client cannot smuggle its own TOA through), and no room for a second option.
+    expect(Tcp.setToa6(f.buf, 14, 54, 1, Address.parseIpv6("::1"), 0)).toBe(0)
+    expect(Address.formatIpv6(f.buf, toa + 4)).toBe("::1")
+    expect(Tcp.isChecksumValid(f.buf, 14, 54, p.l4Length)).toBe(true)
+    expect(Tcp.setToa(f.buf, 14, 54, 1, 2)).toBe(Tcp.SetOptionResult.LengthMismatch) // the IPv4 form
+    expect(Tcp.setOption(f.buf, 14, 54, 253, new Uint8Array(2), 0, 2)).toBe(Tcp.SetOptionResult.NoSpaceInHeader)
+  })
+
   it("uses the option area padding when it fits", () => {
     const f = ipv4Frame({ protocol: 6, tcpOptions: [2, 4, 5, 0xb4, 0, 0, 0, 0, 0, 0, 0, 0] })
     expect(Tcp.setToa(f.buf, 14, 34, 80, 0x01020304)).toBe(0)
