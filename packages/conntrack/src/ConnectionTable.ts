@@ -186,15 +186,16 @@ const CHUNK_BITS = 14
 const CHUNK_SIZE = 1 << CHUNK_BITS
 const CHUNK_MASK = CHUNK_SIZE - 1
 
-// Hot record, 8 words (32 B, two per cache line): the lookup key, both hash-chain links, the real-server address
-// and ports. A probe or a chain hop therefore costs one cache line; the cold fields are separate columns.
+// Hot record, 8 words (32 B, two per cache line): everything either lookup compares (the in key, the real-server
+// address and ports, the FULLNAT local address) plus the timeout every packet re-arms with. Confirming a lookup
+// therefore costs one cache line; the cold fields are separate columns.
 const RECORD_WORDS = 8
 const K_CLIENT = 0
 const K_VIRTUAL = 1
 const K_PORTS = 2
 const K_META = 3
-const K_IN_NEXT = 4 // index + 1 of the next entry in the in-chain; also the free list
-const K_OUT_NEXT = 5
+const K_LADDR = 4 // FULLNAT local address (IPv4)
+const K_TIMEOUT = 5 // current timeout in ms
 const K_DADDR = 6 // IPv6 entries: index into the IPv6 pool
 const K_RPORTS = 7 // destination port << 16 | local port
 // Meta word: protocol bits 0..7, flags bits 8..23, state bits 24..31.
@@ -220,7 +221,17 @@ const TICK_MS = 16
 
 const INITIAL_TIMEOUT_MS = 3000
 const RELINGER_MS = 60000
-const REHASH_STEP = 4
+
+// Index: open addressing with linear probing over one flat Int32Array per direction. A slot holds
+// fingerprint << entryBits | (entry + 1); 0 is empty, entry field 0 with a non-zero fingerprint part is a tombstone
+// (only ever in the index being drained by a resize). The index grows by GROWTH when its load passes MAX_LOAD;
+// MIGRATE_STEP entry slots move to the new index per insert (MIGRATE_ADVANCE per advance()).
+const MAX_LOAD = 0.8
+const GROWTH = 1.25
+const MIGRATE_STEP = 16
+const MIGRATE_ADVANCE = 4096
+// 2^-32: the home slot of hash h in an index of n slots is floor(h * n / 2^32) (any n, not only powers of two).
+const TWO_TO_MINUS_32 = 2.3283064365386963e-10
 const EVICT_PROBES = 16
 const NO_TEMPLATE_PORT = 0xffff
 
@@ -249,11 +260,9 @@ export class ConnectionTable {
   private readonly keyC: Array<Uint32Array> = []
   // Int32 views of the same key chunks: comparisons stay on small integers (no heap numbers above 2^31).
   private readonly keyI: Array<Int32Array> = []
-  private readonly laddrC: Array<Uint32Array> = []
-  private readonly wNextC: Array<Int32Array> = [] // wheel links: index + 1; prev of a head = -(slot + 1)
+  private readonly wNextC: Array<Int32Array> = [] // wheel links: index + 1; prev of a head = -(slot + 1); free list
   private readonly wPrevC: Array<Int32Array> = []
   private readonly expC: Array<Float64Array> = []
-  private readonly timeoutC: Array<Uint32Array> = []
   private readonly svcC: Array<Uint16Array> = []
   private readonly destC: Array<Uint16Array> = []
   private readonly linkC: Array<Int32Array> = [] // connection: control + 1; template: n_control
@@ -272,18 +281,29 @@ export class ConnectionTable {
   private count = 0
   private readonly maxChunks: number
 
-  // Hash indexes (values are entry index + 1, 0 = empty), with incremental doubling.
-  private inB: Int32Array
-  private outB: Int32Array
-  private mask: number
-  private oldInB: Int32Array | null = null
-  private oldOutB: Int32Array | null = null
-  private oldMask = 0
-  private rehashPos = 0
+  // Open-addressed indexes (see MAX_LOAD): in = (protocol, client, virtual); out = the reply tuple. While a resize
+  // runs, entries below `migrateAt` are all in the new (current) index; the others may still be in the old one,
+  // which only loses entries (tombstones) until it is dropped.
+  private inIdx: Int32Array
+  private outIdx: Int32Array
+  private slots: number
+  private oldInIdx: Int32Array | null = null
+  private oldOutIdx: Int32Array | null = null
+  private oldSlots = 0
+  private migrateAt = 0
+  // Slot layout: the low entryBits hold entry + 1, the high bits a fingerprint (hash bits) of the key.
+  private readonly entryBits: number
+  private readonly entryMask: number
+  private readonly fpMask: number
+  private readonly tombstone: number
   private readonly seed: number
-  // Bucket selected by selectIn/selectOut.
-  private selArr: Int32Array
-  private selIdx = 0
+  // outKey() results (fields, so computing a reply tuple allocates nothing).
+  private okSrc = 0
+  private okDst = 0
+  private okPorts = 0
+  private okTag = 0
+  private okSrcPart = 0
+  private okDstPart = 0
 
   private readonly wheel = new Int32Array(WHEEL_SIZE)
   private tick: number
@@ -291,7 +311,10 @@ export class ConnectionTable {
   private rng: number
   private spareIn: Int32Array | null = null
   private spareOut: Int32Array | null = null
-  private batchCursor = new Int32Array(0)
+  private batchHash = new Int32Array(0)
+  private batchSlot = new Int32Array(0)
+  // Written by lookupInBatch so its touching loads are not optimised away.
+  batchTouch = 0
 
   constructor(options: Options) {
     const max = options.maxConnections
@@ -306,10 +329,15 @@ export class ConnectionTable {
     this.maxChunks = Math.ceil(max / CHUNK_SIZE)
     this.seed = (options.seed ?? (Math.random() * 0x100000000) >>> 0) >>> 0
     this.rng = this.seed | 1
-    this.inB = new Int32Array(buckets)
-    this.outB = new Int32Array(buckets)
-    this.selArr = this.inB
-    this.mask = buckets - 1
+    // Enough bits for entry + 1 of every slot the table may ever hold; the rest of the word is fingerprint.
+    this.entryBits = 32 - Math.clz32(this.maxChunks * CHUNK_SIZE)
+    this.entryMask = this.entryBits >= 31 ? 0x7fffffff : (1 << this.entryBits) - 1
+    this.fpMask = this.entryBits >= 31 ? 1 : (1 << (32 - this.entryBits)) - 1
+    this.tombstone = 1 << this.entryBits
+    // initialBuckets counted chain heads at load 2; two slots each keeps the same starting capacity.
+    this.slots = buckets * 2
+    this.inIdx = new Int32Array(this.slots)
+    this.outIdx = new Int32Array(this.slots)
     this.tick = Math.floor((options.startTime ?? 0) / TICK_MS)
     this.timeouts = options.timeouts ?? Timeouts.make()
     this.destinations = options.destinations ?? Destinations.makeCounters(Destinations.NONE)
@@ -350,21 +378,21 @@ export class ConnectionTable {
     return this.capacity
   }
 
-  /** Buckets per hash index (the "(size=N)" analogue). */
+  /** Slots per index (the "(size=N)" analogue; kept at most MAX_LOAD full). */
   get bucketCount(): number {
-    return this.mask + 1
+    return this.slots
   }
 
-  /** True while an incremental rehash is in progress. */
+  /** True while an incremental resize of the indexes is in progress. */
   get rehashing(): boolean {
-    return this.oldInB !== null
+    return this.oldInIdx !== null
   }
 
-  /** Bytes held by every typed array of the table: columns, indexes (both during a rehash), wheel, IPv6 pool. */
+  /** Bytes held by every typed array of the table: columns, indexes (both during a resize), wheel, IPv6 pool. */
   byteSize(): number {
     let bytes = this.capacity * BYTES_PER_ENTRY
-    bytes += this.inB.byteLength + this.outB.byteLength
-    if (this.oldInB !== null) bytes += this.oldInB.byteLength + this.oldOutB!.byteLength
+    bytes += this.inIdx.byteLength + this.outIdx.byteLength
+    if (this.oldInIdx !== null) bytes += this.oldInIdx.byteLength + this.oldOutIdx!.byteLength
     if (this.spareIn !== null) bytes += this.spareIn.byteLength
     if (this.spareOut !== null) bytes += this.spareOut.byteLength
     bytes += this.wheel.byteLength
@@ -373,15 +401,15 @@ export class ConnectionTable {
   }
 
   /**
-   * Worst-case bytes this configuration can reach: all chunks, the largest index pair plus the previous one
-   * mid-rehash, the wheel, and the IPv6 pool if every entry were IPv6.
+   * Worst-case bytes this configuration can reach: all chunks, the largest index pair plus the next (or previous)
+   * one mid-resize or prepared ahead, the wheel, and the IPv6 pool if every entry were IPv6.
    */
   maxByteSize(): number {
     const entries = this.maxChunks * CHUNK_SIZE
-    let buckets = this.mask + 1
-    while (this.maxConnections > 2 * buckets) buckets *= 2
+    let slots = this.slots
+    while (this.maxConnections > MAX_LOAD * slots) slots = grownSlots(slots)
     const poolEntries = Math.ceil(this.maxConnections / (1 << POOL_BITS)) << POOL_BITS
-    return entries * BYTES_PER_ENTRY + buckets * 8 * 1.5 + this.wheel.byteLength + poolEntries * 64
+    return entries * BYTES_PER_ENTRY + (slots + grownSlots(slots)) * 8 + this.wheel.byteLength + poolEntries * 64
   }
 
   /** Whether the automatic defences (secure_tcp 1/2, drop_entry 1/2) are in effect now. */
@@ -453,7 +481,7 @@ export class ConnectionTable {
   }
   /** FULLNAT local address (IPv4). */
   localAddress(entry: number): number {
-    return this.laddrC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 3) + K_LADDR]!
   }
   /** FULLNAT local port. */
   localPort(entry: number): number {
@@ -489,7 +517,7 @@ export class ConnectionTable {
   }
   /** Current timeout in ms (what the next packet re-arms the timer with). */
   timeout(entry: number): number {
-    return this.timeoutC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    return this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 3) + K_TIMEOUT]!
   }
   /** Controlling template index, or -1 (connections only). */
   control(entry: number): number {
@@ -536,7 +564,8 @@ export class ConnectionTable {
 
   /**
    * In-direction lookup of a connection (not a template): packet client -> virtual service, IPv4.
-   * Returns the entry index or -1.
+   * Returns the entry index or -1. Costs one index cache line (the slots hold a fingerprint of the key next to the
+   * entry number) and one 32-byte record to confirm a fingerprint match.
    */
   lookupIn(
     protocol: number,
@@ -550,73 +579,92 @@ export class ConnectionTable {
     const ports = ((clientPort & 0xffff) << 16) | (virtualPort & 0xffff)
     const tag = protocol & 0xff
     const h = hash3(this.seed, a, b, ports, tag)
-    let e: number
-    const old = this.oldInB
-    if (old !== null && (h & this.oldMask) >= this.rehashPos) e = old[h & this.oldMask]!
-    else e = this.inB[h & this.mask]!
-    const keyI = this.keyI
-    while (e !== 0) {
-      const i = e - 1
-      const k = keyI[i >>> CHUNK_BITS]!
-      const o = (i & CHUNK_MASK) << 3
-      if (k[o] === a && k[o + 1] === b && k[o + 2] === ports && (k[o + 3]! & META_IN_MATCH) === tag) return i
-      e = k[o + K_IN_NEXT]!
-    }
-    return -1
+    const e = this.probeIn(this.inIdx, this.slots, h, home(h, this.slots), a, b, ports, tag)
+    const old = this.oldInIdx
+    if (e >= 0 || old === null) return e
+    return this.probeIn(old, this.oldSlots, h, home(h, this.oldSlots), a, b, ports, tag)
   }
 
   /**
    * Batched in-direction lookups, IPv4, for a burst of packets: `keys` holds 4 words per packet in the order client
    * address, virtual address, client port << 16 | virtual port, protocol; `out[i]` receives the entry index or -1.
-   * Returns the number of hits. The work is done breadth-first (all bucket heads, then all first candidates, then
-   * the rare chain continuations), so the cache misses of different packets overlap: several times the scalar rate
-   * on tables larger than the CPU caches.
+   * Returns the number of hits. The work is done breadth-first in passes whose loads do not depend on each other
+   * (hash every key and touch its index slot; walk each probe sequence and touch the candidate record; confirm), so
+   * the cache misses of different packets overlap instead of queueing one after another.
    */
   lookupInBatch(keys: Uint32Array, count: number, out: Int32Array): number {
-    let cur = this.batchCursor
-    if (cur.length < count) cur = this.batchCursor = new Int32Array(count)
+    if (this.batchHash.length < count) {
+      this.batchHash = new Int32Array(count)
+      this.batchSlot = new Int32Array(count)
+    }
+    const hs = this.batchHash
+    const ss = this.batchSlot
     const seed = this.seed
-    const old = this.oldInB
-    const oldMask = this.oldMask
-    const pos = this.rehashPos
-    const inB = this.inB
-    const mask = this.mask
-    let pending = 0
+    const index = this.inIdx
+    const n = this.slots
+    let touch = 0
+    // Pass 1: hash every key and touch its home slot (independent loads: their misses overlap).
     for (let i = 0; i < count; i++) {
       const q = i << 2
-      const h = hash3(seed, keys[q]!, keys[q + 1]!, keys[q + 2]!, keys[q + 3]! & 0xff)
-      const e = old !== null && (h & oldMask) >= pos ? old[h & oldMask]! : inB[h & mask]!
-      cur[i] = e
-      if (e === 0) out[i] = -1
-      else pending++
+      const h = hash3(seed, keys[q]! | 0, keys[q + 1]! | 0, keys[q + 2]! | 0, keys[q + 3]! & 0xff)
+      const s = home(h, n)
+      hs[i] = h
+      ss[i] = s
+      touch |= index[s]!
     }
-    let hits = 0
+    // Pass 2: walk each probe run (now cached) to its first fingerprint match.
+    const em = this.entryMask
+    const fpMask = this.fpMask
+    const bits = this.entryBits
     const keyI = this.keyI
-    while (pending > 0) {
-      pending = 0
-      for (let i = 0; i < count; i++) {
-        const e = cur[i]!
-        if (e <= 0) continue
-        const idx = e - 1
-        const k = keyI[idx >>> CHUNK_BITS]!
-        const o = (idx & CHUNK_MASK) << 3
-        const q = i << 2
-        if (
-          k[o] === (keys[q]! | 0) &&
-          k[o + 1] === (keys[q + 1]! | 0) &&
-          k[o + 2] === (keys[q + 2]! | 0) &&
-          (k[o + 3]! & META_IN_MATCH) === (keys[q + 3]! & 0xff)
-        ) {
-          out[i] = idx
-          cur[i] = -1
-          hits++
-        } else {
-          const n = k[o + K_IN_NEXT]!
-          cur[i] = n
-          if (n === 0) out[i] = -1
-          else pending++
+    for (let i = 0; i < count; i++) {
+      const fp = (hs[i]! & fpMask) << bits
+      let s = ss[i]!
+      let candidate = -1
+      for (;;) {
+        const v = index[s]!
+        if (v === 0) break
+        if ((v & ~em) === fp && (v & em) !== 0) {
+          candidate = (v & em) - 1
+          break
+        }
+        if (++s === n) s = 0
+      }
+      ss[i] = s
+      out[i] = candidate
+    }
+    // Pass 3: touch every candidate record. A separate short loop: its loads issue back to back and overlap.
+    for (let i = 0; i < count; i++) {
+      const candidate = out[i]!
+      if (candidate >= 0) touch |= keyI[candidate >>> CHUNK_BITS]![(candidate & CHUNK_MASK) << 3]!
+    }
+    this.batchTouch = touch
+    // Pass 4: confirm against the cached records; fingerprint collisions and resizes continue scalar.
+    let hits = 0
+    const old = this.oldInIdx
+    for (let i = 0; i < count; i++) {
+      const candidate = out[i]!
+      const q = i << 2
+      const a = keys[q]! | 0
+      const b = keys[q + 1]! | 0
+      const ports = keys[q + 2]! | 0
+      const tag = keys[q + 3]! & 0xff
+      let e = -1
+      if (candidate >= 0) {
+        const k = keyI[candidate >>> CHUNK_BITS]!
+        const o = (candidate & CHUNK_MASK) << 3
+        if (k[o] === a && k[o + 1] === b && k[o + 2] === ports && (k[o + 3]! & META_IN_MATCH) === tag) e = candidate
+        else {
+          // A fingerprint collision: continue the probe after the candidate's slot.
+          let s = ss[i]! + 1
+          if (s === n) s = 0
+          e = this.probeIn(index, n, hs[i]!, s, a, b, ports, tag)
         }
       }
+      if (e < 0 && old !== null)
+        e = this.probeIn(old, this.oldSlots, hs[i]!, home(hs[i]!, this.oldSlots), a, b, ports, tag)
+      out[i] = e
+      if (e >= 0) hits++
     }
     return hits
   }
@@ -687,49 +735,12 @@ export class ConnectionTable {
     const src = sourceAddress | 0
     const dst = destAddress | 0
     const ports = ((sourcePort & 0xffff) << 16) | (destPort & 0xffff)
-    const h = hash3(this.seed, src, dst, ports, protocol & 0xff)
-    let e: number
-    const old = this.oldOutB
-    if (old !== null && (h & this.oldMask) >= this.rehashPos) e = old[h & this.oldMask]!
-    else e = this.outB[h & this.mask]!
-    const keyC = this.keyI
     const tag = protocol & 0xff
-    while (e !== 0) {
-      const i = e - 1
-      const k = keyC[i >>> CHUNK_BITS]!
-      const o = (i & CHUNK_MASK) << 3
-      const meta = k[o + K_META]!
-      if ((meta & (0xff | META_IPV6)) === tag) {
-        const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
-        const kp = k[o + K_PORTS]!
-        // Everything but the FULLNAT local address is in the entry's record.
-        if (fwd === ConnectionFlags.MASQ) {
-          if (
-            k[o + K_DADDR] === src &&
-            k[o + K_CLIENT] === dst &&
-            ((k[o + K_RPORTS]! & 0xffff0000) | (kp >>> 16)) === ports
-          ) {
-            return i
-          }
-        } else if (fwd === ConnectionFlags.FULLNAT) {
-          if (
-            k[o + K_DADDR] === src &&
-            k[o + K_RPORTS] === ports &&
-            (this.laddrC[i >>> CHUNK_BITS]![i & CHUNK_MASK]! | 0) === dst
-          ) {
-            return i
-          }
-        } else if (
-          k[o + K_VIRTUAL] === src &&
-          k[o + K_CLIENT] === dst &&
-          (((kp & 0xffff) << 16) | ((kp >>> 16) & 0xffff)) === ports
-        ) {
-          return i
-        }
-      }
-      e = k[o + K_OUT_NEXT]!
-    }
-    return -1
+    const h = hash3(this.seed, src, dst, ports, tag)
+    const e = this.probeOut(this.outIdx, this.slots, h, src, dst, ports, tag)
+    const old = this.oldOutIdx
+    if (e >= 0 || old === null) return e
+    return this.probeOut(old, this.oldSlots, h, src, dst, ports, tag)
   }
 
   /** Out-direction lookup, IPv6. */
@@ -744,42 +755,142 @@ export class ConnectionTable {
   ): number {
     const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
     const h = hash3(this.seed, fold6(source, sourceOffset), fold6(dest, destOffset), ports, (protocol & 0xff) | 0x100)
-    this.selectOut(h)
-    let e = this.selArr[this.selIdx]!
-    while (e !== 0) {
-      const i = e - 1
-      const meta = this.meta(i)
-      if ((meta & (0xff | META_IPV6)) === ((protocol & 0xff) | META_IPV6)) {
-        const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
-        const rp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_RPORTS]!
-        const kp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_PORTS]!
-        let want: number
-        let srcPart: number
-        let dstPart: number
-        if (fwd === ConnectionFlags.MASQ) {
-          want = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
-          srcPart = P_DEST
-          dstPart = P_CLIENT
-        } else if (fwd === ConnectionFlags.FULLNAT) {
-          want = rp
-          srcPart = P_DEST
-          dstPart = P_LOCAL
-        } else {
-          want = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
-          srcPart = P_VIRTUAL
-          dstPart = P_CLIENT
-        }
-        if (
-          want === ports &&
-          this.equal6(i, srcPart, source, sourceOffset) &&
-          this.equal6(i, dstPart, dest, destOffset)
-        ) {
-          return i
+    const tag = (protocol & 0xff) | META_IPV6
+    const e = this.probeOut6(this.outIdx, this.slots, h, tag, ports, source, sourceOffset, dest, destOffset)
+    const old = this.oldOutIdx
+    if (e >= 0 || old === null) return e
+    return this.probeOut6(old, this.oldSlots, h, tag, ports, source, sourceOffset, dest, destOffset)
+  }
+
+  // Probe of the in index from slot `from` for an IPv4 connection key (int32 words).
+  private probeIn(
+    index: Int32Array,
+    n: number,
+    h: number,
+    from: number,
+    a: number,
+    b: number,
+    ports: number,
+    tag: number
+  ): number {
+    const em = this.entryMask
+    const fp = (h & this.fpMask) << this.entryBits
+    const keyI = this.keyI
+    let s = from
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) return -1
+      if ((v & ~em) === fp) {
+        const i = (v & em) - 1
+        if (i >= 0) {
+          const k = keyI[i >>> CHUNK_BITS]!
+          const o = (i & CHUNK_MASK) << 3
+          if (k[o] === a && k[o + 1] === b && k[o + 2] === ports && (k[o + 3]! & META_IN_MATCH) === tag) return i
         }
       }
-      e = this.keyI[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_OUT_NEXT]!
+      if (++s === n) s = 0
     }
-    return -1
+  }
+
+  // Probe of the out index for an IPv4 reply tuple; every field it compares is in the entry's record.
+  private probeOut(
+    index: Int32Array,
+    n: number,
+    h: number,
+    src: number,
+    dst: number,
+    ports: number,
+    tag: number
+  ): number {
+    const em = this.entryMask
+    const fp = (h & this.fpMask) << this.entryBits
+    const keyI = this.keyI
+    let s = home(h, n)
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) return -1
+      if ((v & ~em) === fp && (v & em) !== 0) {
+        const i = (v & em) - 1
+        const k = keyI[i >>> CHUNK_BITS]!
+        const o = (i & CHUNK_MASK) << 3
+        const meta = k[o + K_META]!
+        if ((meta & (0xff | META_IPV6)) === tag) {
+          const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+          const kp = k[o + K_PORTS]!
+          if (fwd === ConnectionFlags.MASQ) {
+            if (
+              k[o + K_DADDR] === src &&
+              k[o + K_CLIENT] === dst &&
+              ((k[o + K_RPORTS]! & 0xffff0000) | (kp >>> 16)) === ports
+            ) {
+              return i
+            }
+          } else if (fwd === ConnectionFlags.FULLNAT) {
+            if (k[o + K_DADDR] === src && k[o + K_RPORTS] === ports && k[o + K_LADDR] === dst) return i
+          } else if (
+            k[o + K_VIRTUAL] === src &&
+            k[o + K_CLIENT] === dst &&
+            (((kp & 0xffff) << 16) | ((kp >>> 16) & 0xffff)) === ports
+          ) {
+            return i
+          }
+        }
+      }
+      if (++s === n) s = 0
+    }
+  }
+
+  private probeOut6(
+    index: Int32Array,
+    n: number,
+    h: number,
+    tag: number,
+    ports: number,
+    source: Uint32Array,
+    sourceOffset: number,
+    dest: Uint32Array,
+    destOffset: number
+  ): number {
+    const em = this.entryMask
+    const fp = (h & this.fpMask) << this.entryBits
+    let s = home(h, n)
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) return -1
+      if ((v & ~em) === fp && (v & em) !== 0) {
+        const i = (v & em) - 1
+        const meta = this.meta(i)
+        if ((meta & (0xff | META_IPV6)) === tag) {
+          const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+          const rp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_RPORTS]!
+          const kp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_PORTS]!
+          let want: number
+          let srcPart: number
+          let dstPart: number
+          if (fwd === ConnectionFlags.MASQ) {
+            want = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
+            srcPart = P_DEST
+            dstPart = P_CLIENT
+          } else if (fwd === ConnectionFlags.FULLNAT) {
+            want = rp
+            srcPart = P_DEST
+            dstPart = P_LOCAL
+          } else {
+            want = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
+            srcPart = P_VIRTUAL
+            dstPart = P_CLIENT
+          }
+          if (
+            want === ports &&
+            this.equal6(i, srcPart, source, sourceOffset) &&
+            this.equal6(i, dstPart, dest, destOffset)
+          ) {
+            return i
+          }
+        }
+      }
+      if (++s === n) s = 0
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -840,12 +951,12 @@ export class ConnectionTable {
       chunk.set(params.destinationAddress6, po + P_DEST)
       chunk.set(params.localAddress6, po + P_LOCAL)
       this.keyC[c]![(s << 3) + K_DADDR] = p
-      this.laddrC[c]![s] = 0
+      k[o + K_LADDR] = 0
       k[o + K_CLIENT] = fold6(params.clientAddress6, 0)
       k[o + K_VIRTUAL] = fold6(params.virtualAddress6, 0)
     } else {
       this.keyC[c]![(s << 3) + K_DADDR] = params.destinationAddress >>> 0
-      this.laddrC[c]![s] = method === ConnectionFlags.FULLNAT ? params.localAddress >>> 0 : 0
+      k[o + K_LADDR] = method === ConnectionFlags.FULLNAT ? params.localAddress >>> 0 : 0
       k[o + K_CLIENT] = params.clientAddress >>> 0
       k[o + K_VIRTUAL] = params.virtualAddress >>> 0
     }
@@ -854,7 +965,7 @@ export class ConnectionTable {
     this.keyC[c]![(s << 3) + K_RPORTS] =
       ((params.destinationPort << 16) | (method === ConnectionFlags.FULLNAT ? params.localPort : 0)) >>> 0
     const timeout = params.timeout > 0 ? params.timeout : INITIAL_TIMEOUT_MS
-    this.timeoutC[c]![s] = timeout
+    k[o + K_TIMEOUT] = timeout
     this.expC[c]![s] = now + timeout
     this.svcC[c]![s] = params.service
     this.destC[c]![s] = params.destination
@@ -879,8 +990,8 @@ export class ConnectionTable {
       if (template) this.destinations.templateBound(params.destination)
       else this.destinations.connectionBound(params.destination, (flags & ConnectionFlags.INACTIVE) === 0)
     }
-    if (this.oldInB !== null) this.rehashSome(REHASH_STEP)
-    else if (this.count > 2 * (this.mask + 1) && this.mask < 1 << 29) this.startGrow()
+    if (this.oldInIdx !== null) this.migrate(this.count > 0.95 * this.slots ? this.high : MIGRATE_STEP)
+    else if (this.count > MAX_LOAD * this.slots) this.startGrow()
     return i
   }
 
@@ -954,11 +1065,11 @@ export class ConnectionTable {
     let next = state
     let timeout: number
     if ((meta & META_TEMPLATE) !== 0) {
-      timeout = this.timeoutC[c]![s]!
+      timeout = k[(s << 3) + K_TIMEOUT]!
     } else if (protocol === Protocol.UDP) {
       if (direction === Direction.OUTPUT) this.assureControl(entry)
       timeout = this.timeouts.udp[0]!
-      this.timeoutC[c]![s] = timeout
+      k[(s << 3) + K_TIMEOUT] = timeout
     } else {
       let dir = direction
       if ((meta & (ConnectionFlags.NOOUTPUT << META_FLAGS_SHIFT)) !== 0) {
@@ -991,7 +1102,7 @@ export class ConnectionTable {
         meta = ((meta & 0x00ffffff) | (next << META_STATE_SHIFT)) >>> 0
       }
       k[o] = meta
-      this.timeoutC[c]![s] = timeout
+      k[(s << 3) + K_TIMEOUT] = timeout
     }
     this.rearm(entry, now + timeout)
     return next
@@ -1004,7 +1115,7 @@ export class ConnectionTable {
 
   /** Sets the entry's timeout (ms) and re-arms the timer with it. */
   setTimeout(entry: number, timeout: number, now: number): void {
-    this.timeoutC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK] = timeout
+    this.keyC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 3) + K_TIMEOUT] = timeout
     this.rearm(entry, now + timeout)
   }
 
@@ -1105,7 +1216,7 @@ export class ConnectionTable {
         }
       }
     }
-    if (this.oldInB !== null) this.rehashSome(64)
+    if (this.oldInIdx !== null) this.migrate(MIGRATE_ADVANCE)
     this.prepare()
     return freed
   }
@@ -1291,27 +1402,49 @@ export class ConnectionTable {
     b6o: number
   ): number {
     const h = hash3(this.seed, a, b, ports, tag)
-    let e: number
-    const old = this.oldInB
-    if (old !== null && (h & this.oldMask) >= this.rehashPos) e = old[h & this.oldMask]!
-    else e = this.inB[h & this.mask]!
+    const e = this.probeInFull(this.inIdx, this.slots, h, tag, a, b, ports, a6, a6o, b6, b6o)
+    const old = this.oldInIdx
+    if (e >= 0 || old === null) return e
+    return this.probeInFull(old, this.oldSlots, h, tag, a, b, ports, a6, a6o, b6, b6o)
+  }
+
+  // Probe of the in index for any key (templates, IPv6: the record holds folded words, the pool the addresses).
+  private probeInFull(
+    index: Int32Array,
+    n: number,
+    h: number,
+    tag: number,
+    a: number,
+    b: number,
+    ports: number,
+    a6: Uint32Array | null,
+    a6o: number,
+    b6: Uint32Array | null,
+    b6o: number
+  ): number {
+    const em = this.entryMask
+    const fp = (h & this.fpMask) << this.entryBits
     const keyC = this.keyC
-    while (e !== 0) {
-      const i = e - 1
-      const k = keyC[i >>> CHUNK_BITS]!
-      const o = (i & CHUNK_MASK) << 3
-      if (
-        k[o] === a &&
-        k[o + 1] === b &&
-        k[o + 2] === ports &&
-        (k[o + 3]! & META_IN_MATCH) === tag &&
-        (a6 === null || (this.equal6(i, P_CLIENT, a6, a6o) && this.equal6(i, P_VIRTUAL, b6!, b6o)))
-      ) {
-        return i
+    let s = home(h, n)
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) return -1
+      if ((v & ~em) === fp && (v & em) !== 0) {
+        const i = (v & em) - 1
+        const k = keyC[i >>> CHUNK_BITS]!
+        const o = (i & CHUNK_MASK) << 3
+        if (
+          k[o] === a &&
+          k[o + 1] === b &&
+          k[o + 2] === ports &&
+          (k[o + 3]! & META_IN_MATCH) === tag &&
+          (a6 === null || (this.equal6(i, P_CLIENT, a6, a6o) && this.equal6(i, P_VIRTUAL, b6!, b6o)))
+        ) {
+          return i
+        }
       }
-      e = k[o + K_IN_NEXT]!
+      if (++s === n) s = 0
     }
-    return -1
   }
 
   private equal6(entry: number, part: number, words: Uint32Array, offset: number): boolean {
@@ -1343,33 +1476,77 @@ export class ConnectionTable {
   }
 
   private outHash(i: number): number {
+    this.outKey(i)
+    return hash3(this.seed, this.okSrc, this.okDst, this.okPorts, this.okTag)
+  }
+
+  // The reply tuple of entry i (what lookupOut is called with) into the ok* fields; IPv6: folded addresses, and
+  // which pool parts hold the full ones.
+  private outKey(i: number): void {
     const c = i >>> CHUNK_BITS
-    const s = i & CHUNK_MASK
+    const o = (i & CHUNK_MASK) << 3
     const k = this.keyC[c]!
-    const o = s << 3
     const meta = k[o + K_META]!
     const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
     const kp = k[o + K_PORTS]!
-    const rp = this.keyC[c]![(s << 3) + K_RPORTS]!
+    const rp = k[o + K_RPORTS]!
     const v6 = (meta & META_IPV6) !== 0
-    const tag = (meta & 0xff) | (v6 ? 0x100 : 0)
-    let src: number
-    let dst: number
-    let ports: number
+    this.okTag = (meta & 0xff) | (v6 ? 0x100 : 0)
     if (fwd === ConnectionFlags.MASQ) {
-      src = v6 ? this.fold6Of(i, P_DEST) : this.keyC[c]![(s << 3) + K_DADDR]!
-      dst = k[o + K_CLIENT]!
-      ports = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
+      this.okSrcPart = P_DEST
+      this.okDstPart = P_CLIENT
+      this.okSrc = v6 ? this.fold6Of(i, P_DEST) : k[o + K_DADDR]!
+      this.okDst = k[o + K_CLIENT]!
+      this.okPorts = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
     } else if (fwd === ConnectionFlags.FULLNAT) {
-      src = v6 ? this.fold6Of(i, P_DEST) : this.keyC[c]![(s << 3) + K_DADDR]!
-      dst = v6 ? this.fold6Of(i, P_LOCAL) : this.laddrC[c]![s]!
-      ports = rp
+      this.okSrcPart = P_DEST
+      this.okDstPart = P_LOCAL
+      this.okSrc = v6 ? this.fold6Of(i, P_DEST) : k[o + K_DADDR]!
+      this.okDst = v6 ? this.fold6Of(i, P_LOCAL) : k[o + K_LADDR]!
+      this.okPorts = rp
     } else {
-      src = k[o + K_VIRTUAL]!
-      dst = k[o + K_CLIENT]!
-      ports = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
+      this.okSrcPart = P_VIRTUAL
+      this.okDstPart = P_CLIENT
+      this.okSrc = k[o + K_VIRTUAL]!
+      this.okDst = k[o + K_CLIENT]!
+      this.okPorts = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
     }
-    return hash3(this.seed, src, dst, ports, tag)
+  }
+
+  // Whether entries x and y have the same key in the in index (out = false) or the out index (out = true).
+  private sameKey(out: boolean, x: number, y: number): boolean {
+    const kx = this.keyC[x >>> CHUNK_BITS]!
+    const ox = (x & CHUNK_MASK) << 3
+    const ky = this.keyC[y >>> CHUNK_BITS]!
+    const oy = (y & CHUNK_MASK) << 3
+    if (!out) {
+      if (
+        kx[ox] !== ky[oy] ||
+        kx[ox + 1] !== ky[oy + 1] ||
+        kx[ox + 2] !== ky[oy + 2] ||
+        (kx[ox + 3]! & META_IN_MATCH) !== (ky[oy + 3]! & META_IN_MATCH)
+      ) {
+        return false
+      }
+      if ((kx[ox + 3]! & META_IPV6) === 0) return true
+      return this.same6(x, P_CLIENT, y, P_CLIENT) && this.same6(x, P_VIRTUAL, y, P_VIRTUAL)
+    }
+    this.outKey(x)
+    const src = this.okSrc
+    const dst = this.okDst
+    const ports = this.okPorts
+    const tag = this.okTag
+    const srcPart = this.okSrcPart
+    const dstPart = this.okDstPart
+    this.outKey(y)
+    if (src !== this.okSrc || dst !== this.okDst || ports !== this.okPorts || tag !== this.okTag) return false
+    if ((tag & 0x100) === 0) return true
+    return this.same6(x, srcPart, y, this.okSrcPart) && this.same6(x, dstPart, y, this.okDstPart)
+  }
+
+  private same6(x: number, xPart: number, y: number, yPart: number): boolean {
+    const p = this.keyC[y >>> CHUNK_BITS]![((y & CHUNK_MASK) << 3) + K_DADDR]!
+    return this.equal6(x, xPart, this.pool[p >>> POOL_BITS]!, ((p & POOL_MASK) << 4) + yPart)
   }
 
   private fold6Of(entry: number, part: number): number {
@@ -1377,120 +1554,147 @@ export class ConnectionTable {
     return fold6(this.pool[p >>> POOL_BITS]!, ((p & POOL_MASK) << 4) + part)
   }
 
-  private selectIn(h: number): void {
-    const old = this.oldInB
-    if (old !== null && (h & this.oldMask) >= this.rehashPos) {
-      this.selArr = old
-      this.selIdx = h & this.oldMask
-    } else {
-      this.selArr = this.inB
-      this.selIdx = h & this.mask
-    }
-  }
-
-  private selectOut(h: number): void {
-    const old = this.oldOutB
-    if (old !== null && (h & this.oldMask) >= this.rehashPos) {
-      this.selArr = old
-      this.selIdx = h & this.oldMask
-    } else {
-      this.selArr = this.outB
-      this.selIdx = h & this.mask
-    }
-  }
-
   private hashIn(i: number): void {
-    this.selectIn(this.inHash(i))
-    this.keyI[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_IN_NEXT] = this.selArr[this.selIdx]!
-    this.selArr[this.selIdx] = i + 1
+    this.place(this.inIdx, this.slots, this.inHash(i), i, false, true)
   }
 
   private hashOut(i: number): void {
-    this.selectOut(this.outHash(i))
-    this.keyI[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_OUT_NEXT] = this.selArr[this.selIdx]!
-    this.selArr[this.selIdx] = i + 1
+    this.place(this.outIdx, this.slots, this.outHash(i), i, true, true)
   }
 
   private unhashIn(i: number): void {
-    this.selectIn(this.inHash(i))
-    this.unlinkChain(this.selArr, this.selIdx, K_IN_NEXT, i)
+    this.unplace(false, this.inHash(i), i)
   }
 
   private unhashOut(i: number): void {
-    this.selectOut(this.outHash(i))
-    this.unlinkChain(this.selArr, this.selIdx, K_OUT_NEXT, i)
+    this.unplace(true, this.outHash(i), i)
   }
 
-  private unlinkChain(heads: Int32Array, idx: number, word: number, i: number): void {
-    const keyI = this.keyI
-    const own = keyI[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + word]!
-    let e = heads[idx]!
-    if (e === i + 1) {
-      heads[idx] = own
+  // Adds entry i at the end of its probe run. With `newestFirst`, entries with the same key already in the run
+  // each move on to the next one's slot (the last to the free slot), so the newest is found first, like the
+  // kernel's list_add at the chain head. Fingerprints make the key comparisons rare.
+  private place(index: Int32Array, n: number, h: number, i: number, out: boolean, newestFirst: boolean): void {
+    const em = this.entryMask
+    const fp = (h & this.fpMask) << this.entryBits
+    let s = home(h, n)
+    let first = -1
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) break
+      if (newestFirst && first < 0 && (v & ~em) === fp && (v & em) !== 0 && this.sameKey(out, (v & em) - 1, i)) {
+        first = s
+      }
+      if (++s === n) s = 0
+    }
+    if (first < 0) {
+      index[s] = fp | (i + 1)
       return
     }
-    while (e !== 0) {
-      const p = e - 1
-      const pk = keyI[p >>> CHUNK_BITS]!
-      const po = ((p & CHUNK_MASK) << 3) + word
-      const n = pk[po]!
-      if (n === i + 1) {
-        pk[po] = own
+    let carry = fp | (i + 1)
+    for (let p = first; ; ) {
+      const v = index[p]!
+      if (v === 0) {
+        index[p] = carry
         return
       }
-      e = n
+      if ((v & ~em) === fp && (v & em) !== 0 && this.sameKey(out, (v & em) - 1, i)) {
+        index[p] = carry
+        carry = v
+      }
+      if (++p === n) p = 0
     }
+  }
+
+  private unplace(out: boolean, h: number, i: number): void {
+    const old = out ? this.oldOutIdx : this.oldInIdx
+    if (old !== null && i >= this.migrateAt && this.bury(old, this.oldSlots, h, i)) return
+    this.erase(out ? this.outIdx : this.inIdx, this.slots, h, i, out)
+  }
+
+  // Replaces entry i's slot with a tombstone: the index being drained by a resize keeps its probe runs intact and
+  // never receives new entries. False when entry i is not in it.
+  private bury(index: Int32Array, n: number, h: number, i: number): boolean {
+    const em = this.entryMask
+    let s = home(h, n)
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) return false
+      if ((v & em) === i + 1) {
+        index[s] = this.tombstone
+        return true
+      }
+      if (++s === n) s = 0
+    }
+  }
+
+  // Removes entry i from the live index by backward-shift deletion (Knuth's algorithm R): later members of the run
+  // move back into the hole unless their home lies between the hole and their slot, so the live index never holds
+  // tombstones and probe runs stay as short as the load factor makes them.
+  private erase(index: Int32Array, n: number, h: number, i: number, out: boolean): void {
+    const em = this.entryMask
+    let s = home(h, n)
+    for (;;) {
+      const v = index[s]!
+      if (v === 0) return
+      if ((v & em) === i + 1) break
+      if (++s === n) s = 0
+    }
+    let hole = s
+    let j = s
+    for (;;) {
+      if (++j === n) j = 0
+      const v = index[j]!
+      if (v === 0) break
+      const e = (v & em) - 1
+      const k = home(out ? this.outHash(e) : this.inHash(e), n)
+      if (hole <= j ? k <= hole || k > j : k <= hole && k > j) {
+        index[hole] = v
+        hole = j
+      }
+    }
+    index[hole] = 0
   }
 
   private startGrow(): void {
-    this.oldInB = this.inB
-    this.oldOutB = this.outB
-    this.oldMask = this.mask
-    this.rehashPos = 0
-    const n = (this.mask + 1) * 2
+    const n = grownSlots(this.slots)
+    this.oldInIdx = this.inIdx
+    this.oldOutIdx = this.outIdx
+    this.oldSlots = this.slots
     // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty". Normally
     // prepared ahead by advance().
-    this.inB = this.spareIn !== null && this.spareIn.length === n ? this.spareIn : new Int32Array(n)
-    this.outB = this.spareOut !== null && this.spareOut.length === n ? this.spareOut : new Int32Array(n)
+    this.inIdx = this.spareIn !== null && this.spareIn.length === n ? this.spareIn : new Int32Array(n)
+    this.outIdx = this.spareOut !== null && this.spareOut.length === n ? this.spareOut : new Int32Array(n)
     this.spareIn = null
     this.spareOut = null
-    this.mask = n - 1
+    this.slots = n
+    this.migrateAt = 0
   }
 
-  private rehashSome(buckets: number): void {
-    const oldIn = this.oldInB!
-    const oldOut = this.oldOutB!
-    const end = Math.min(this.oldMask + 1, this.rehashPos + buckets)
-    for (let b = this.rehashPos; b < end; b++) {
-      let e = oldIn[b]!
-      oldIn[b] = 0
-      while (e !== 0) {
-        const i = e - 1
-        const nc = this.keyI[i >>> CHUNK_BITS]!
-        const no = ((i & CHUNK_MASK) << 3) + K_IN_NEXT
-        const next = nc[no]!
-        const nb = this.inHash(i) & this.mask
-        nc[no] = this.inB[nb]!
-        this.inB[nb] = e
-        e = next
-      }
-      e = oldOut[b]!
-      oldOut[b] = 0
-      while (e !== 0) {
-        const i = e - 1
-        const nc = this.keyI[i >>> CHUNK_BITS]!
-        const no = ((i & CHUNK_MASK) << 3) + K_OUT_NEXT
-        const next = nc[no]!
-        const nb = this.outHash(i) & this.mask
-        nc[no] = this.outB[nb]!
-        this.outB[nb] = e
-        e = next
+  // Moves the entries with indexes migrateAt .. migrateAt + limit - 1 from the old indexes to the new ones, in entry
+  // order, so the records are read sequentially. An entry not found in the old index was inserted (or re-keyed)
+  // after the resize began and is already in the new one.
+  private migrate(limit: number): void {
+    const oldIn = this.oldInIdx!
+    const oldOut = this.oldOutIdx!
+    const on = this.oldSlots
+    const end = Math.min(this.high, this.migrateAt + limit)
+    for (let i = this.migrateAt; i < end; i++) {
+      const meta = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_META]!
+      if (meta === 0) continue
+      const hi = this.inHash(i)
+      if (!this.bury(oldIn, on, hi, i)) continue
+      this.place(this.inIdx, this.slots, hi, i, false, false)
+      if ((meta & META_TEMPLATE) === 0) {
+        const ho = this.outHash(i)
+        this.bury(oldOut, on, ho, i)
+        this.place(this.outIdx, this.slots, ho, i, true, false)
       }
     }
-    this.rehashPos = end
-    if (end > this.oldMask) {
-      this.oldInB = null
-      this.oldOutB = null
+    this.migrateAt = end
+    if (end >= this.high) {
+      this.oldInIdx = null
+      this.oldOutIdx = null
+      this.oldSlots = 0
     }
   }
 
@@ -1535,7 +1739,7 @@ export class ConnectionTable {
     const c = i >>> CHUNK_BITS
     const s = i & CHUNK_MASK
     if (this.isTemplate(i) && this.linkC[c]![s]! > 0) {
-      this.timeoutC[c]![s] = RELINGER_MS
+      this.keyC[c]![(s << 3) + K_TIMEOUT] = RELINGER_MS
       this.expC[c]![s] = now + RELINGER_MS
       if (!detached) this.wheelUnlink(i)
       this.file(i)
@@ -1580,7 +1784,7 @@ export class ConnectionTable {
       this.poolFree = p + 1
     }
     this.keyC[c]![(s << 3) + K_META] = 0
-    this.keyI[c]![(s << 3) + K_IN_NEXT] = this.freeHead
+    this.wNextC[c]![s] = this.freeHead
     this.freeHead = i + 1
     this.count--
   }
@@ -1626,7 +1830,7 @@ export class ConnectionTable {
   private allocate(): number {
     if (this.freeHead !== 0) {
       const i = this.freeHead - 1
-      this.freeHead = this.keyI[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 3) + K_IN_NEXT]!
+      this.freeHead = this.wNextC[i >>> CHUNK_BITS]![i & CHUNK_MASK]!
       return i
     }
     if (this.high === this.capacity && !this.addChunk()) return -1
@@ -1651,10 +1855,8 @@ export class ConnectionTable {
     const recordAt = take(RECORD_WORDS * 4)
     this.keyC.push(new Uint32Array(buffer, recordAt, CHUNK_SIZE * RECORD_WORDS))
     this.keyI.push(new Int32Array(buffer, recordAt, CHUNK_SIZE * RECORD_WORDS))
-    this.laddrC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
     this.wNextC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
     this.wPrevC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
-    this.timeoutC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
     this.linkC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
     this.inPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
     this.outPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
@@ -1665,21 +1867,20 @@ export class ConnectionTable {
   }
 
   /**
-   * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next doubling is near, the next
+   * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next resize is near, the next
    * pair of index arrays. New ArrayBuffers can make V8 collect garbage ("external memory pressure"), which takes
    * milliseconds; doing it here keeps insert() free of allocations as long as advance() runs regularly.
    */
   private prepare(): void {
     // At most one allocation per call, so a single advance() stays short.
     if (this.freeHead === 0 && this.capacity - this.high < CHUNK_SIZE / 2 && this.addChunk()) return
-    const next = (this.mask + 1) * 2
-    // Shortly before the doubling (at 98% of its trigger), and only if the table may still grow.
+    // Shortly before the resize (at 98% of its trigger), and only if the table may still grow.
     if (
-      this.count > 1.96 * (this.mask + 1) &&
-      this.maxConnections > 2 * (this.mask + 1) &&
-      this.mask < 1 << 29 &&
-      this.oldInB === null
+      this.oldInIdx === null &&
+      this.count > 0.98 * MAX_LOAD * this.slots &&
+      this.maxConnections > MAX_LOAD * this.slots
     ) {
+      const next = grownSlots(this.slots)
       if (this.spareIn === null) this.spareIn = new Int32Array(next)
       else if (this.spareOut === null) this.spareOut = new Int32Array(next)
     }
@@ -1697,15 +1898,22 @@ export class ConnectionTable {
 }
 
 /**
- * Bytes of column storage per entry slot: key 16, real-server address 4, ports 4, local address 4, two hash links
- * 8, two wheel links 8, expiry 8, timeout 4, service 2, destination 2, control 4, packet counters 8, byte counters 16.
+ * Bytes of column storage per entry slot: the 32-byte record (key 16, local address 4, timeout 4, real-server
+ * address 4, ports 4), two wheel links 8, expiry 8, service 2, destination 2, control 4, packet counters 8, byte
+ * counters 16. The indexes add 4 bytes per index slot (at most 0.8 full, so at least 5 bytes per entry each).
  *
  * @example
  * ```ts
- * ConnectionTable.BYTES_PER_ENTRY // 88
+ * ConnectionTable.BYTES_PER_ENTRY // 80
  * ```
  */
-export const BYTES_PER_ENTRY = 16 + 4 + 4 + 4 + 8 + 8 + 8 + 4 + 2 + 2 + 4 + 8 + 16
+export const BYTES_PER_ENTRY = 32 + 8 + 8 + 2 + 2 + 4 + 8 + 16
+
+// Home slot of hash h in an index of n slots: floor(h * n / 2^32), uniform for any n (not only powers of two).
+const home = (h: number, n: number): number => ((h >>> 0) * n * TWO_TO_MINUS_32) | 0
+
+// Index size after a resize: GROWTH times larger, a multiple of 16 slots (one 64-byte line).
+const grownSlots = (n: number): number => Math.ceil((n * GROWTH) / 16) * 16
 
 /**
  * A new, empty table.
