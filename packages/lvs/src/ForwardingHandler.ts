@@ -203,7 +203,9 @@ export const Stat = {
   /** IPv6: unsolicited neighbour advertisements (the IPv6 gratuitous ARP) when taking an address. */
   unsolicitedAdvertisements: 44,
   /** IPv6: NDP messages that failed validation (hop limit not 255, bad checksum, short). */
-  dropNdp: 45
+  dropNdp: 45,
+  /** FULLNAT SYNs forwarded without TOA: no room in the 40-byte option area (or malformed options). */
+  toaFailed: 46
 } as const
 
 /**
@@ -455,10 +457,8 @@ export const make = FrameHandler.define((ctx) => {
     const cursors: Array<Uint16Array | undefined> = []
     for (const s of vst.services.values()) {
       const previous = localPortCursor[s.id]
-      cursors[s.id] =
-        previous !== undefined && previous.length === s.localAddresses.length
-          ? previous
-          : new Uint16Array(s.localAddresses.length).fill(1023)
+      const n = s.family === 6 ? s.localAddresses6.length / 16 : s.localAddresses.length
+      cursors[s.id] = previous !== undefined && previous.length === n ? previous : new Uint16Array(n).fill(1023)
     }
     localPortCursor = cursors
     rebuild6()
@@ -847,14 +847,40 @@ export const make = FrameHandler.define((ctx) => {
   const persistentChooser = {
     choose(service: number, conn: ConnectionParams.ConnectionParams): boolean {
       if (!chooser.choose(service, conn)) return false
-      if (conn.method === ConnectionFlags.FULLNAT && !allocateLocal(chooser.service!, conn.protocol)) return false
+      if (conn.method === ConnectionFlags.FULLNAT && !allocateLocalFor(chooser.service!, conn)) return false
       return true
     },
     describe(destination: number, conn: ConnectionParams.ConnectionParams): void {
       chooser.describe(destination, conn)
-      if (conn.method === ConnectionFlags.FULLNAT) allocateLocal(chooser.service!, conn.protocol)
+      if (conn.method === ConnectionFlags.FULLNAT) allocateLocalFor(chooser.service!, conn)
     }
   }
+
+  /**
+   * IPv6 {@link allocateLocal}: a local address of the service's IPv6 pool (round robin) and a port such
+   * that no connection has the reply tuple RIP:RPORT -> LIP:LPORT; written into `params`.
+   */
+  const allocateLocal6 = (s: VST.Service, protocol: number): boolean => {
+    const pool = s.localAddresses6
+    const n = pool.length >>> 4
+    const cursors = localPortCursor[s.id]
+    if (n === 0 || cursors === undefined) return false
+    const lip = params.localAddress6
+    for (let tries = 0; tries < 64; tries++) {
+      const k = localNext[s.id]! % n
+      localNext[s.id] = (k + 1) % n
+      for (let w = 0; w < 4; w++) lip[w] = Frames.readU32(pool, k * 16 + w * 4)
+      const port = cursors[k]! >= 65535 ? 1024 : cursors[k]! + 1
+      cursors[k] = port
+      if (conns.lookupOut6(protocol, params.destinationAddress6, 0, params.destinationPort, lip, 0, port) < 0) {
+        params.localPort = port
+        return true
+      }
+    }
+    return false
+  }
+  const allocateLocalFor = (s: VST.Service, conn: ConnectionParams.ConnectionParams): boolean =>
+    conn.ipv6 ? allocateLocal6(s, conn.protocol) : allocateLocal(s, conn.protocol)
 
   // ---- forwarding of tracked packets ----
   const signalOf = (protocol: number): number =>
@@ -899,7 +925,7 @@ export const make = FrameHandler.define((ctx) => {
         if (grew >= 0) {
           length += grew
           stats[Stat.toaInserted]!++
-        }
+        } else stats[Stat.toaFailed]!++
       }
       Nat.setAddressesV4(
         b,
@@ -1277,7 +1303,10 @@ export const make = FrameHandler.define((ctx) => {
   }
   const rebuild6 = () => {
     const parts: Array<Uint8Array> = [...port6]
-    for (const s of vst.services.values()) if (s.family === 6 && s.fwmark === 0) parts.push(s.address6)
+    for (const s of vst.services.values()) {
+      if (s.family === 6 && s.fwmark === 0) parts.push(s.address6)
+      if (s.family === 6) parts.push(s.localAddresses6)
+    }
     const seen = new Set<string>()
     const out: Array<number> = []
     for (const part of parts) {
@@ -1554,9 +1583,39 @@ export const make = FrameHandler.define((ctx) => {
     }
     count(d.slot, VST.Stats.inPackets, 1)
     count(d.slot, VST.Stats.inBytes, l3Length)
+    let length = l3Length
     if (method === ConnectionFlags.MASQ) {
       if (protocol === IpProtocol.Icmpv6) Nat.icmpErrorInV6(b, p, d.address6, 0, conns.destinationPort(e))
       else Nat.setDestinationV6(b, l3, p.l4Offset, protocol, d.address6, 0, conns.destinationPort(e))
+    } else if (method === ConnectionFlags.FULLNAT) {
+      conns.readLocalAddress6(e, w6, 8)
+      storeBytes(8, 0) // a6[0..16) = LIP
+      if (protocol === IpProtocol.Icmpv6) {
+        // About a reply we sent (VIP:VPORT -> CIP:CPORT): the quote becomes RIP:RPORT -> LIP:LPORT.
+        Nat.icmpErrorInV6(b, p, d.address6, 0, conns.destinationPort(e))
+        Nat.icmpErrorOutV6(b, p, a6, 0, conns.localPort(e))
+      } else {
+        if (protocol === Protocol.TCP && (signal & TcpState.SYN) !== 0 && (signal & TcpState.ACK) === 0) {
+          // TOA first: the client's address is still the packet's source.
+          const grew = Tcp.setToa6(b, l3, p.l4Offset, conns.clientPort(e), b, l3 + Ipv6.SOURCE)
+          if (grew >= 0) {
+            length += grew
+            stats[Stat.toaInserted]!++
+          } else stats[Stat.toaFailed]!++
+        }
+        Nat.setAddressesV6(
+          b,
+          l3,
+          p.l4Offset,
+          protocol,
+          a6,
+          0,
+          conns.localPort(e),
+          d.address6,
+          0,
+          conns.destinationPort(e)
+        )
+      }
     } else if (method === ConnectionFlags.TUNNEL) {
       const t = tunnels6[d.id]
       if (t === undefined) return void stats[Stat.dropNoRoute]!++
@@ -1571,10 +1630,10 @@ export const make = FrameHandler.define((ctx) => {
       }
       return
     }
-    if (output6(o, l3, l3Length, hopArray(r, d.address6), hopOffset(r, 0), port, now)) stats[Stat.forwardedIn]!++
+    if (output6(o, l3, length, hopArray(r, d.address6), hopOffset(r, 0), port, now)) stats[Stat.forwardedIn]!++
   }
 
-  /** Real server -> client, IPv6 NAT replies (and ICMPv6 errors about them). */
+  /** Real server -> client, IPv6 NAT and FULLNAT replies (and ICMPv6 errors about them). */
   const forwardOut6 = (inPort: number, o: number, e: number, protocol: number, signal: number, now: number): void => {
     const l3 = p.l3Offset
     const l3Length = p.l3End - l3
@@ -1598,7 +1657,15 @@ export const make = FrameHandler.define((ctx) => {
     }
     conns.readVirtualAddress6(e, w6, 12)
     storeBytes(12, 16)
-    if (protocol === IpProtocol.Icmpv6) Nat.icmpErrorOutV6(b, p, a6, 16, conns.virtualPort(e))
+    if (conns.method(e) === ConnectionFlags.FULLNAT) {
+      if (protocol === IpProtocol.Icmpv6) {
+        // About RIP:RPORT <- LIP:LPORT: the quote becomes CIP:CPORT -> VIP:VPORT, the outer VIP -> CIP.
+        Nat.icmpErrorOutV6(b, p, a6, 16, conns.virtualPort(e))
+        Nat.icmpErrorInV6(b, p, a6, 0, conns.clientPort(e))
+      } else {
+        Nat.setAddressesV6(b, l3, p.l4Offset, protocol, a6, 16, conns.virtualPort(e), a6, 0, conns.clientPort(e))
+      }
+    } else if (protocol === IpProtocol.Icmpv6) Nat.icmpErrorOutV6(b, p, a6, 16, conns.virtualPort(e))
     else Nat.setSourceV6(b, l3, p.l4Offset, protocol, a6, 16, conns.virtualPort(e))
     if (output6(o, l3, l3Length, hopArray(r, a6), hopOffset(r, 0), port, now)) stats[Stat.forwardedOut]!++
   }
@@ -1625,7 +1692,7 @@ export const make = FrameHandler.define((ctx) => {
     }
     // From a real server about a packet we forwarded (CIP -> RIP).
     e = conns.lookupOut6(iproto, w6, 4, p.innerDestinationPort, w6, 0, p.innerSourcePort)
-    if (e >= 0 && conns.method(e) === ConnectionFlags.MASQ) {
+    if (e >= 0 && (conns.method(e) === ConnectionFlags.MASQ || conns.method(e) === ConnectionFlags.FULLNAT)) {
       if (!valid()) {
         stats[Stat.dropIcmpChecksum]!++
         return true
@@ -1721,6 +1788,11 @@ export const make = FrameHandler.define((ctx) => {
           if (verdict === ConnectionTable.FORWARD) return forwardIn6(inPort, o, e, protocol, signal, now)
           e = -1
         }
+        // A FULLNAT reply (RIP:RPORT -> LIP:LPORT, the local address being ours).
+        e = conns.lookupOut6(protocol, w6, 0, sport, w6, 4, dport)
+        if (e >= 0 && conns.method(e) === ConnectionFlags.FULLNAT) {
+          return forwardOut6(inPort, o, e, protocol, signal, now)
+        }
         const mark = vst.classifier6Count > 0 ? vst.classify6(protocol, b, srcOff, dstOff, dport) : 0
         const s = vst.lookup6(mark, protocol, b, dstOff, dport)
         if (s !== undefined && conns.schedulesNew(protocol, signal)) {
@@ -1794,7 +1866,7 @@ export const make = FrameHandler.define((ctx) => {
     if (output6(o, l3, l3Length, hopArray(r, b), hopOffset(r, dstOff), port, now)) stats[Stat.routed]!++
   }
 
-  /** ip_vs_schedule for IPv6 services (no FULLNAT). */
+  /** ip_vs_schedule for IPv6 services. */
   const schedule6 = (s: VST.Service, protocol: number, sport: number, dport: number, now: number) => {
     params.reset()
     params.ipv6 = true
@@ -1811,7 +1883,7 @@ export const make = FrameHandler.define((ctx) => {
     chooser.failure = "no destination available"
     let e: number
     if (s.persistent !== undefined) {
-      e = Persistence.schedule(conns, s.persistent, params, chooser, now)
+      e = Persistence.schedule(conns, s.persistent, params, persistentChooser, now)
       if (e === Persistence.NO_DESTINATION) {
         logNoDest(s, chooser.failure, now)
         return NO_DESTINATION
@@ -1821,6 +1893,10 @@ export const make = FrameHandler.define((ctx) => {
       if (!chooser.choose(s.id, params)) {
         logNoDest(s, chooser.failure, now)
         return NO_DESTINATION
+      }
+      if (params.method === ConnectionFlags.FULLNAT && !allocateLocal6(s, protocol)) {
+        stats[Stat.dropPortsExhausted]!++
+        return TABLE_FULL
       }
       e = conns.insert(params, now)
     }

@@ -44,8 +44,9 @@ export const sampleServices = (plan: Lab.Plan, method: VST.Method = "nat"): Arra
 }
 
 /**
- * The IPv6 sample table: `[VIP6]:80` to both real servers' IPv6 addresses, weights 1 and 2 (NAT maps rs2
- * to port 8000 as in the IPv4 table; DR and TUN keep port 80).
+ * The IPv6 sample table: `[VIP6]:80` to both real servers' IPv6 addresses, weights 1 and 2 (NAT and
+ * FULLNAT map rs2 to port 8000 as in the IPv4 table; DR and TUN keep port 80). FULLNAT sources from the
+ * local address {@link LOCAL_ADDRESS6} on the servers' network.
  *
  * @example
  * ```ts
@@ -55,16 +56,27 @@ export const sampleServices = (plan: Lab.Plan, method: VST.Method = "nat"): Arra
 export const sampleServices6 = (plan: Lab.Plan, method: VST.Method = "nat"): Array<Director.ServiceConfig> => {
   const [rs1, rs2] = plan.realServers
   const web = { protocol: "tcp", address: plan.vip6, port: 80, scheduler: "wrr" } as const
+  const mapped = method === "nat" || method === "fullnat"
   return [
     {
-      service: web,
+      service: method === "fullnat" ? { ...web, localAddresses: [LOCAL_ADDRESS6] } : web,
       destinations: [
         { address: rs1!.address6, port: 80, weight: 1, method },
-        { address: rs2!.address6, port: method === "nat" ? 8000 : 80, weight: 2, method }
+        { address: rs2!.address6, port: mapped ? 8000 : 80, weight: 2, method }
       ]
     }
   ]
 }
+
+/**
+ * The lab's IPv6 FULLNAT local address (on the servers' network fd00:200:2::/64).
+ *
+ * @example
+ * ```ts
+ * LabDirector.LOCAL_ADDRESS6 // "fd00:200:2::50"
+ * ```
+ */
+export const LOCAL_ADDRESS6 = "fd00:200:2::50"
 
 /**
  * Director options for the lab's taps and addresses.
@@ -192,7 +204,8 @@ const realServerCli = new URL(isSource ? "./bin/realserver.ts" : "./bin/realserv
 
 /**
  * Starts the userspace LVS-TUN endpoint (`lvs-realserver tun`, see `RealServerTunnel`) in a real server's
- * namespace, decapsulating IPIP and GRE from its `eth0` (and GUE to `guePort` when given); `lab down` stops it with the namespace's processes. Waits
+ * namespace, decapsulating IPIP, IPv6-in-IPv6 and GRE (IPv4 or IPv6 outer, to the server's two addresses) from its
+ * `eth0` (and GUE to `guePort` when given); `lab down` stops it with the namespace's processes. Waits
  * until it is ready; returns false (with the log) when it did not start.
  *
  * @example
@@ -212,6 +225,8 @@ export const startTunnelEndpoint = (plan: Lab.Plan, rs: Lab.RealServer, guePort?
       "eth0",
       "--address",
       rs.address,
+      "--address",
+      rs.address6,
       ...(guePort !== undefined ? ["--gue-port", String(guePort)] : [])
     ]
     const child = spawn("ip", ["netns", "exec", rs.netns, process.execPath, ...args], {

@@ -1,17 +1,20 @@
 /**
- * A real server's tunnel endpoint in userspace, for LVS-TUN on kernels without the `ipip` module (many
- * containers and the development machine, ipvs.md §7.3): it receives the IPIP packets the director sends
- * to this host on an interface (an `AF_PACKET` socket), strips the outer IPv4 header (IPIP; GRE; or GUE to the
- * configured port, as `ipvsadm --tun-type gue --tun-port`) and hands the inner
- * packet (client -> VIP) to the host's stack through a TAP device, as the kernel's `tunl0` would after
- * decapsulation. The host owns the VIP on `lo` (`arp_ignore=1`, `arp_announce=2`, as for DR) and answers
- * the client directly.
+ * A real server's tunnel endpoint in userspace, for LVS-TUN on kernels without the `ipip` / `ip6_tunnel`
+ * modules (many containers and the development machine, ipvs.md §7.3): it receives the tunnel packets the
+ * director sends to this host on an interface (two `AF_PACKET` sockets, one for IPv4 and one for IPv6 outer
+ * headers), strips the outer header (IPIP, IPv6-in-IPv6 with next header 41, IPv4-in-IPv6 with next
+ * header 4; GRE; or GUE to the configured port, as `ipvsadm --tun-type gue --tun-port`) and hands the inner
+ * packet (client -> VIP) to the host's stack through a TAP device, as the kernel's `tunl0` / `ip6tnl0`
+ * would after decapsulation. The host owns the VIP on `lo` (`arp_ignore=1`, `arp_announce=2`, as for DR)
+ * and answers the client directly.
  *
- * The host's own stack still sees the outer packets and, having no IPIP handler, answers them with ICMP
- * protocol unreachable; the director counts and drops those (`dropIcmpUnrelated`).
+ * The host's own stack still sees the outer packets and, having no tunnel handler, answers them with ICMP
+ * protocol unreachable (ICMPv6 parameter problem for IPv6); the director counts and drops those
+ * (`dropIcmpUnrelated`).
  *
  * Runs as its own process inside the real server's namespace (`lvs-realserver tun`); plain synchronous
- * loop: `poll` (200 ms) + non-blocking `recv` + `write`, one receive buffer, no allocation per packet.
+ * loop: `poll` (200 ms) over both sockets + non-blocking `recv` + `write`, one receive buffer, no allocation
+ * per packet.
  *
  * @module
  */
@@ -34,7 +37,7 @@ export interface Options {
   readonly interface: string
   /** TAP device handing inner packets to the host (created; default `lvstun0`). */
   readonly device?: string
-  /** Outer destinations accepted (default: any; normally this host's address). */
+  /** Outer destinations accepted, IPv4 or IPv6 (default: any; normally this host's addresses). */
   readonly addresses?: ReadonlyArray<string>
   /** Also decapsulate GUE (UDP) to this port (the director's `--tun-port`); default: GUE off. */
   readonly guePort?: number
@@ -60,6 +63,7 @@ const SOCK_DGRAM = 2
 const SOCK_NONBLOCK = 0o4000
 const SOCK_CLOEXEC = 0o2000000
 const ETH_P_IP_BE = 0x0008 // htons(0x0800)
+const ETH_P_IPV6_BE = 0xdd86 // htons(0x86dd)
 
 interface Sys {
   readonly socket: (domain: number, type: number, protocol: number) => number
@@ -110,59 +114,88 @@ export interface Endpoint {
  */
 export const open = (options: Options): Endpoint => {
   const s = sys()
-  const accepted = (options.addresses ?? []).map((a) => {
-    const v = Frames.parseIpv4(a)
-    if (v === undefined) throw new Error(`RealServerTunnel: addresses: ${JSON.stringify(a)} is not IPv4`)
-    return v
-  })
+  const accepted: Array<number> = []
+  const accepted6: Array<Uint8Array> = []
+  for (const a of options.addresses ?? []) {
+    const v4 = Frames.parseIpv4(a)
+    const v6 = v4 === undefined ? Frames.parseIpv6(a) : undefined
+    if (v4 !== undefined) accepted.push(v4)
+    else if (v6 !== undefined) accepted6.push(v6)
+    else throw new Error(`RealServerTunnel: addresses: ${JSON.stringify(a)} is not IPv4 or IPv6`)
+  }
+  const acceptAny = accepted.length === 0 && accepted6.length === 0
   const ifindex = Number(readFileSync(`/sys/class/net/${options.interface}/ifindex`, "utf8").trim())
   if (!Number.isInteger(ifindex) || ifindex <= 0)
     throw new Error(`RealServerTunnel: interface ${options.interface} not found`)
   const device = TapDevice.open({ name: options.device ?? "lvstun0" })
   for (const name of ["all", device.name]) writeFileSync(`/proc/sys/net/ipv4/conf/${name}/rp_filter`, "0")
-  const fd = s.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ETH_P_IP_BE)
-  if (fd < 0) {
+  const fds: Array<number> = []
+  const closeAll = () => {
+    for (const fd of fds) s.close(fd)
     TapDevice.close(device)
-    throw new Error(`RealServerTunnel: socket(AF_PACKET) failed, errno ${koffi.errno()}`)
   }
-  const sll = new Uint8Array(20) // struct sockaddr_ll
-  const view = new DataView(sll.buffer)
-  view.setUint16(0, AF_PACKET, true)
-  view.setUint16(2, ETH_P_IP_BE, true)
-  view.setInt32(4, ifindex, true)
-  if (s.bind(fd, sll, 20) < 0) {
-    s.close(fd)
-    TapDevice.close(device)
-    throw new Error(`RealServerTunnel: bind to ${options.interface} failed, errno ${koffi.errno()}`)
+  // One packet socket per outer family, each bound to the interface.
+  for (const protocol of [ETH_P_IP_BE, ETH_P_IPV6_BE]) {
+    const fd = s.socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol)
+    if (fd < 0) {
+      closeAll()
+      throw new Error(`RealServerTunnel: socket(AF_PACKET) failed, errno ${koffi.errno()}`)
+    }
+    fds.push(fd)
+    const sll = new Uint8Array(20) // struct sockaddr_ll
+    const view = new DataView(sll.buffer)
+    view.setUint16(0, AF_PACKET, true)
+    view.setUint16(2, protocol, true)
+    view.setInt32(4, ifindex, true)
+    if (s.bind(fd, sll, 20) < 0) {
+      closeAll()
+      throw new Error(`RealServerTunnel: bind to ${options.interface} failed, errno ${koffi.errno()}`)
+    }
   }
   const tapFd = device.fds[0]!
   const tapMac = TapDevice.parseMac(device.mac)!
   const buffer = new Uint8Array(65536 + 14)
-  const pollfd = new Uint8Array(8)
+  const pollfd = new Uint8Array(8 * fds.length)
   const pollView = new DataView(pollfd.buffer)
-  pollView.setInt32(0, fd, true)
-  pollView.setInt16(4, 1, true) // POLLIN
+  for (const [i, fd] of fds.entries()) {
+    pollView.setInt32(i * 8, fd, true)
+    pollView.setInt16(i * 8 + 4, 1, true) // POLLIN
+  }
   const counters: Counters = { received: 0, decapsulated: 0, ignored: 0, errors: 0 }
   const guePort = options.guePort ?? -1
   if (guePort !== -1 && !(Number.isInteger(guePort) && guePort > 0 && guePort <= 65535)) {
-    s.close(fd)
-    TapDevice.close(device)
+    closeAll()
     throw new Error(`RealServerTunnel: guePort ${guePort} is not in 1..65535`)
   }
   const parser = new PacketParser()
-  const isAccepted = (dst: number) => {
-    if (accepted.length === 0) return true
-    for (let i = 0; i < accepted.length; i++) if (accepted[i] === dst) return true
+  /** Whether the outer destination of the parsed packet (IPv4 at 16, IPv6 at 24) is one of ours. */
+  const isAccepted = (): boolean => {
+    if (acceptAny) return true
+    if (parser.ipVersion === 4) {
+      const dst = Frames.readU32(buffer, 16)
+      for (let i = 0; i < accepted.length; i++) if (accepted[i] === dst) return true
+      return false
+    }
+    for (let i = 0; i < accepted6.length; i++) {
+      const a = accepted6[i]!
+      let same = true
+      for (let k = 0; k < 16 && same; k++) if (a[k] !== buffer[24 + k]) same = false
+      if (same) return true
+    }
     return false
   }
   const step = (timeoutMs: number) => {
-    if (s.poll(pollfd, 1, timeoutMs) <= 0) return
+    if (s.poll(pollfd, fds.length, timeoutMs) <= 0) return
+    for (const fd of fds) drain(fd)
+  }
+  const drain = (fd: number) => {
     for (let k = 0; k < 64; k++) {
       const n = s.recv(fd, buffer, buffer.length, 0)
       if (n <= 0) return
       counters.received++
-      // IPIP, GRE or GUE (to guePort) with an IPv4 or IPv6 inner packet; anything else is the host's.
-      if (parser.parseIp(buffer, 0, n) !== 0 || parser.ipVersion !== 4 || !isAccepted(Frames.readU32(buffer, 16))) {
+      // IPIP / IPv6-in-IP, GRE or GUE (to guePort) with an IPv4 or IPv6 inner packet, in an IPv4 or IPv6
+      // outer header; anything else is the host's.
+      if (parser.parseIp(buffer, 0, n) !== 0 || parser.ipVersion === 0 || !isAccepted()) {
         counters.ignored++
         continue
       }
@@ -192,9 +225,6 @@ export const open = (options: Options): Endpoint => {
     device,
     counters,
     step,
-    close: () => {
-      s.close(fd)
-      TapDevice.close(device)
-    }
+    close: closeAll
   }
 }

@@ -152,7 +152,10 @@ export type ServiceSpec = ServiceKey & {
   /** Scheduler flags (`-b`, e.g. sh-fallback 0x08, sh-port 0x10). */
   readonly schedulerFlags?: number
   readonly persistence?: Persistence
-  /** FULLNAT local address pool: the sources the director uses towards real servers (DPVS `--laddr`). */
+  /**
+   * FULLNAT local address pool: the sources the director uses towards real servers (DPVS `--laddr`), of
+   * the service's family (IPv6 addresses for an IPv6 service).
+   */
   readonly localAddresses?: ReadonlyArray<string>
 }
 
@@ -328,7 +331,10 @@ export interface Service {
   persistence: Persistence | undefined
   /** What conntrack's persistence needs (rebuilt on edit). */
   persistent: ConntrackPersistence.PersistentService | undefined
+  /** IPv4 FULLNAT local address pool (IPv4 services). */
   localAddresses: ReadonlyArray<number>
+  /** IPv6 FULLNAT local address pool, 16 bytes per address (IPv6 services). */
+  localAddresses6: Uint8Array
   readonly destinations: Map<string, DestinationEntry>
 }
 
@@ -378,6 +384,13 @@ export const keyOf = (key: ServiceKey): string =>
   key.fwmark !== undefined
     ? `${key.family === 6 ? "fwm6" : "fwm"}/${key.fwmark}`
     : `${key.protocol}/${key.address}/${key.port}`
+
+/** Validated IPv6 addresses as one buffer, 16 bytes each. */
+const pool6 = (addresses: ReadonlyArray<string>): Uint8Array => {
+  const out = new Uint8Array(16 * addresses.length)
+  for (const [i, a] of addresses.entries()) out.set(Frames.parseIpv6(a)!, i * 16)
+  return out
+}
 
 /** A classifier rule's family: from its prefixes, else `family`; undefined = both families. */
 const ruleFamily = (r: ClassifierRule): 4 | 6 | undefined => {
@@ -607,9 +620,6 @@ export class VirtualServiceTable {
       if (Frames.parseIpv4(spec.address) === undefined && !v6) {
         return `address ${JSON.stringify(spec.address)} is not IPv4 or IPv6`
       }
-      if (v6 && (spec.localAddresses ?? []).length > 0) {
-        return "localAddresses (FULLNAT) are IPv4 only; an IPv6 service cannot have them"
-      }
       if (!isPort(spec.port)) return `port ${spec.port} is not in 0..65535`
       if (spec.port === 0 && spec.persistence === undefined && adding) {
         return "port 0 (all ports) requires persistence, as in ipvsadm"
@@ -632,7 +642,10 @@ export class VirtualServiceTable {
       }
     }
     for (const [i, a] of (spec.localAddresses ?? []).entries()) {
-      if (Frames.parseIpv4(a) === undefined) return `localAddresses[${i}] ${JSON.stringify(a)} is not IPv4`
+      if (v6 && Frames.parseIpv6(a) === undefined) {
+        return `localAddresses[${i}] ${JSON.stringify(a)} is not IPv6 (the service is IPv6)`
+      }
+      if (!v6 && Frames.parseIpv4(a) === undefined) return `localAddresses[${i}] ${JSON.stringify(a)} is not IPv4`
     }
     if (spec.schedulerFlags !== undefined && !(isU32(spec.schedulerFlags) && spec.schedulerFlags <= 0xff)) {
       return `schedulerFlags ${spec.schedulerFlags} must be in 0..255`
@@ -659,7 +672,6 @@ export class VirtualServiceTable {
       if (Frames.parseIpv6(d.address) === undefined) {
         return `destination.address ${JSON.stringify(d.address)} is not IPv6 (the service ${s.key} is IPv6)`
       }
-      if (d.method === "fullnat") return "destination.method fullnat is IPv4 only"
     } else if (Frames.parseIpv4(d.address) === undefined) {
       return `destination.address ${JSON.stringify(d.address)} is not IPv4`
     }
@@ -682,7 +694,7 @@ export class VirtualServiceTable {
         return `destination.${f} ${v} must be an integer in 0..2147483647`
       }
     }
-    if (d.method === "fullnat" && s.localAddresses.length === 0) {
+    if (d.method === "fullnat" && s.localAddresses.length === 0 && s.localAddresses6.length === 0) {
       return "a fullnat destination needs the service's localAddresses (the local address pool)"
     }
     return undefined
@@ -737,7 +749,8 @@ export class VirtualServiceTable {
           pool: new DestinationPool({ scheduler, flags: spec.schedulerFlags ?? 0, family: v6 === undefined ? 4 : 6 }),
           persistence: spec.persistence,
           persistent: undefined,
-          localAddresses: (spec.localAddresses ?? []).map((a) => Frames.parseIpv4(a)!),
+          localAddresses: v6 === undefined ? (spec.localAddresses ?? []).map((a) => Frames.parseIpv4(a)!) : [],
+          localAddresses6: v6 === undefined ? new Uint8Array(0) : pool6(spec.localAddresses ?? []),
           destinations: new Map()
         }
         s.persistent = this.persistentOf(s)
@@ -765,7 +778,9 @@ export class VirtualServiceTable {
         }
         s.persistence = c.service.persistence
         s.persistent = this.persistentOf(s)
-        if (c.service.localAddresses !== undefined) {
+        if (c.service.localAddresses !== undefined && s.family === 6) {
+          s.localAddresses6 = pool6(c.service.localAddresses)
+        } else if (c.service.localAddresses !== undefined) {
           s.localAddresses = c.service.localAddresses.map((a) => Frames.parseIpv4(a)!)
         }
         return undefined

@@ -3,7 +3,7 @@
  * ULA plan fd00:200:1::/64 and fd00:200:2::/64, no default route). Needs root and /dev/net/tun.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -17,12 +17,41 @@ const runDir = mkdtempSync(join(tmpdir(), "lvs-director6-test-"))
 const name = `lvs${process.pid}-v6`
 const options: Lab.Options = { name, runDir }
 const drOptions: Lab.Options = { name: `lvs${process.pid}-v6dr`, runDir }
+const fullnatOptions: Lab.Options = { name: `lvs6-${process.pid}-fn`, runDir }
+const tunOptions: Lab.Options = { name: `lvs6-${process.pid}-tun`, runDir }
 
 afterAll(async () => {
   await Effect.runPromise(Effect.ignore(Lab.down(options)))
   await Effect.runPromise(Effect.ignore(Lab.down(drOptions)))
+  await Effect.runPromise(Effect.ignore(Lab.down(fullnatOptions)))
+  await Effect.runPromise(Effect.ignore(Lab.down(tunOptions)))
   rmSync(runDir, { recursive: true, force: true })
 })
+
+/** Starts tcpdump in a namespace writing `pcap`; resolves once it listens. Returns a stop function. */
+const capture = (netns: string, device: string, pcap: string, filter: string) =>
+  Effect.gen(function* () {
+    const child = spawn(
+      "ip",
+      ["netns", "exec", netns, "tcpdump", "-Z", "root", "--immediate-mode", "-U", "-w", pcap, "-i", device, filter],
+      { stdio: ["ignore", "ignore", "pipe"] }
+    )
+    let log = ""
+    child.stderr.on("data", (chunk) => {
+      log += String(chunk)
+    })
+    const exited = new Promise((resolve) => child.on("exit", resolve))
+    for (let i = 0; i < 200 && !log.includes("listening"); i++) yield* Effect.sleep("50 millis")
+    yield* Effect.sleep("200 millis")
+    return {
+      log: () => log,
+      stop: Effect.gen(function* () {
+        yield* Effect.sleep("500 millis")
+        child.kill("SIGINT")
+        yield* Effect.promise(() => exited)
+      })
+    }
+  })
 
 const tally = (answers: ReadonlyArray<string>) => {
   const out: Record<string, number> = {}
@@ -160,6 +189,87 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
             /fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/
           )
           expect(read.stdout).not.toMatch(/fd00:200:1::100\.80 > fd00:200:1::10\./) // no reply crosses the director
+        })
+      )
+    )
+  })
+
+  it("FULLNAT: real servers see the IPv6 local address; the SYN at a real server carries TOA (kind 254, len 20) with the client's address and port", async () => {
+    const plan = Lab.plan(fullnatOptions)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(fullnatOptions)
+          const director = yield* LabDirector.start(plan, LabDirector.sampleServices6(plan, "fullnat"), {
+            log: () => {}
+          })
+          const rs2 = plan.realServers[1]!
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const tap = yield* capture(rs2.netns, "eth0", pcap, "ip6 and tcp")
+          const answers: Array<string> = []
+          for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
+          expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 8000": 4 })
+          yield* tap.stop
+          const read = yield* LabDirector.exec(rs2.netns, "tcpdump", ["-n", "-r", pcap])
+          // rs2 sees the local address, never the client: the SYN comes from LIP to rs2:8000.
+          expect(read.stdout, `${read.stderr} ${tap.log()}`).toMatch(
+            /fd00:200:2::50\.\d+ > fd00:200:2::12\.8000: Flags \[S\]/
+          )
+          expect(read.stdout).not.toMatch(/fd00:200:1::10\.\d+ >/)
+          // TOA: kind 254 (fe), length 20 (14), the client port, then fd00:200:1::10 in 16 bytes.
+          const raw = readFileSync(pcap).toString("hex")
+          const toa = /fe14([0-9a-f]{4})fd000200000100000000000000000010/.exec(raw)
+          expect(toa, "no IPv6 TOA option in the capture").not.toBeNull()
+          const clientPort = Number.parseInt(toa![1]!, 16)
+          expect(read.stdout).toMatch(/fd00:200:2::50\.\d+ > fd00:200:2::12\.8000/)
+          expect(clientPort).toBeGreaterThanOrEqual(1024)
+          // The server's answers went back through the director as VIP6 -> client.
+          const counters = yield* director.counters
+          expect(counters.toaInserted).toBe(6)
+          expect(counters.toaFailed ?? 0).toBe(0)
+          expect(counters.forwardedOut).toBeGreaterThan(0)
+          const snapshot = yield* director.snapshot
+          expect(snapshot.services.find((s) => s.address === plan.vip6)?.stats.connections).toBe(6)
+        })
+      )
+    )
+  })
+
+  it("TUN: IPv6-in-IPv6 (next header 41) to real servers behind the shipped userspace endpoint; they answer the client directly", async () => {
+    const plan = Lab.plan(tunOptions)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(tunOptions)
+          expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
+          for (const rs of plan.realServers) {
+            const started = yield* LabDirector.startTunnelEndpoint(plan, rs)
+            expect(started.ok, started.log).toBe(true)
+          }
+          const director = yield* LabDirector.start(plan, LabDirector.sampleServices6(plan, "tun"), {
+            log: () => {}
+          })
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const tap = yield* capture(plan.director.netns, "taps", pcap, "ip6 proto 41")
+          const clientSide = join(runDir, `${plan.name}-client.pcap`)
+          const tapc = yield* capture(plan.director.netns, "tapc", clientSide, "ip6 and tcp")
+          const answers: Array<string> = []
+          for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
+          expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          yield* tap.stop
+          yield* tapc.stop
+          const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
+          // Outer fd00:200:2::1 -> RIP6 (next header 41), inner client -> [VIP6]:80 unchanged.
+          for (const rs of plan.realServers) {
+            expect(read.stdout, `${read.stderr} ${tap.log()}`).toMatch(
+              new RegExp(`fd00:200:2::1 > ${rs.address6}: IP6 fd00:200:1::10\\.\\d+ > fd00:200:1::100\\.80`)
+            )
+          }
+          // Replies go from the servers straight to the client: none crosses the director's client port.
+          const client = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", clientSide])
+          expect(client.stdout).toMatch(/fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/)
+          expect(client.stdout).not.toMatch(/fd00:200:1::100\.80 > fd00:200:1::10\./)
+          expect((yield* director.counters).tunnelled).toBeGreaterThan(0)
         })
       )
     )

@@ -406,4 +406,103 @@ describe("ForwardingHandler IPv6", () => {
       ])
     ).rejects.toThrow("gateway is on no connected network")
   })
+
+  it("FULLNAT: source from the IPv6 local pool, TOA (kind 254, length 20) with the client on the SYN, replies and ICMPv6 mapped back", async () => {
+    const LIP = "fd00:200:2::50"
+    const cmds: Array<VST.Command> = [
+      { _tag: "AddService", service: { ...web6, scheduler: "wrr", localAddresses: [LIP] } },
+      { _tag: "AddDestination", service: web6, destination: { address: RIP2, port: 8000, method: "fullnat" } }
+    ]
+    const { h } = await start(cmds)
+    // The director answers ND for its local address on the servers' side.
+    const [na] = h.receive(1, H.solicitation(RS2, RIP2, LIP))
+    expect(Address.formatIpv6(na!.frame, 54 + 8)).toBe(LIP)
+    // A Linux-like SYN (20 bytes of options): the 20-byte TOA fills the option area to 60 bytes.
+    const opts = [2, 4, 5, 0xa0, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]
+    const synFrame = syn(47000)
+    const withOpts = new Uint8Array(synFrame.length + opts.length)
+    withOpts.set(synFrame.subarray(0, 54 + 20))
+    withOpts.set(opts, 54 + 20)
+    withOpts[54 + 12] = 10 << 4
+    Frames.writeU16(withOpts, 14 + 4, 40)
+    Frames.writeU16(withOpts, 54 + 16, 0)
+    Tcp.updateChecksum(withOpts, 14, 54, 40)
+    const [out] = h.receive(0, withOpts)
+    const p = parse(out!.frame)
+    expect([out!.port, src(out!.frame), dst(out!.frame), p.destinationPort]).toEqual([1, LIP, RIP2, 8000])
+    expect(p.sourcePort).toBeGreaterThanOrEqual(1024)
+    expect(Tcp.headerLength(out!.frame, p.l4Offset)).toBe(60)
+    const toa = Tcp.findOption(out!.frame, p.l4Offset, Tcp.OptionKind.Toa)
+    expect(out!.frame[toa + 1]).toBe(20)
+    expect(Frames.readU16(out!.frame, toa + 2)).toBe(47000)
+    expect(Address.formatIpv6(out!.frame, toa + 4)).toBe(CIP6)
+    expect(Tcp.findOption(out!.frame, p.l4Offset, Tcp.OptionKind.Timestamp)).toBeGreaterThan(0) // nothing dropped
+    tcpValid(out!.frame)
+    expect(h.stats[S.toaInserted]).toBe(1)
+    // Later segments carry no TOA.
+    const [ack] = h.receive(0, syn(47000, { flags: 0x10 }))
+    expect(Tcp.findOption(ack!.frame, parse(ack!.frame).l4Offset, Tcp.OptionKind.Toa)).toBe(-1)
+    expect(src(ack!.frame)).toBe(LIP)
+    // The reply RIP2:8000 -> LIP:LPORT goes back as VIP:80 -> CIP:47000.
+    const lport = p.sourcePort
+    const synAck = H.tcp6({ srcMac: RS2, dstMac: DIR_S, src: RIP2, dst: LIP, sport: 8000, dport: lport, flags: 0x12 })
+    const [back] = h.receive(1, synAck)
+    const q = parse(back!.frame)
+    expect([back!.port, src(back!.frame), dst(back!.frame), q.sourcePort, q.destinationPort]).toEqual([
+      0,
+      VIP6,
+      CIP6,
+      80,
+      47000
+    ])
+    tcpValid(back!.frame)
+    // rs2 reports packet too big about LIP:LPORT -> RIP2:8000: the client gets it about CIP:47000 -> VIP:80.
+    const err = new Uint8Array(1500)
+    const n = Icmpv6.writeError(
+      err,
+      0,
+      ack!.frame,
+      parse(ack!.frame),
+      Icmpv6.Type.PacketTooBig,
+      0,
+      1400,
+      H.ip6(RIP2),
+      0
+    )
+    const frame = err.slice(0, n)
+    Frames.writeEthernet(frame, 0, H.mac(DIR_S), H.mac(RS2), 0x86dd)
+    const [icmp] = h.receive(1, frame)
+    const r = parse(icmp!.frame)
+    expect([icmp!.port, r.icmpType, src(icmp!.frame), dst(icmp!.frame)]).toEqual([
+      0,
+      Icmpv6.Type.PacketTooBig,
+      VIP6,
+      CIP6
+    ])
+    expect([src(icmp!.frame, r.innerL3Offset), dst(icmp!.frame, r.innerL3Offset)]).toEqual([CIP6, VIP6])
+    expect([r.innerSourcePort, r.innerDestinationPort]).toEqual([47000, 80])
+    expect(Icmpv6.isChecksumValid(icmp!.frame, 14, r.l4Offset, r.l3End - r.l4Offset)).toBe(true)
+    // A service without an IPv6 pool cannot take fullnat destinations; an IPv4 pool address is refused.
+    h.control({
+      _tag: "Command",
+      command: {
+        _tag: "AddService",
+        service: { protocol: "tcp", address: VIP6, port: 443, localAddresses: ["10.0.0.1"] }
+      }
+    })
+    expect(JSON.stringify(h.events)).toContain("is not IPv6 (the service is IPv6)")
+    h.control({
+      _tag: "Command",
+      command: { _tag: "AddService", service: { protocol: "tcp", address: VIP6, port: 444 } }
+    })
+    h.control({
+      _tag: "Command",
+      command: {
+        _tag: "AddDestination",
+        service: { protocol: "tcp", address: VIP6, port: 444 },
+        destination: { address: RIP1, method: "fullnat" }
+      }
+    })
+    expect(JSON.stringify(h.events)).toContain("needs the service's localAddresses")
+  })
 })

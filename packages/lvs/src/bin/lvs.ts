@@ -213,8 +213,8 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
         }
         const services: Array<Director.ServiceConfig> = [
           ...LabDirector.sampleServices(p, args.method),
-          // IPv6 for NAT and DR (the userspace TUN endpoint takes IPv4 outer packets; FULLNAT is IPv4 only).
-          ...(args.method === "nat" || args.method === "dr" ? LabDirector.sampleServices6(p, args.method) : [])
+          // IPv6 for every method: [VIP6]:80 (FULLNAT from LabDirector.LOCAL_ADDRESS6).
+          ...LabDirector.sampleServices6(p, args.method)
         ]
         return yield* Effect.scoped(
           Effect.gen(function* () {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `lvs-realserver tun`: the userspace LVS-TUN endpoint of a real server (see `RealServerTunnel`): receives
- * the director's IPIP (GRE, GUE with `--gue-port`) packets on an interface and hands the inner packets to this host through a TAP
+ * the director's IPIP / IPv6-in-IPv6 (GRE, GUE with `--gue-port`; IPv4 or IPv6 outer) packets on an interface and
+ * hands the inner packets to this host through a TAP
  * device. Run it inside the real server (its namespace), as root; stop it with SIGTERM/SIGINT.
  *
  * ```
@@ -44,7 +45,7 @@ try {
     ...(addresses.length > 0 ? { addresses } : {}),
     ...(guePort !== undefined ? { guePort } : {})
   })
-  const kinds = guePort === undefined ? "IPIP, GRE" : `IPIP, GRE, GUE (udp ${guePort})`
+  const kinds = guePort === undefined ? "IPIP, IPv6-in-IP, GRE" : `IPIP, IPv6-in-IP, GRE, GUE (udp ${guePort})`
   console.log(`ready: decapsulating ${kinds} from ${iface} into ${endpoint.device.name}`)
   // A dedicated process: the loop owns the thread; SIGTERM/SIGINT end it (default disposition), the kernel
   // closes the fds and removes the non-persistent TAP device.
