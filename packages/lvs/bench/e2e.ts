@@ -41,7 +41,7 @@ if (argv.includes("--help") || argv.includes("-h")) {
   console.log(
     "usage: bench:e2e [--reps N=3] [--duration S=4 (wrk)] [--bulk S=3 (iperf3)] [--udp-trial S=0.5] [--steps N=8]\n" +
       "                 [--loss FRACTION=0.001] [--overload-count N=400000] [--connections N=16] [--variants kernel,nft,haproxy,lvs-nat,lvs-dr]\n" +
-      "                 [--director-cpu 0] [--load-cpu 1] [--json FILE] [--name lvs-bench] [--verbose]"
+      "                 [--director-cpu 0] [--load-cpu 1] [--director-rt 10] [--json FILE] [--name lvs-bench] [--verbose]"
   )
   process.exit(0)
 }
@@ -58,6 +58,8 @@ const name = text("--name") ?? "lvs-bench"
 const jsonOut = text("--json")
 const verbose = argv.includes("--verbose")
 const overloadCount = Math.round(flag("--overload-count", 400_000))
+/** SCHED_FIFO priority of the lvs-ts director's I/O worker (`TapPorts` `realtimePriority`); 0: a normal thread. */
+const directorRt = argv.includes("--director-rt") ? Number(text("--director-rt")) : 10
 const allVariants = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr"] as const
 type Variant = (typeof allVariants)[number]
 const variants = (text("--variants")?.split(",") ?? [...allVariants]) as Array<Variant>
@@ -250,7 +252,10 @@ const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
       "--method",
       method
     ],
-    { stdio: ["ignore", "pipe", "inherit"] }
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, LVS_TAP_REALTIME_PRIORITY: String(directorRt) }
+    }
   )
   if (!(await waitForLine(child, "ready", 20_000))) {
     await stopChild(child)

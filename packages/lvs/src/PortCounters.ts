@@ -83,7 +83,11 @@ export const WorkerField = {
   /** Exceptions thrown by the handler (the loop goes on). */
   handlerErrors: 5,
   /** I/O mode in use: 0 poll + read/write, 1 io_uring with a READ per slot, 2 io_uring multishot reads. */
-  ioMode: 6
+  ioMode: 6,
+  /** Zero-timeout `poll()` calls of the adaptive busy poll (each one a look at every fd without sleeping). */
+  spins: 7,
+  /** The worker's real-time priority once set (`SCHED_FIFO`), 0 when it runs as a normal thread, -errno when setting it failed. */
+  realtimePriority: 8
 } as const
 
 /**
@@ -94,7 +98,7 @@ export const WorkerField = {
  * PortCounters.portBase(0, 1, 0) === PortCounters.WORKER_FIELDS
  * ```
  */
-export const WORKER_FIELDS = 8
+export const WORKER_FIELDS = 10
 
 /**
  * Number of `Float64Array` entries for `workers` workers with `ports` ports each.
@@ -168,6 +172,10 @@ export interface Worker {
   readonly handlerErrors: number
   /** 0 syscalls, 1 io_uring (a READ per slot), 2 io_uring (multishot READ + provided buffers). */
   readonly ioMode: number
+  /** Zero-timeout polls of the adaptive busy poll. */
+  readonly spins: number
+  /** `SCHED_FIFO` priority of the worker, 0 for a normal thread, -errno when it could not be set. */
+  readonly realtimePriority: number
 }
 
 /**
@@ -226,7 +234,9 @@ export const snapshot = (counters: Float64Array, names: ReadonlyArray<string>, w
       controlMessages: counters[base + WorkerField.controlMessages]!,
       pollErrors: counters[base + WorkerField.pollErrors]!,
       handlerErrors: counters[base + WorkerField.handlerErrors]!,
-      ioMode: counters[base + WorkerField.ioMode]!
+      ioMode: counters[base + WorkerField.ioMode]!,
+      spins: counters[base + WorkerField.spins]!,
+      realtimePriority: counters[base + WorkerField.realtimePriority]!
     })
   }
   return { ports, workers: workerList }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
 import { release } from "node:os"
 import { Arp } from "@lvs-ts/packet"
 import { Effect, Exit, Queue, Scope } from "effect"
@@ -440,6 +441,66 @@ for (const backend of backends)
       Netns.remove(ns)
     })
 
+    it("raises the tap queue to txQueueLength, runs only the worker at SCHED_FIFO, busy-polls only while frames keep coming", async () => {
+      const ns = Netns.create(`rt${suffix}`)
+      const capture = Capture.allocate()
+      const threadPolicies = () =>
+        readdirSync("/proc/self/task").map((tid) => {
+          const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8")
+          const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+          // fields[0] is stat field 3; rt_priority is field 40, policy field 41.
+          return { priority: Number(fields[37]), policy: Number(fields[38]) }
+        })
+      const { ports, close } = await open(
+        {
+          backend,
+          netns: ns,
+          ports: [{ name: "lvst0" }],
+          txQueueLength: 3000,
+          realtimePriority: 5,
+          busyPollUs: 300
+        },
+        capture
+      )
+      try {
+        expect(Netns.exec(ns, "cat", "/sys/class/net/lvst0/tx_queue_len").trim()).toBe("3000")
+        expect((await counters(ports)).workers[0]!.realtimePriority).toBe(5)
+        // Exactly one thread of this process (the worker) is SCHED_FIFO (1) at priority 5.
+        expect(threadPolicies().filter((t) => t.policy === 1)).toEqual([{ priority: 5, policy: 1 }])
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+        // 3000 UDP datagrams from a tight loop, a few µs apart: closer than the 300 µs window, so it opens
+        // and the worker spins between them.
+        const sender = `const s = require("node:dgram").createSocket("udp4"); const b = Buffer.alloc(18);
+          let n = 0; const next = () => { for (let i = 0; i < 50 && n < 3000; i++, n++) s.send(b, 9, "10.9.0.2");
+          if (n < 3000) setImmediate(next); else setTimeout(() => s.close(), 100) }; next()`
+        await Netns.run(ns, process.execPath, ["-e", sender])
+        expect(await Netns.waitFor(() => Capture.read(capture).length >= 1000)).toBe(true)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        const busy = (await counters(ports)).workers[0]!.spins
+        // Only the syscalls loop busy-polls.
+        if (backend === "syscalls") expect(busy).toBeGreaterThan(0)
+        else expect(busy).toBe(0)
+        // Traffic stopped: the next wait was longer than the window, so the worker sleeps, never spins.
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        expect((await counters(ports)).workers[0]!.spins).toBe(busy)
+      } finally {
+        await close()
+      }
+      // The queue is only ever raised: a device already longer keeps its length.
+      Netns.ip("-n", ns, "tuntap", "add", "dev", "lvst1", "mode", "tap")
+      Netns.ip("-n", ns, "link", "set", "dev", "lvst1", "txqueuelen", "6000")
+      const again = await open({ backend, netns: ns, ports: [{ name: "lvst1" }], txQueueLength: 3000 }, capture)
+      try {
+        expect(Netns.exec(ns, "cat", "/sys/class/net/lvst1/tx_queue_len").trim()).toBe("6000")
+        expect((await counters(again.ports)).workers[0]!.realtimePriority).toBe(0)
+        expect(threadPolicies().filter((t) => t.policy === 1)).toEqual([])
+      } finally {
+        await again.close()
+        Netns.remove(ns)
+      }
+    })
+
     it("fails with a clear error for a bad port spec or a missing namespace", async () => {
       const capture = Capture.allocate()
       const bad = await Effect.runPromiseExit(
@@ -460,5 +521,16 @@ for (const backend of backends)
       )
       expect(Exit.isFailure(missing)).toBe(true)
       expect(String(missing)).toContain("ENOENT")
+      const tuning = async (extra: Partial<TapPorts.Options>) =>
+        String(
+          await Effect.runPromiseExit(
+            Effect.scoped(
+              TapPorts.make({ ports: [{ name: "lvst0" }], handler: { module: handlerModule, options: {} }, ...extra })
+            )
+          )
+        )
+      expect(await tuning({ realtimePriority: 100 })).toContain("realtimePriority 100 is not an integer in 0..99")
+      expect(await tuning({ busyPollUs: -1 })).toContain("busyPollUs -1")
+      expect(await tuning({ txQueueLength: 1.5 })).toContain("txQueueLength 1.5 is not an integer")
     })
   })

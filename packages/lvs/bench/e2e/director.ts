@@ -49,9 +49,15 @@ export const services = (p: Lab.Plan, m: VST.Method): Array<Director.ServiceConf
 
 const program = Effect.scoped(
   Effect.gen(function* () {
-    yield* LabDirector.start(plan, services(plan, method), {
+    const director = yield* LabDirector.start(plan, services(plan, method), {
       logNoDestination: false,
       log: (line) => console.error(line)
+    })
+    // SIGUSR2 prints the I/O counters as one JSON line (the profiler reads system calls per frame from them).
+    process.on("SIGUSR2", () => {
+      Effect.runPromise(Effect.all([director.ports.counters, director.counters])).then(([snapshot, handler]) =>
+        console.log(`counters ${JSON.stringify({ ...snapshot, handler })}`)
+      )
     })
     console.log("ready")
     return yield* Effect.never

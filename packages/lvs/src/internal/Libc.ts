@@ -23,6 +23,8 @@ export const SIOCGIFMTU = 0x8921
 export const SIOCSIFMTU = 0x8922
 export const SIOCSIFHWADDR = 0x8924
 export const SIOCGIFHWADDR = 0x8927
+export const SIOCGIFTXQLEN = 0x8942
+export const SIOCSIFTXQLEN = 0x8943
 export const SIOCGIFINDEX = 0x8933
 export const IFF_UP = 0x1
 export const ARPHRD_ETHER = 1
@@ -43,6 +45,9 @@ export const POLLERR = 0x8
 export const POLLHUP = 0x10
 export const POLLNVAL = 0x20
 export const POLLFD_SIZE = 8
+
+/** `sched_setscheduler(2)` policy for a real-time FIFO thread. */
+export const SCHED_FIFO = 1
 
 /** errno values used by the loop. */
 export const EAGAIN = 11
@@ -65,6 +70,8 @@ export interface Libc {
   readonly pipe2: (fds: Int32Array, flags: number) => number
   readonly socket: (domain: number, type: number, protocol: number) => number
   readonly setns: (fd: number, nstype: number) => number
+  /** `sched_setscheduler(0, policy, &{ priority })`: pid 0 is the calling thread. */
+  readonly schedSetscheduler: (pid: number, policy: number, param: Int32Array) => number
   readonly errno: () => number
   readonly strerror: (code: number) => string
   /** The address of a typed array's first byte (stable: ArrayBuffer backing stores never move). */
@@ -90,6 +97,7 @@ export const libc = (): Libc => {
     pipe2: lib.func("int pipe2(int *fds, int flags)"),
     socket: lib.func("int socket(int domain, int type, int protocol)"),
     setns: lib.func("int setns(int fd, int nstype)"),
+    schedSetscheduler: lib.func("int sched_setscheduler(int pid, int policy, const void *param)"),
     errno: () => koffi.errno(),
     strerror: (code: number) => strerror(code) as string,
     addressOf: (view: Uint8Array) => Number(koffi.address(view))

@@ -42,6 +42,10 @@ export interface WorkerInput {
   readonly rxSlotsPerPort: number
   /** io_uring: use multishot reads with provided buffers when the kernel has them. */
   readonly multishot: boolean
+  /** Longest adaptive busy-poll window in microseconds (0: never spin). */
+  readonly busyPollUs: number
+  /** `SCHED_FIFO` priority for this thread (0: stay a normal thread). */
+  readonly realtimePriority: number
 }
 
 const input = workerData as WorkerInput
@@ -198,13 +202,24 @@ const run = (handler: FrameHandler.Handler) => {
   const onControl = handler.onControl
   const onTick = handler.onTick
   let nextTick = performance.now() + timeout
+  // Adaptive busy polling, as KVM's halt polling: after frames were handled, poll without sleeping for up
+  // to `window` µs before blocking. Sleeping costs a context switch, the idle entry and exit (tick stop
+  // and restart, `hlt`: VM exits on a virtual machine) and a wake-up per frame; a spin that finds the next
+  // frame costs only its own time. The window grows (doubling from 8 µs up to `busyPollUs`) while the
+  // blocking waits that follow a failed spin stay shorter than `busyPollUs` (frames come back soon, so a
+  // longer spin would have caught them), and drops to 0 as soon as a wait is longer (idle or sparse
+  // traffic: spinning would only burn CPU). So the spin never costs more than one window per wake-up.
+  const maxWindow = input.busyPollUs / 1000
+  let window = 0
+  /** performance.now() until which to spin; 0 when the last wake-up handled no frame. */
+  let spinUntil = 0
 
   while (Atomics.load(stop, queue) === 0) {
     // Ticks run about every `timeout` ms whether or not traffic flows (ageing, timers); poll() waits at
     // most until the next one.
+    const now = performance.now()
     let wait = timeout
     if (onTick !== undefined) {
-      const now = performance.now()
       if (now >= nextTick) {
         nextTick = now + timeout
         try {
@@ -215,8 +230,24 @@ const run = (handler: FrameHandler.Handler) => {
       }
       wait = Math.ceil(nextTick - now)
     }
-    counters[wb + PortCounters.WorkerField.polls]!++
-    const n = c.poll(pollBuf, npoll, wait)
+    let n: number
+    if (now < spinUntil) {
+      // poll() with a zero timeout arms no timer and joins no wait queue: a cheap look at every fd.
+      counters[wb + PortCounters.WorkerField.spins]!++
+      n = c.poll(pollBuf, npoll, 0)
+      if (n === 0) continue
+    } else {
+      counters[wb + PortCounters.WorkerField.polls]!++
+      const afterFrames = spinUntil > 0
+      n = c.poll(pollBuf, npoll, wait)
+      if (afterFrames && maxWindow > 0) {
+        // The gap between the last batch and the next frame decides the next window.
+        const gap = performance.now() - now + window
+        if (n <= 0 || gap > maxWindow) window = 0
+        else window = window === 0 ? Math.min(0.008, maxWindow) : Math.min(window * 2, maxWindow)
+      }
+    }
+    spinUntil = 0
     if (n < 0) {
       if (c.errno() !== Libc.EINTR) counters[wb + PortCounters.WorkerField.pollErrors]!++
       continue
@@ -242,6 +273,7 @@ const run = (handler: FrameHandler.Handler) => {
         }
       }
     }
+    let handled = false
     for (let p = 0; p < nports; p++) {
       if (pollEv[p * 4 + 3]! === 0) continue
       const fd = fds[p]!
@@ -279,7 +311,10 @@ const run = (handler: FrameHandler.Handler) => {
       }
       // The handler may have moved offsets into the headroom; put them back for the next read.
       for (let i = 0; i < count; i++) offsets[i] = slotOffset0 + i * layout.slotSize
+      handled = true
     }
+    // With a zero window this still marks "frames were handled", so the next blocking wait is timed.
+    if (handled) spinUntil = performance.now() + window
   }
   try {
     handler.onClose?.()
@@ -541,6 +576,12 @@ if (uring) {
 }
 
 const handler = setupFailed ? undefined : await load()
+if (handler !== undefined && input.realtimePriority > 0) {
+  // Only this thread (pid 0 = the caller): the control plane and V8's helper threads stay normal, so a
+  // busy forwarder can never starve the thread that would stop it.
+  const ok = c.schedSetscheduler(0, Libc.SCHED_FIFO, Int32Array.of(input.realtimePriority)) === 0
+  counters[wb + PortCounters.WorkerField.realtimePriority] = ok ? input.realtimePriority : -c.errno()
+}
 if (handler === undefined && ring !== undefined) Uring.release(ring.fd, ring.maps)
 if (handler !== undefined) {
   parentPort?.postMessage({ type: "ready" })
