@@ -230,6 +230,13 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
           expect(counters.forwardedOut).toBeGreaterThan(0)
           const snapshot = yield* director.snapshot
           expect(snapshot.services.find((s) => s.address === plan.vip6)?.stats.connections).toBe(6)
+          // Persistence switched on while the director runs (ipvsadm -E -p 300 -M 64): the client sticks.
+          const [web] = LabDirector.sampleServices6(plan, "fullnat")
+          yield* director.editService({ ...web!.service, persistence: { timeout: 300, netmask: "64" } })
+          const sticky: Array<string> = []
+          for (let i = 0; i < 5; i++) sticky.push(yield* LabDirector.curl6(plan, 80))
+          expect(Object.keys(tally(sticky))).toHaveLength(1)
+          expect(sticky[0]).toMatch(/^rs[12] port/)
         })
       )
     )

@@ -482,6 +482,19 @@ describe("ForwardingHandler IPv6", () => {
     expect([src(icmp!.frame, r.innerL3Offset), dst(icmp!.frame, r.innerL3Offset)]).toEqual([CIP6, VIP6])
     expect([r.innerSourcePort, r.innerDestinationPort]).toEqual([47000, 80])
     expect(Icmpv6.isChecksumValid(icmp!.frame, 14, r.l4Offset, r.l3End - r.l4Offset)).toBe(true)
+    // The other way: the client reports an error about our reply VIP:80 -> CIP:47000; rs2 gets it about
+    // its own packet RIP2:8000 -> LIP:LPORT, from LIP.
+    const clientErr = new Uint8Array(1500)
+    const m = Icmpv6.writeError(clientErr, 0, back!.frame, q, Icmpv6.Type.DestinationUnreachable, 4, 0, H.ip6(CIP6), 0)
+    const clientFrame = clientErr.slice(0, m)
+    Frames.writeEthernet(clientFrame, 0, H.mac(DIR_C), H.mac(CLIENT), 0x86dd)
+    const [toServer] = h.receive(0, clientFrame)
+    const t = parse(toServer!.frame)
+    expect([toServer!.port, src(toServer!.frame), dst(toServer!.frame)]).toEqual([1, LIP, RIP2])
+    expect([src(toServer!.frame, t.innerL3Offset), dst(toServer!.frame, t.innerL3Offset)]).toEqual([RIP2, LIP])
+    expect([t.innerSourcePort, t.innerDestinationPort]).toEqual([8000, lport])
+    expect(Icmpv6.isChecksumValid(toServer!.frame, 14, t.l4Offset, t.l3End - t.l4Offset)).toBe(true)
+    expect(h.stats[S.icmpRelated]).toBe(2)
     // A service without an IPv6 pool cannot take fullnat destinations; an IPv4 pool address is refused.
     h.control({
       _tag: "Command",
