@@ -229,7 +229,7 @@ const RELINGER_MS = 60000
 const MAX_LOAD = 0.8
 const GROWTH = 1.25
 const MIGRATE_STEP = 16
-const MIGRATE_ADVANCE = 4096
+const MIGRATE_ADVANCE = 64
 // 2^-32: the home slot of hash h in an index of n slots is floor(h * n / 2^32) (any n, not only powers of two).
 const TWO_TO_MINUS_32 = 2.3283064365386963e-10
 const EVICT_PROBES = 16
@@ -590,9 +590,10 @@ export class ConnectionTable {
    * address, virtual address, client port << 16 | virtual port, protocol; `out[i]` receives the entry index or -1.
    * Returns the number of hits. The work is done breadth-first in passes whose loads do not depend on each other
    * (hash every key and touch its index slot; walk each probe sequence and touch the candidate record; confirm), so
-   * the cache misses of different packets overlap instead of queueing one after another.
+   * the cache misses of different packets overlap instead of queueing one after another. `offset` (words, default 0)
+   * is where the first packet's key starts in `keys`, so one big key buffer serves many bursts without subarrays.
    */
-  lookupInBatch(keys: Uint32Array, count: number, out: Int32Array): number {
+  lookupInBatch(keys: Uint32Array, count: number, out: Int32Array, offset = 0): number {
     if (this.batchHash.length < count) {
       this.batchHash = new Int32Array(count)
       this.batchSlot = new Int32Array(count)
@@ -605,7 +606,7 @@ export class ConnectionTable {
     let touch = 0
     // Pass 1: hash every key and touch its home slot (independent loads: their misses overlap).
     for (let i = 0; i < count; i++) {
-      const q = i << 2
+      const q = offset + (i << 2)
       const h = hash3(seed, keys[q]! | 0, keys[q + 1]! | 0, keys[q + 2]! | 0, keys[q + 3]! & 0xff)
       const s = home(h, n)
       hs[i] = h
@@ -644,7 +645,7 @@ export class ConnectionTable {
     const old = this.oldInIdx
     for (let i = 0; i < count; i++) {
       const candidate = out[i]!
-      const q = i << 2
+      const q = offset + (i << 2)
       const a = keys[q]! | 0
       const b = keys[q + 1]! | 0
       const ports = keys[q + 2]! | 0

@@ -93,7 +93,7 @@ describe("lookups in both directions", () => {
 })
 
 describe("growth with incremental rehashing", () => {
-  it("every entry stays findable in both directions while the indexes double many times", () => {
+  it("every entry stays findable in both directions while the indexes grow many times", () => {
     const { table } = makeTable({ maxConnections: 200_000, initialBuckets: 16 })
     const n = 150_000
     let lastBuckets = table.bucketCount
@@ -133,6 +133,79 @@ describe("growth with incremental rehashing", () => {
     }
     expect(table.size).toBe(20_000)
   }, 60_000)
+})
+
+describe("open-addressed indexes", () => {
+  it("a duplicated key finds the newest entry first, and the older one once the newest is gone", () => {
+    const { table } = makeTable()
+    const first = table.insert(conn({ clientPort: 40000 }), 0)
+    const second = table.insert(conn({ clientPort: 40000 }), 0)
+    expect(second).not.toBe(first)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40000, VIP, 80)).toBe(second)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 40000)).toBe(second)
+    const third = table.insert(conn({ clientPort: 40000 }), 0)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40000, VIP, 80)).toBe(third)
+    table.expireNow(third, 0)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40000, VIP, 80)).toBe(second)
+    table.expireNow(second, 0)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40000, VIP, 80)).toBe(first)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 40000)).toBe(first)
+    table.expireNow(first, 0)
+    expect(table.lookupIn(Protocol.TCP, CIP, 40000, VIP, 80)).toBe(-1)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 40000)).toBe(-1)
+  })
+
+  it("an entry inserted during a resize is found before an older duplicate still in the drained index", () => {
+    const { table } = makeTable({ maxConnections: 100_000, initialBuckets: 16 })
+    const older = table.insert(conn({ client: ip("10.7.0.1"), clientPort: 1 }), 0)
+    let i = 0
+    while (!table.rehashing) table.insert(conn({ client: 0x0d000000 + i++ }), 0)
+    const newer = table.insert(conn({ client: ip("10.7.0.1"), clientPort: 1 }), 0)
+    expect(table.rehashing).toBe(true)
+    expect(table.lookupIn(Protocol.TCP, ip("10.7.0.1"), 1, VIP, 80)).toBe(newer)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, ip("10.7.0.1"), 1)).toBe(newer)
+    table.expireNow(newer, 0)
+    expect(table.lookupIn(Protocol.TCP, ip("10.7.0.1"), 1, VIP, 80)).toBe(older)
+  })
+
+  it("batched lookups agree with scalar lookups while a resize is in progress", () => {
+    const { table } = makeTable({ maxConnections: 100_000, initialBuckets: 16 })
+    const n = 3000
+    const keys = new Uint32Array(4 * (n + 64))
+    const out = new Int32Array(n)
+    let checked = 0
+    for (let i = 0; i < n; i++) {
+      // Every third key is never inserted (a miss).
+      if (i % 3 !== 0) table.insert(conn({ client: 0x0e000000 + i, clientPort: 2000 + (i & 1023) }), 0)
+      keys.set([0x0e000000 + i, VIP, ((2000 + (i & 1023)) << 16) | 80, Protocol.TCP], 64 + 4 * i)
+      if (table.rehashing && i % 97 === 0) {
+        const hits = table.lookupInBatch(keys, i + 1, out, 64)
+        let want = 0
+        for (let j = 0; j <= i; j++) {
+          const e = table.lookupIn(Protocol.TCP, 0x0e000000 + j, 2000 + (j & 1023), VIP, 80)
+          if (e >= 0) want++
+          if (out[j] !== e) throw new Error(`key ${j}: batch ${out[j]} scalar ${e}`)
+        }
+        expect(hits).toBe(want)
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(3)
+  })
+
+  it("the index stays at most 0.8 full once a resize completes, and grows by 1.25", () => {
+    const { table } = makeTable({ maxConnections: 200_000, initialBuckets: 1024 })
+    let slots = table.bucketCount
+    for (let i = 0; i < 100_000; i++) {
+      table.insert(conn({ client: 0x0f000000 + i }), 0)
+      if (table.bucketCount !== slots) {
+        expect(table.bucketCount).toBe(Math.ceil((slots * 1.25) / 16) * 16)
+        slots = table.bucketCount
+      }
+      if (!table.rehashing) expect(table.size).toBeLessThanOrEqual(Math.ceil(0.8 * table.bucketCount) + 1)
+    }
+    expect(slots).toBeGreaterThan(100_000 / 0.8)
+  }, 30_000)
 })
 
 describe("timers", () => {
