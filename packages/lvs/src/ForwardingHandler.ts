@@ -463,11 +463,11 @@ export const make = FrameHandler.define((ctx) => {
     localPortCursor = cursors
     rebuild6()
     if (localNext.length < vst.byId.length) localNext = new Int32Array(vst.byId.length + 16)
+    // Outer-IPv4 tunnels: every tun destination with an IPv4 address (of an IPv4 or an IPv6 service).
     tunnels = []
     for (const s of vst.services.values()) {
-      if (s.family !== 4) continue
       for (const d of s.destinations.values()) {
-        if (d.method !== "tun") continue
+        if (d.method !== "tun" || d.family !== 4) continue
         const r = route(d.addressValue)
         const port = r < 0 ? 0 : rPort[r]!
         const mac = tunnelMac[d.id] ?? new Uint8Array(6)
@@ -891,6 +891,9 @@ export const make = FrameHandler.define((ctx) => {
     const l3 = p.l3Offset
     const l3Length = p.l3End - l3
     const method = conns.method(e)
+    if (method === ConnectionFlags.TUNNEL && vst.destinationById[conns.destination(e)]?.family === 6) {
+      return tunnelAcross(inPort, e, protocol, signal, now) // IPv4-in-IPv6 to an IPv6 real server
+    }
     const daddr = conns.destinationAddress(e)
     const r = route(daddr)
     if (r < 0) return void stats[Stat.dropNoRoute]!++
@@ -1318,17 +1321,17 @@ export const make = FrameHandler.define((ctx) => {
       }
     }
     local6 = Uint8Array.from(out)
+    // Outer-IPv6 tunnels: every tun destination with an IPv6 address (of an IPv6 or an IPv4 service).
     tunnels6 = []
     for (const s of vst.services.values()) {
-      if (s.family !== 6) continue
       for (const d of s.destinations.values()) {
-        if (d.method !== "tun") continue
+        if (d.method !== "tun" || d.family !== 6) continue
         const r = route6(d.address6, 0)
         const port = r < 0 ? 0 : r6Port[r]!
         const mac = tunnelMac6[d.id] ?? new Uint8Array(6)
         tunnelMac6[d.id] = mac
         tunnels6[d.id] = Tunnel.make({
-          // ipip: IPv6-in-IPv6 (next header 41), the kernel's ip6_tunnel for TUN; or GUE / GRE over IPv6.
+          // ipip: IPv6-in-IPv6 (next header 41) or IPv4-in-IPv6 (4), the kernel's ip6_tunnel; or GUE / GRE.
           type: VST.tunnelTypeCode[d.tunnelType],
           port: d.tunnelPort,
           checksum: d.tunnelChecksum,
@@ -1562,13 +1565,72 @@ export const make = FrameHandler.define((ctx) => {
     for (let k = 0; k < 4; k++) Frames.writeU32(a6, out + k * 4, w6[at + k]!)
   }
 
+  /**
+   * TUN to a real server of the other family than the packet (ipvs.md §3.3: only tunnels may cross
+   * families): IPv4-in-IPv6 (next header 4; GUE/GRE over IPv6) or IPv6-in-IPv4 (protocol 41; GUE/GRE
+   * over IPv4). The inner packet is checked and decremented with its own family's rules (fragmentation
+   * needed / packet too big against the route MTU minus the outer headers, TTL / hop limit), the outer
+   * header is routed and resolved with the real server's family.
+   */
+  const tunnelAcross = (inPort: number, e: number, protocol: number, signal: number, now: number): void => {
+    const l3 = p.l3Offset
+    const l3Length = p.l3End - l3
+    const d = vst.destinationById[conns.destination(e)]
+    if (d === undefined) return void stats[Stat.dropNoRoute]!++
+    const outer6 = d.family === 6
+    const t = outer6 ? tunnels6[d.id] : tunnels[d.id]
+    if (t === undefined) return void stats[Stat.dropNoRoute]!++
+    const r = outer6 ? route6(d.address6, 0) : route(d.addressValue)
+    if (r < 0) return void stats[Stat.dropNoRoute]!++
+    const port = outer6 ? r6Port[r]! : rPort[r]!
+    const usable = mtus[port]! - t.overhead
+    const innerV4 = p.ipVersion === 4
+    if (innerV4) {
+      const dst = Ipv4.destination(b, l3)
+      if (!fits(inPort, l3Length, usable, dst) || !decrementTtl(inPort, l3, dst)) return
+    } else if (!fits6(inPort, l3Length, usable) || !hopLimit6(inPort, l3)) return
+    if (protocol !== IpProtocol.Icmp && protocol !== IpProtocol.Icmpv6) {
+      conns.packet(e, Direction.INPUT, signal, l3Length, now)
+    }
+    const svc = vst.byId[conns.service(e)]
+    if (svc !== undefined) {
+      count(svc.slot, VST.Stats.inPackets, 1)
+      count(svc.slot, VST.Stats.inBytes, l3Length)
+    }
+    count(d.slot, VST.Stats.inPackets, 1)
+    count(d.slot, VST.Stats.inBytes, l3Length)
+    // The real server's MAC goes into the tunnel's Ethernet header (patched later if still unresolved).
+    const nextHop = outer6 ? 0 : rVia[r] === 0 ? d.addressValue : rVia[r]!
+    const i = outer6 ? findNeighbour6(hopArray(r, d.address6), hopOffset(r, 0)) : findNeighbour(nextHop)
+    if (outer6 && i >= 0 && n6State[i] === N_REACHABLE) {
+      for (let k = 0; k < 6; k++) t.destinationMac[k] = n6Mac[i * 6 + k]!
+    } else if (!outer6 && i >= 0 && nState[i] === N_REACHABLE) {
+      for (let k = 0; k < 6; k++) t.destinationMac[k] = nMac[i * 6 + k]!
+    }
+    ipId = (ipId + 1) & 0xffff
+    const flow = innerV4 ? Ipv4.source(b, l3) : b[l3 + 23]! | (b[l3 + 22]! << 8)
+    const start = Tunnel.encapsulate(b, l3, l3Length, t, ipId, guePort(flow, p.sourcePort))
+    if (start < 0) return void stats[Stat.dropHeadroom]!++
+    stats[Stat.tunnelled]!++
+    const length = l3Length + t.overhead
+    const sent = outer6
+      ? output6(start, start + Ethernet.HEADER_LENGTH, length, hopArray(r, d.address6), hopOffset(r, 0), port, now)
+      : output(start, start + Ethernet.HEADER_LENGTH, length, nextHop, port, now)
+    if (sent) stats[Stat.forwardedIn]!++
+  }
+
   /** Client -> real server, IPv6 (NAT, DR, TUN as IPv6-in-IPv6). */
   const forwardIn6 = (inPort: number, o: number, e: number, protocol: number, signal: number, now: number): void => {
     const l3 = p.l3Offset
     const l3Length = p.l3End - l3
     const method = conns.method(e)
     const d = vst.destinationById[conns.destination(e)]
-    if (d === undefined || d.family !== 6) return void stats[Stat.dropNoRoute]!++
+    if (d === undefined) return void stats[Stat.dropNoRoute]!++
+    if (d.family === 4) {
+      // IPv6-in-IPv4 (protocol 41) to an IPv4 real server: only tunnels cross families.
+      if (method === ConnectionFlags.TUNNEL) return tunnelAcross(inPort, e, protocol, signal, now)
+      return void stats[Stat.dropNoRoute]!++
+    }
     const r = route6(d.address6, 0)
     if (r < 0) return void stats[Stat.dropNoRoute]!++
     const port = r6Port[r]!

@@ -276,7 +276,7 @@ export interface DestinationEntry {
   readonly address: string
   /** IPv4 address as a uint32 (0 for IPv6 destinations). */
   readonly addressValue: number
-  /** Address family of the destination (the service's). */
+  /** Address family of the destination: the service's, or the other one for a `tun` destination. */
   readonly family: 4 | 6
   /** IPv6 address bytes (all zero for IPv4). */
   readonly address6: Uint8Array
@@ -667,13 +667,20 @@ export class VirtualServiceTable {
     }
   }
 
-  private checkDestination(s: Service, d: DestinationSpec): string | undefined {
-    if (s.family === 6) {
-      if (Frames.parseIpv6(d.address) === undefined) {
-        return `destination.address ${JSON.stringify(d.address)} is not IPv6 (the service ${s.key} is IPv6)`
-      }
-    } else if (Frames.parseIpv4(d.address) === undefined) {
-      return `destination.address ${JSON.stringify(d.address)} is not IPv4`
+  /**
+   * Checks a destination spec; `currentMethod` is the method an edited destination keeps when the spec
+   * names none. As in the kernel, only a `tun` destination may be of the other address family than its
+   * service (IPv4-in-IPv6 or IPv6-in-IPv4 tunnels).
+   */
+  private checkDestination(s: Service, d: DestinationSpec, currentMethod?: Method): string | undefined {
+    const family = Frames.parseIpv4(d.address) !== undefined ? 4 : Frames.parseIpv6(d.address) !== undefined ? 6 : 0
+    if (family === 0) {
+      return `destination.address ${JSON.stringify(d.address)} is not ${s.family === 6 ? "IPv6" : "IPv4"}`
+    }
+    if (family !== s.family && (d.method ?? currentMethod ?? "dr") !== "tun") {
+      return s.family === 6
+        ? `destination.address ${JSON.stringify(d.address)} is not IPv6 (the service ${s.key} is IPv6; only a tun destination may be IPv4)`
+        : `destination.address ${JSON.stringify(d.address)} is not IPv4 (only a tun destination of an IPv4 service may be IPv6)`
     }
     if (d.port !== undefined && !isPort(d.port)) return `destination.port ${d.port} is not in 0..65535`
     if (d.method !== undefined && !(d.method in methodCode)) {
@@ -801,11 +808,15 @@ export class VirtualServiceTable {
       case "EditDestination": {
         const s = this.find(c.service)
         if (s === undefined) return `service ${keyOf(c.service)} does not exist`
-        const problem = this.checkDestination(s, c.destination)
-        if (problem !== undefined) return problem
         const port = this.destinationPort(s, c.destination)
         const dkey = `${c.destination.address}:${port}`
         const existing = s.destinations.get(dkey)
+        const problem = this.checkDestination(
+          s,
+          c.destination,
+          c._tag === "EditDestination" && existing?.linked ? existing.method : undefined
+        )
+        if (problem !== undefined) return problem
         const settings = {
           ...(c.destination.weight !== undefined ? { weight: c.destination.weight } : {}),
           ...(c.destination.upperThreshold !== undefined ? { upperThreshold: c.destination.upperThreshold } : {}),
@@ -837,11 +848,12 @@ export class VirtualServiceTable {
         if (slot < 0) return `no statistics slot left (${this.slots} slots)`
         const destination = Destination.make(c.destination.address, port)
         const id = this.directory.register(destination)
-        const d6 = s.family === 6 ? Frames.parseIpv6(c.destination.address)! : new Uint8Array(16)
+        const v4 = Frames.parseIpv4(c.destination.address)
+        const d6 = v4 === undefined ? Frames.parseIpv6(c.destination.address)! : new Uint8Array(16)
         const entry: DestinationEntry = {
           address: c.destination.address,
-          addressValue: s.family === 6 ? 0 : Frames.parseIpv4(c.destination.address)!,
-          family: s.family,
+          addressValue: v4 ?? 0,
+          family: v4 === undefined ? 6 : 4,
           address6: d6,
           address6Words: Frames.ipv6Words(d6),
           port,

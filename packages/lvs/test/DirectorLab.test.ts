@@ -327,6 +327,15 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
           // Resolve the VIP first: Linux may send a datagram directly while it still flushes the ARP queue
           // on another core (a client-side reordering this test is not about).
           yield* LabDirector.exec(plan.client.netns, "ping", ["-c", "1", "-W", "2", plan.vip])
+          // And let the director resolve rs1 first (it asks as soon as the destination is configured; on a
+          // loaded machine the first request can go unanswered and the retry comes a second later, after
+          // the stream, whose first 128 datagrams would wait and the rest be dropped): rs1 learns the
+          // director's address from the request it answers.
+          for (let i = 0; i < 60; i++) {
+            const neigh = yield* LabDirector.exec(rs1.netns, "ip", ["neigh", "show", "10.200.2.1"])
+            if (neigh.stdout.includes(plan.director.serverPort.mac)) break
+            yield* Effect.sleep("100 millis")
+          }
           const send = yield* LabDirector.exec(
             plan.client.netns,
             process.execPath,

@@ -19,12 +19,14 @@ const options: Lab.Options = { name, runDir }
 const drOptions: Lab.Options = { name: `lvs${process.pid}-v6dr`, runDir }
 const fullnatOptions: Lab.Options = { name: `lvs6-${process.pid}-fn`, runDir }
 const tunOptions: Lab.Options = { name: `lvs6-${process.pid}-tun`, runDir }
+const crossOptions: Lab.Options = { name: `lvs6-${process.pid}-x`, runDir }
 
 afterAll(async () => {
   await Effect.runPromise(Effect.ignore(Lab.down(options)))
   await Effect.runPromise(Effect.ignore(Lab.down(drOptions)))
   await Effect.runPromise(Effect.ignore(Lab.down(fullnatOptions)))
   await Effect.runPromise(Effect.ignore(Lab.down(tunOptions)))
+  await Effect.runPromise(Effect.ignore(Lab.down(crossOptions)))
   rmSync(runDir, { recursive: true, force: true })
 })
 
@@ -277,6 +279,68 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
           expect(client.stdout).toMatch(/fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/)
           expect(client.stdout).not.toMatch(/fd00:200:1::100\.80 > fd00:200:1::10\./)
           expect((yield* director.counters).tunnelled).toBeGreaterThan(0)
+        })
+      )
+    )
+  })
+
+  it("TUN across families: IPv4 service to the servers' IPv6 addresses (IPv4-in-IPv6), IPv6 service to their IPv4 ones (IPv6-in-IPv4)", async () => {
+    const plan = Lab.plan(crossOptions)
+    const [rs1, rs2] = plan.realServers
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(crossOptions)
+          expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
+          for (const rs of plan.realServers) {
+            const started = yield* LabDirector.startTunnelEndpoint(plan, rs)
+            expect(started.ok, started.log).toBe(true)
+          }
+          const web4 = { protocol: "tcp", address: plan.vip, port: 80, scheduler: "wrr" } as const
+          const web6 = { protocol: "tcp", address: plan.vip6, port: 80, scheduler: "wrr" } as const
+          const director = yield* LabDirector.start(
+            plan,
+            [
+              {
+                service: web4,
+                destinations: [
+                  { address: rs1!.address6, weight: 1, method: "tun" },
+                  { address: rs2!.address6, weight: 2, method: "tun" }
+                ]
+              },
+              {
+                service: web6,
+                destinations: [
+                  { address: rs1!.address, weight: 1, method: "tun" },
+                  { address: rs2!.address, weight: 2, method: "tun" }
+                ]
+              }
+            ],
+            { log: () => {} }
+          )
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const tap = yield* capture(plan.director.netns, "taps", pcap, "(ip6 and ip6 proto 4) or (ip and ip proto 41)")
+          const answers4: Array<string> = []
+          const answers6: Array<string> = []
+          for (let i = 0; i < 6; i++) answers4.push(yield* LabDirector.curl(plan, 80))
+          for (let i = 0; i < 6; i++) answers6.push(yield* LabDirector.curl6(plan, 80))
+          expect(tally(answers4)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          expect(tally(answers6)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          yield* tap.stop
+          const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
+          for (const rs of plan.realServers) {
+            // IPv6 outer fd00:200:2::1 -> RIP6 carrying the client's IPv4 SYN to VIP:80 ...
+            expect(read.stdout, `${read.stderr} ${tap.log()}`).toMatch(
+              new RegExp(`fd00:200:2::1 > ${rs.address6}: IP 10\\.200\\.1\\.10\\.\\d+ > 10\\.200\\.1\\.100\\.80`)
+            )
+            // ... and IPv4 outer 10.200.2.1 -> RIP carrying the client's IPv6 SYN to [VIP6]:80.
+            expect(read.stdout).toMatch(
+              new RegExp(
+                `10\\.200\\.2\\.1 > ${rs.address.replaceAll(".", "\\.")}: IP6 fd00:200:1::10\\.\\d+ > fd00:200:1::100\\.80`
+              )
+            )
+          }
+          expect((yield* director.counters).tunnelled).toBeGreaterThanOrEqual(12)
         })
       )
     )

@@ -119,4 +119,74 @@ describe.skipIf(!Netns.canRun)("LVS-TUN with GUE and GRE (root, network namespac
       /10\.200\.1\.10\.\d+ > 10\.200\.1\.100\.80: Flags \[S\]/
     ])
   )
+  it("IPv6 outer: GUE over IPv6 to rs1 and GRE over IPv6 to rs2 (per destination), the IPv6 endpoint decapsulates both", async () => {
+    const options: Lab.Options = { name: `lvs6-${process.pid}-tg`, runDir }
+    names.push(options.name!)
+    const plan = Lab.plan(options)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* Lab.up(options)
+          expect(yield* LabDirector.setupDirectRouting(plan)).toBeUndefined()
+          for (const rs of plan.realServers) {
+            const started = yield* LabDirector.startTunnelEndpoint(plan, rs, GUE_PORT)
+            expect(started.ok, started.log).toBe(true)
+          }
+          const [web] = LabDirector.sampleServices6(plan, "tun")
+          const [d1, d2] = web!.destinations!
+          const director = yield* LabDirector.start(plan, [
+            {
+              service: web!.service,
+              destinations: [
+                { ...d1!, tunnelType: "gue", tunnelPort: GUE_PORT },
+                { ...d2!, tunnelType: "gre" }
+              ]
+            }
+          ])
+          const pcap = join(runDir, `${plan.name}.pcap`)
+          const capture = spawn(
+            "ip",
+            [
+              "netns",
+              "exec",
+              plan.director.netns,
+              "tcpdump",
+              "-Z",
+              "root",
+              "--immediate-mode",
+              "-U",
+              "-w",
+              pcap,
+              "-i",
+              "taps",
+              `ip6 and (udp dst port ${GUE_PORT} or ip6 proto 47)`
+            ],
+            { stdio: ["ignore", "ignore", "pipe"] }
+          )
+          let captureLog = ""
+          capture.stderr.on("data", (chunk) => {
+            captureLog += String(chunk)
+          })
+          const captured = new Promise((resolve) => capture.on("exit", resolve))
+          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const answers: Record<string, number> = {}
+          for (let i = 0; i < 6; i++) {
+            const body = yield* LabDirector.curl6(plan, 80)
+            answers[body] = (answers[body] ?? 0) + 1
+          }
+          expect(answers).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
+          yield* Effect.sleep("500 millis")
+          capture.kill("SIGINT")
+          yield* Effect.promise(() => captured)
+          const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
+          expect(read.stdout, captureLog).toMatch(
+            new RegExp(`fd00:200:2::1\\.\\d+ > fd00:200:2::11\\.${GUE_PORT}: UDP`)
+          )
+          expect(read.stdout).toMatch(/fd00:200:2::1 > fd00:200:2::12: GREv0/)
+          expect(read.stdout).not.toMatch(/> fd00:200:2::12\.6080/) // GRE only to rs2
+          expect((yield* director.counters).tunnelled).toBeGreaterThanOrEqual(6)
+        })
+      )
+    )
+  })
 })

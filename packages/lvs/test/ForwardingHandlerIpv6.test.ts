@@ -1,4 +1,4 @@
-import { Address, Icmpv6, Ipv6, PacketParser, ParseResult, Tcp } from "@lvs-ts/packet"
+import { Address, Icmp, Icmpv6, Ipv4, Ipv6, PacketParser, ParseResult, Tcp } from "@lvs-ts/packet"
 import { describe, expect, it } from "vitest"
 import * as ForwardingHandler from "../src/ForwardingHandler.ts"
 import * as Frames from "../src/internal/Frames.ts"
@@ -517,5 +517,74 @@ describe("ForwardingHandler IPv6", () => {
       }
     })
     expect(JSON.stringify(h.events)).toContain("needs the service's localAddresses")
+  })
+
+  it("TUN across families: IPv4-in-IPv6 (next header 4) to an IPv6 real server, IPv6-in-IPv4 (protocol 41) to an IPv4 one", async () => {
+    const web4 = { protocol: "tcp", address: "10.200.1.100", port: 80 } as const
+    const { h } = await start(
+      [
+        { _tag: "AddService", service: { ...web4, scheduler: "rr" } },
+        { _tag: "AddDestination", service: web4, destination: { address: RIP2, method: "tun" } },
+        { _tag: "AddService", service: { ...web6, scheduler: "rr" } },
+        { _tag: "AddDestination", service: web6, destination: { address: "10.200.2.12", method: "tun" } }
+      ],
+      1500
+    )
+    h.receive(1, H.arpReply(RS2, "10.200.2.12", DIR_S, "10.200.2.1"))
+    h.receive(0, H.arpRequest(CLIENT, "10.200.1.10", "10.200.1.100"))
+    // IPv4 client -> IPv4 VIP, tunnelled in IPv6 to RIP2.
+    const syn4 = H.tcp({
+      srcMac: CLIENT,
+      dstMac: DIR_C,
+      src: "10.200.1.10",
+      dst: "10.200.1.100",
+      sport: 48000,
+      dport: 80,
+      flags: 0x02
+    })
+    const [a] = h.receive(0, syn4)
+    expect([a!.port, Frames.readU16(a!.frame, 12), a!.frame[14 + Ipv6.NEXT_HEADER]]).toEqual([1, 0x86dd, 4])
+    expect([src(a!.frame), dst(a!.frame), macAt(a!.frame, 0)]).toEqual(["fd00:200:2::1", RIP2, RS2])
+    expect(Frames.formatIpv4(Frames.readU32(a!.frame, 54 + 16))).toBe("10.200.1.100") // inner unchanged
+    expect(a!.frame[54 + 8]).toBe(63) // inner TTL decremented
+    expect(a!.frame[14 + Ipv6.HOP_LIMIT]).toBe(63) // outer hop limit = inner TTL
+    expect(Ipv4.isChecksumValid(a!.frame, 54)).toBe(true)
+    // IPv6 client -> VIP6, tunnelled in IPv4 (protocol 41) to 10.200.2.12.
+    const [b6] = h.receive(0, syn(48001))
+    expect([b6!.port, Frames.readU16(b6!.frame, 12), b6!.frame[14 + 9]]).toEqual([1, 0x0800, 41])
+    expect(Frames.formatIpv4(Frames.readU32(b6!.frame, 26))).toBe("10.200.2.1")
+    expect(Frames.formatIpv4(Frames.readU32(b6!.frame, 30))).toBe("10.200.2.12")
+    expect(Ipv4.isChecksumValid(b6!.frame, 14)).toBe(true)
+    expect([dst(b6!.frame, 34), b6!.frame[34 + 7]]).toEqual([VIP6, 63])
+    expect(h.stats[S.tunnelled]).toBe(2)
+    // MTU: the inner packet's own rules against 1500 minus the outer header (40 for IPv6, 20 for IPv4).
+    const big4 = H.tcp({
+      srcMac: CLIENT,
+      dstMac: DIR_C,
+      src: "10.200.1.10",
+      dst: "10.200.1.100",
+      sport: 48000,
+      dport: 80,
+      flags: 0x10,
+      df: true,
+      payload: 1430
+    })
+    const [fragNeeded] = h.receive(0, big4)
+    const q = parse(fragNeeded!.frame)
+    expect([q.icmpType, q.icmpCode, Icmp.nextHopMtu(fragNeeded!.frame, q.l4Offset)]).toEqual([3, 4, 1460])
+    const [tooBig] = h.receive(0, syn(48001, { flags: 0x10, payload: 1430 }))
+    const r = parse(tooBig!.frame)
+    expect([r.icmpType, Icmpv6.mtu(tooBig!.frame, r.l4Offset)]).toEqual([Icmpv6.Type.PacketTooBig, 1480])
+    // Only tun may cross families: nat is refused, and so is editing the tun destination to nat.
+    h.control({
+      _tag: "Command",
+      command: { _tag: "AddDestination", service: web4, destination: { address: RIP1, method: "nat" } }
+    })
+    h.control({
+      _tag: "Command",
+      command: { _tag: "EditDestination", service: web4, destination: { address: RIP2, method: "nat" } }
+    })
+    expect(h.stats[S.controlRejected]).toBe(2)
+    expect(JSON.stringify(h.events)).toContain("only a tun destination of an IPv4 service may be IPv6")
   })
 })
