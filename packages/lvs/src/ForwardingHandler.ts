@@ -892,7 +892,8 @@ export const make = FrameHandler.define((ctx) => {
     const l3Length = p.l3End - l3
     const method = conns.method(e)
     if (method === ConnectionFlags.TUNNEL && vst.destinationById[conns.destination(e)]?.family === 6) {
-      return tunnelAcross(inPort, e, protocol, signal, now) // IPv4-in-IPv6 to an IPv6 real server
+      tunnelAcross(inPort, e, protocol, signal, now) // IPv4-in-IPv6 to an IPv6 real server
+      return
     }
     const daddr = conns.destinationAddress(e)
     const r = route(daddr)
@@ -1628,8 +1629,9 @@ export const make = FrameHandler.define((ctx) => {
     if (d === undefined) return void stats[Stat.dropNoRoute]!++
     if (d.family === 4) {
       // IPv6-in-IPv4 (protocol 41) to an IPv4 real server: only tunnels cross families.
-      if (method === ConnectionFlags.TUNNEL) return tunnelAcross(inPort, e, protocol, signal, now)
-      return void stats[Stat.dropNoRoute]!++
+      if (method === ConnectionFlags.TUNNEL) tunnelAcross(inPort, e, protocol, signal, now)
+      else stats[Stat.dropNoRoute]!++
+      return
     }
     const r = route6(d.address6, 0)
     if (r < 0) return void stats[Stat.dropNoRoute]!++
