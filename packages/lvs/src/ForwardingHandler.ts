@@ -12,10 +12,15 @@
  * (ICMP fragmentation needed when DF), neighbour resolution (one frame queued per unresolved neighbour),
  * Ethernet rewrite, `send`.
  *
+ * IPv6 takes the same path with NDP in place of ARP, hop limit in place of TTL and packet too big in
+ * place of fragmentation needed; the classifier has IPv6 rules for IPv6 fwmark services, and routes of
+ * both families (connected prefixes, static routes, default gateways) choose the next hop.
+ *
  * Methods (ipvs.md §3): NAT rewrites the destination in and the source out (the director is the real
- * servers' gateway); DR only rewrites MACs; TUN prepends an outer IPv4 header (IPIP) into the slot's
- * headroom; FULLNAT rewrites both ends (local address pool, per-address port allocation) and inserts the
- * TOA option (kind 254: client port and address) into the SYN.
+ * servers' gateway); DR only rewrites MACs; TUN prepends an outer header into the slot's headroom (IPIP,
+ * IPv6-in-IPv6, or across families IPv4-in-IPv6 / IPv6-in-IPv4; GUE and GRE likewise); FULLNAT rewrites
+ * both ends (local address pool, per-address port allocation) and inserts the TOA option into the SYN
+ * (kind 254: client port and IPv4 address, length 8, or IPv6 address, length 20).
  *
  * Nothing is allocated per frame: one parser and one connection-parameter object per worker, typed-array
  * tables (neighbours, routes, statistics), ICMP/ARP built in scratch slots. The control plane reaches this
