@@ -41,7 +41,7 @@ if (argv.includes("--help") || argv.includes("-h")) {
   console.log(
     "usage: bench:e2e [--reps N=3] [--duration S=4 (wrk)] [--bulk S=3 (iperf3)] [--udp-trial S=0.5] [--steps N=8]\n" +
       "                 [--loss FRACTION=0.001] [--overload-count N=400000] [--connections N=16] [--variants kernel,nft,haproxy,lvs-nat,lvs-dr]\n" +
-      "                 [--director-cpu 0] [--load-cpu 1] [--director-rt 10] [--json FILE] [--name lvs-bench] [--verbose]"
+      "                 [--director-cpu 0] [--load-cpu 1] [--director-rt 10] [--udp-socket] [--json FILE] [--name lvs-bench] [--verbose]"
   )
   process.exit(0)
 }
@@ -59,6 +59,8 @@ const jsonOut = text("--json")
 const verbose = argv.includes("--verbose")
 const overloadCount = Math.round(flag("--overload-count", 400_000))
 /** SCHED_FIFO priority of the lvs-ts director's I/O worker (`TapPorts` `realtimePriority`); 0: a normal thread. */
+/** Use the UDP-socket generator instead of raw AF_PACKET frames (the old, slower generator). */
+const udpSocket = argv.includes("--udp-socket")
 const directorRt = argv.includes("--director-rt") ? Number(text("--director-rt")) : 10
 const allVariants = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr"] as const
 type Variant = (typeof allVariants)[number]
@@ -370,10 +372,13 @@ const measureUdp = async (r: Running, baseline: number) => {
   // Prime the path (ARP on every hop) with a few paced datagrams.
   T.udpgen(client, loadCpu, r.target, 9, 50, 1000, 10_000)
   await sleep(200)
+  // Then whole frames on a packet socket to the resolved next hop: the same datagram, cheaper to send.
+  const raw = udpSocket ? undefined : T.rawFrames(client, r.target)
+  if (!udpSocket && raw === undefined) log("udpgen: next hop not resolved, using the UDP socket")
   const trial = (count: number, pps: number) => {
     const a = udpCounters()
     const c0 = T.cpuSample(directorCpu, r.pid)
-    const g = T.udpgen(client, loadCpu, r.target, 9, count, pps, Math.max(15_000, udpTrial * 20_000))
+    const g = T.udpgen(client, loadCpu, r.target, 9, count, pps, Math.max(15_000, udpTrial * 20_000), raw)
     const c1 = T.cpuSample(directorCpu, r.pid)
     blockFor(200)
     const b = udpCounters()

@@ -161,7 +161,8 @@ export const udpgen = (
   port: number,
   count: number,
   pps: number,
-  timeoutMs: number
+  timeoutMs: number,
+  rawFrames?: string
 ): { ok: boolean; sent: number; seconds: number; raw: string } => {
   const r = spawnSync(
     "ip",
@@ -175,7 +176,8 @@ export const udpgen = (
       String(port),
       String(Math.round(count)),
       String(Math.round(pps)),
-      String(cpu)
+      String(cpu),
+      ...(rawFrames !== undefined ? [rawFrames] : [])
     ],
     { encoding: "utf8", timeout: timeoutMs }
   )
@@ -185,6 +187,27 @@ export const udpgen = (
   } catch {
     return { ok: false, sent: 0, seconds: Number.NaN, raw: `${r.stdout ?? ""}${r.stderr ?? ""}` }
   }
+}
+
+/**
+ * The `raw=` argument of `udpgen.ts` for datagrams from `netns` to `target`: the next hop's MAC from the
+ * namespace's neighbour table (resolve it first, e.g. with a few datagrams through the UDP socket), the
+ * outgoing device, its MAC and the source address. `undefined` when the next hop is not resolved.
+ */
+export const rawFrames = (netns: string, target: string): string | undefined => {
+  const [route] = JSON.parse(nsExec(netns, "ip", ["-j", "route", "get", target])) as Array<{
+    gateway?: string
+    dev: string
+    prefsrc: string
+  }>
+  if (route === undefined) return undefined
+  const hop = route.gateway ?? target
+  const [neigh] = JSON.parse(nsExec(netns, "ip", ["-j", "neigh", "show", hop, "dev", route.dev])) as Array<{
+    lladdr?: string
+  }>
+  if (neigh?.lladdr === undefined) return undefined
+  const src = nsExec(netns, "cat", [`/sys/class/net/${route.dev}/address`]).trim()
+  return `raw=${neigh.lladdr},${src},${route.prefsrc},${route.dev}`
 }
 
 /** Bulk TCP with iperf3 (one stream, client -> server, `seconds`): bits per second received. */

@@ -29,6 +29,9 @@ const text = (name: string): string | undefined => {
 const rates = (text("--rates") ?? "20000,50000").split(",").map(Number)
 const seconds = Number(text("--seconds") ?? 2)
 const method = text("--method") ?? "nat"
+/** `lvs` (the director, `--method`), or `kernel`: the director namespace as a plain Linux router. */
+const variant = text("--variant") ?? "lvs"
+const useRaw = argv.includes("--raw")
 const directorCpu = Number(text("--director-cpu") ?? 0)
 const loadCpu = Number(text("--load-cpu") ?? 1)
 const perf = argv.includes("--perf")
@@ -109,62 +112,75 @@ const main = async () => {
       [rs2.netns, "eth0"]
     ] as const)
       T.nsWrite(ns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(loadCpu))
-    const script = new URL("./director.ts", import.meta.url).pathname
-    child = spawn(
-      "taskset",
-      [
-        "-c",
-        String(directorCpu),
-        process.execPath,
-        "--conditions=@lvs-ts/source",
-        ...nodeFlags,
-        script,
-        "--name",
-        name,
-        "--method",
-        method
-      ],
-      { stdio: ["ignore", "pipe", "inherit"] }
-    )
-    let buffer = ""
-    let ready = false
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString()
-      let nl = buffer.indexOf("\n")
-      while (nl >= 0) {
-        const line = buffer.slice(0, nl)
-        buffer = buffer.slice(nl + 1)
-        if (line === "ready") ready = true
-        else if (line.startsWith("counters ")) lastCounters = JSON.parse(line.slice(9)) as Counters
-        nl = buffer.indexOf("\n")
-      }
-    })
-    for (let i = 0; i < 400 && !ready; i++) await sleep(50)
-    if (!ready) throw new Error("director did not start")
-    const pid = child.pid!
-    await sleep(300)
+    let pid: number | undefined
+    let target = plan.vip
+    if (variant === "kernel") {
+      // As bench:e2e's kernel variant: DIPs on the bridges, ip_forward, the client routes via 10.200.1.1.
+      T.nsExec(d.netns, "ip", ["addr", "replace", "10.200.1.1/24", "dev", d.clientPort.bridge])
+      T.nsExec(d.netns, "ip", ["addr", "replace", "10.200.2.1/24", "dev", d.serverPort.bridge])
+      T.nsWrite(d.netns, "/proc/sys/net/ipv4/ip_forward", "1")
+      T.nsExec(client, "ip", ["route", "replace", plan.serverNetwork, "via", "10.200.1.1"])
+      target = rs1.address
+    } else {
+      const script = new URL("./director.ts", import.meta.url).pathname
+      child = spawn(
+        "taskset",
+        [
+          "-c",
+          String(directorCpu),
+          process.execPath,
+          "--conditions=@lvs-ts/source",
+          ...nodeFlags,
+          script,
+          "--name",
+          name,
+          "--method",
+          method
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] }
+      )
+      let buffer = ""
+      let ready = false
+      child.stdout!.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString()
+        let nl = buffer.indexOf("\n")
+        while (nl >= 0) {
+          const line = buffer.slice(0, nl)
+          buffer = buffer.slice(nl + 1)
+          if (line === "ready") ready = true
+          else if (line.startsWith("counters ")) lastCounters = JSON.parse(line.slice(9)) as Counters
+          nl = buffer.indexOf("\n")
+        }
+      })
+      for (let i = 0; i < 400 && !ready; i++) await sleep(50)
+      if (!ready) throw new Error("director did not start")
+      pid = child.pid!
+      await sleep(300)
+    }
     const txqlen = text("--txqlen")
-    if (txqlen !== undefined)
+    if (txqlen !== undefined && variant !== "kernel")
       for (const tap of [d.clientPort.tap, d.serverPort.tap])
         T.nsExec(d.netns, "ip", ["link", "set", tap, "txqueuelen", txqlen])
     if (argv.includes("--no-brnf"))
       for (const key of ["iptables", "ip6tables", "arptables"])
         T.nsWrite(d.netns, `/proc/sys/net/bridge/bridge-nf-call-${key}`, "0")
     const nice = text("--nice")
-    if (nice !== undefined)
+    if (nice !== undefined && pid !== undefined)
       for (const tid of readdirSync(`/proc/${pid}/task`))
         execFileSync("renice", ["-n", nice, "-p", tid], { stdio: "ignore" })
     const chrt = text("--fifo")
-    if (chrt !== undefined)
+    if (chrt !== undefined && pid !== undefined)
       for (const tid of readdirSync(`/proc/${pid}/task`))
         execFileSync("chrt", ["-f", "-p", chrt, tid], { stdio: "ignore" })
-    T.udpgen(client, loadCpu, plan.vip, 9, 2000, 20_000, 15_000) // warm-up: ARP, JIT
+    T.udpgen(client, loadCpu, target, 9, 2000, 20_000, 15_000) // warm-up: ARP, JIT
     await sleep(300)
+    const raw = useRaw ? T.rawFrames(client, target) : undefined
+    if (useRaw) console.log(`raw frames: ${raw ?? "next hop not resolved, using the UDP socket"}`)
     for (const rate of rates) {
       // Rate 0: unpaced overload, as many datagrams as `--overload-count` (default 400000).
       const count = rate === 0 ? Number(text("--overload-count") ?? 400_000) : Math.round(rate * seconds)
-      const c0 = await counters(child)
-      const t0 = threads(pid)
+      const c0 = child !== undefined ? await counters(child) : undefined
+      const t0 = pid !== undefined ? threads(pid) : {}
       const k0 = core()
       const d0 = delivered()
       const x0 = drops()
@@ -173,21 +189,21 @@ const main = async () => {
             stdio: "ignore"
           })
         : undefined
-      const g = T.udpgen(client, loadCpu, plan.vip, 9, count, rate, 60_000)
+      const g = T.udpgen(client, loadCpu, target, 9, count, rate, 60_000, raw)
       if (perfProc !== undefined) {
         perfProc.kill("SIGINT")
         await new Promise((r) => perfProc.once("exit", r))
       }
       await sleep(200)
       const k1 = core()
-      const t1 = threads(pid)
-      const c1 = await counters(child)
+      const t1 = pid !== undefined ? threads(pid) : {}
+      const c1 = child !== undefined ? await counters(child) : undefined
       const got = Math.min(g.sent, delivered() - d0)
       const x1 = drops()
       const per = (x: number) => ((x / Math.max(1, got)) * 1e6).toFixed(2)
       const wall = k1.wall - k0.wall
       console.log(
-        `\n== ${method} ${rate === 0 ? "unpaced" : (rate / 1000).toFixed(0)} kpps offered (${(g.sent / g.seconds / 1000).toFixed(1)} achieved): sent ${g.sent}, delivered ${got}, loss ${(((g.sent - got) / g.sent) * 100).toFixed(3)}%, delivered ${(got / g.seconds / 1000).toFixed(1)} kpps`
+        `\n== ${variant === "kernel" ? "kernel" : method} ${rate === 0 ? "unpaced" : (rate / 1000).toFixed(0)} kpps offered (${(g.sent / g.seconds / 1000).toFixed(1)} achieved): sent ${g.sent}, delivered ${got}, loss ${(((g.sent - got) / g.sent) * 100).toFixed(3)}%, delivered ${(got / g.seconds / 1000).toFixed(1)} kpps`
       )
       console.log(
         `  drops: tapc queue ${x1.tapc - x0.tapc}, taps queue ${x1.taps - x0.taps}, backlog (softnet) ${x1.softnet - x0.softnet}, servers ${x1.rs - x0.rs}`
@@ -209,6 +225,7 @@ const main = async () => {
       console.log(
         `  core ${directorCpu} busy (wall - idle): ${per(wall - (k1.idle - k0.idle))} µs/pkt over ${wall.toFixed(2)} s`
       )
+      if (c0 === undefined || c1 === undefined) continue
       const sum = (c: Counters, k: "rxFrames" | "txFrames" | "rxBatches" | "rxEagain" | "txDropped") =>
         c.ports.reduce((s, p) => s + p[k], 0)
       const rx = sum(c1, "rxFrames") - sum(c0, "rxFrames")
