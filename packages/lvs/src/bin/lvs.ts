@@ -144,8 +144,7 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
             `director running (pid ${next.director?.pid}, log ${next.director?.log}), ${args.method} sample table`
           )
           console.log(`  try: ip netns exec ${p.client.netns} curl http://${p.vip}/`)
-          if (args.method === "nat" || args.method === "dr")
-            console.log(`       ip netns exec ${p.client.netns} curl -6 'http://[${p.vip6}]/'`)
+          console.log(`       ip netns exec ${p.client.netns} curl -6 'http://[${p.vip6}]/'`)
           console.log(`  stop: lvs lab down${p.name === "lvs-lab" ? "" : ` --name ${p.name}`}`)
         }
         return ok ? 0 : 1
