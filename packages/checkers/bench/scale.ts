@@ -29,6 +29,32 @@ const limit = (): string => {
   return line?.replace(/\s+/g, " ").trim() ?? "?"
 }
 
+/** CPU seconds per thread of a process (Linux /proc), by thread name. */
+const threadCpu = (pid: number | "self"): Record<string, number> => {
+  const out: Record<string, number> = {}
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+      const close = stat.lastIndexOf(")")
+      const name = `${stat.slice(stat.indexOf("(") + 1, close)}#${tid}`
+      const f = stat.slice(close + 2).split(" ")
+      const ticks = Number(f[11]) + Number(f[12])
+      out[name] = (out[name] ?? 0) + ticks / 100
+    }
+  } catch {
+    // not Linux
+  }
+  return out
+}
+const diff = (a: Record<string, number>, b: Record<string, number>, wall: number): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const k of Object.keys(b)) {
+    const pct = Math.round((((b[k] ?? 0) - (a[k] ?? 0)) / wall) * 100)
+    if (pct > 0) out[k] = pct
+  }
+  return out
+}
+
 const address = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`
 
 export const runScale = async (n = servers, durationS = seconds, kind = probeKind, delayMs = delayLoopMs) => {
@@ -79,6 +105,8 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
       })
       process.stderr.write(`started ${n} checkers in ${Math.round(performance.now() - t00)} ms\n`)
       const cpu0 = process.cpuUsage()
+      const threads0 = threadCpu("self")
+      const listenerThreads0 = threadCpu(listener.pid!)
       const l0 = yield* Effect.promise(listenerUsage)
       const t0 = performance.now()
       loopDelay.enable()
@@ -98,11 +126,14 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
       loopDelay.disable()
       const wall = (performance.now() - t0) / 1000
       const cpu = process.cpuUsage(cpu0)
+      const threads = diff(threads0, threadCpu("self"), wall)
+      const listenerThreads = diff(listenerThreads0, threadCpu(listener.pid!), wall)
       const l1 = yield* Effect.promise(listenerUsage)
       const stats = yield* hc.stats
       const snap = yield* hc.snapshot
       const alive = snap.virtualServers[0]!.realServers.filter((r) => r.alive).length
       const lateness = yield* Metric.value(Metrics.lateness)
+      const latency = yield* Metric.value(Metrics.latency(kind === "tcp" ? "TCP_CHECK" : "NOOP"))
       return {
         probe: kind,
         servers: n,
@@ -115,6 +146,8 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
         maxLatenessMs: stats.maxLatenessMs,
         startsLaterThan100Ms: stats.lateOver100Ms,
         meanLatenessMs: Number((lateness.sum / Math.max(1, lateness.count)).toFixed(2)),
+        meanCheckLatencyMs: Number((latency.sum / Math.max(1, latency.count)).toFixed(2)),
+        maxCheckLatencyMs: latency.max,
         eventLoopDelayP99Ms: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
         eventLoopDelayMaxMs: Number((loopDelay.max / 1e6).toFixed(1)),
         maxInFlight: stats.maxInFlight,
@@ -127,7 +160,9 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
         listenerCpuPercent: Math.round(
           ((l1.cpu.user - l0.cpu.user + l1.cpu.system - l0.cpu.system) / 1e6 / wall) * 100
         ),
-        listenerRssMiB: Math.round(l1.rss / 2 ** 20)
+        listenerRssMiB: Math.round(l1.rss / 2 ** 20),
+        checkerThreadsCpuPercent: threads,
+        listenerThreadsCpuPercent: listenerThreads
       }
     })
   )

@@ -21,6 +21,7 @@ import * as FiberMap from "effect/FiberMap"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -28,13 +29,15 @@ import * as Config from "./Config.ts"
 import * as Endpoint from "./Endpoint.ts"
 import * as FlapDamper from "./FlapDamper.ts"
 import * as Gate from "./internal/gate.ts"
+import * as Heap from "./internal/heap.ts"
 import { probeFor } from "./internal/probes.ts"
 import * as Log from "./Log.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Pool from "./Pool.ts"
-import type * as Probe from "./Probe.ts"
+import * as Probe from "./Probe.ts"
 import * as RetryMachine from "./RetryMachine.ts"
 import * as Script from "./Script.ts"
+import * as TcpEngine from "./TcpEngine.ts"
 import * as UrlCycle from "./UrlCycle.ts"
 
 /**
@@ -120,6 +123,12 @@ export interface Options {
   readonly maxConcurrentChecks?: number | undefined
   /** Enable the flap damper for every real server. */
   readonly flapDamper?: FlapDamper.Options | undefined
+  /**
+   * How TCP_CHECKs connect: `"engine"` (default) uses {@link TcpEngine} (epoll in a worker thread, no Node
+   * socket per check, all TCP checkers driven by one timer fiber) and falls back to `"node"` (one Node socket
+   * and one fiber per checker) when the engine cannot start.
+   */
+  readonly tcpEngine?: "engine" | "node" | undefined
 }
 
 /**
@@ -234,10 +243,20 @@ interface CheckerRuntime {
   readonly resolved: Config.Resolved
   readonly label: string
   readonly type: string
+  readonly isHttp: boolean
+  readonly isMisc: boolean
+  readonly latency: ReturnType<typeof Metrics.latency>
   machine: RetryMachine.State | UrlCycle.State
   nextAt: number
   checks: number
   lastLatencyMs: number
+  /** Engine-driven TCP_CHECK: the parsed target (undefined: this checker runs in its own fiber). */
+  target: TcpEngine.Target | undefined
+  /** Engine-driven: start time of the attempt in flight, its ticket, whether it was suspended. */
+  startedAt: number
+  ticket: number
+  suspended: boolean
+  onDone: ((code: number) => void) | undefined
 }
 
 interface RealServerRuntime {
@@ -322,17 +341,26 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
         const checkers = rs.checkers.map((c, ci): CheckerRuntime => {
           const resolved = Config.resolve(vs, rs, c)
           const isHttp = c.type === "HTTP_GET" || c.type === "SSL_GET"
+          const type = c.type === "CUSTOM" ? c.name : c.type
           return {
             index: ci,
             resolved,
             label: Endpoint.format(resolved.host, checkerProtocol(c, vs), resolved.port),
-            type: c.type === "CUSTOM" ? c.name : c.type,
+            type,
+            isHttp,
+            isMisc: c.type === "MISC_CHECK",
+            latency: Metrics.latency(type),
             machine: isHttp
               ? UrlCycle.initial({ alpha: resolved.alpha, retry: resolved.retry })
               : RetryMachine.initial({ alpha: resolved.alpha, retry: resolved.retry }),
             nextAt: 0,
             checks: 0,
-            lastLatencyMs: 0
+            lastLatencyMs: 0,
+            target: undefined,
+            startedAt: 0,
+            ticket: -1,
+            suspended: false,
+            onDone: undefined
           }
         })
         const label = Endpoint.format(rs.address, vs.protocol ?? "tcp", rs.port)
@@ -424,37 +452,133 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
         }
       })
 
+    // Read once: the hot paths below read the time and record metrics without running an Effect.
+    const clock = yield* Clock.Clock
+    const context = yield* Effect.context<never>()
+
+    /**
+     * Everything that follows one attempt's result, in keepalived's order: the retry machine's step, the
+     * CheckResult event, the per-attempt and transition log lines, the pool update and dynamic weight. The
+     * machine step and event happen now (synchronously); the returned Effect (undefined when there is nothing
+     * to log or change, the common case) does the rest. Sets `c.nextAt` from keepalived's delay.
+     */
+    const settle = (
+      v: VirtualServerRuntime,
+      r: RealServerRuntime,
+      c: CheckerRuntime,
+      result: Probe.Result,
+      startedAt: number,
+      finishedAt: number
+    ): Effect.Effect<void> | undefined => {
+      const rv = c.resolved
+      c.lastLatencyMs = finishedAt - startedAt
+      c.checks++
+      c.latency.updateUnsafe(c.lastLatencyMs, context)
+      const wasUp = c.machine.up
+      let step: RetryMachine.Step | UrlCycle.Step
+      if (c.isHttp) {
+        step = UrlCycle.step(c.machine as UrlCycle.State, result.ok, {
+          retry: rv.retry,
+          delayBeforeRetryMs: rv.delayBeforeRetryMs,
+          delayLoopMs: rv.delayLoopMs,
+          urls: (rv.checker as { urls: ReadonlyArray<unknown> }).urls.length,
+          fastRecovery: (rv.checker as { fastRecovery?: boolean }).fastRecovery ?? false
+        })
+      } else {
+        step = RetryMachine.step(c.machine, result.ok, rv)
+      }
+      c.machine = step.state
+      emit({
+        _tag: "CheckResult",
+        service: v.pool.label,
+        destination: r.label,
+        checker: c.index,
+        type: c.type,
+        result,
+        outcome: step.outcome,
+        up: step.state.up,
+        startedAt,
+        latencyMs: c.lastLatencyMs
+      })
+      // MISC_CHECK schedules from the start of the previous run, the others from its end.
+      c.nextAt = (c.isMisc ? startedAt : finishedAt) + step.delayMs
+      let effects: Array<Effect.Effect<void>> | undefined
+      if (!result.ok && wasUp && rv.logAllFailures) effects = append(effects, say(result.message))
+      // HTTP/SSL: keepalived logs each url that passes while the checker is not up ("… success to … url(…)").
+      if (c.isHttp && result.ok && !wasUp && result.message !== undefined)
+        effects = append(effects, say(result.message))
+      if (step.outcome === "Up") {
+        effects = append(
+          effects,
+          say(Log.transition(rv.checker.type === "CUSTOM" ? c.type : rv.checker.type, c.label, { kind: "Up" }))
+        )
+      } else if (step.outcome === "Down") {
+        const retries = "failedAfter" in step ? step.failedAfter : rv.retry
+        const program = c.isMisc ? ((rv.checker as { path: ReadonlyArray<string> }).path ?? []).join(" ") : ""
+        effects = append(
+          effects,
+          say(
+            Log.transition(
+              rv.checker.type === "CUSTOM" ? c.type : rv.checker.type,
+              c.label,
+              {
+                kind: "Down",
+                short: step.shortFailureLine,
+                retries,
+                timedOut: !result.ok && result.reason === "Timeout"
+              },
+              { realServer: r.label, virtualServer: v.pool.label, program }
+            )
+          )
+        )
+      }
+      if (step.changed) effects = append(effects, setChecker(v, r, c.index, step.state.up))
+      // Dynamic weights (misc_dynamic, FILE_CHECK): a failure resets the contribution (keepalived #2720).
+      if (result.contribution !== undefined || !result.ok) {
+        effects = append(
+          effects,
+          Effect.suspend(() =>
+            dispatch(Pool.setContribution(v.pool, r.index, c.index, result.ok ? (result.contribution ?? 0) : 0))
+          )
+        )
+      }
+      if (effects === undefined) return undefined
+      if (effects.length === 1) return effects[0]
+      return Effect.forEach(effects, (e) => e, { discard: true })
+    }
+
+    const append = (list: Array<Effect.Effect<void>> | undefined, e: Effect.Effect<void>) => {
+      if (list === undefined) return [e]
+      list.push(e)
+      return list
+    }
+
+    const noteStart = (c: CheckerRuntime, startedAt: number): void => {
+      const late = startedAt - c.nextAt
+      stats.checks++
+      if (late > stats.maxLatenessMs) stats.maxLatenessMs = late
+      if (late > 100) stats.lateOver100Ms++
+      Metrics.lateness.updateUnsafe(Math.max(late, 0), context)
+      stats.inFlight++
+      if (stats.inFlight > stats.maxInFlight) stats.maxInFlight = stats.inFlight
+    }
+
     const runChecker = (v: VirtualServerRuntime, r: RealServerRuntime, c: CheckerRuntime) =>
       Effect.gen(function* () {
         const rv = c.resolved
-        const isHttp = rv.checker.type === "HTTP_GET" || rv.checker.type === "SSL_GET"
-        const isMisc = rv.checker.type === "MISC_CHECK"
-        const urls = isHttp ? (rv.checker as { urls: ReadonlyArray<unknown> }).urls.length : 0
-        const fastRecovery = isHttp && ((rv.checker as { fastRecovery?: boolean }).fastRecovery ?? false)
         const rsWeight = v.pool.realServers[r.index]!.input.weight ?? v.config.weight ?? 1
-        const program = isMisc ? ((rv.checker as { path: ReadonlyArray<string> }).path ?? []).join(" ") : ""
         // Every checker waits until all are registered, so a large farm starts in one go instead of its first
         // checks competing with the set-up of the rest.
         yield* Deferred.await(go)
         const warm = rv.warmupMs > 0 ? Math.floor((yield* Random.next) * rv.warmupMs) : 0
         c.nextAt = (yield* Clock.currentTimeMillis) + warm
         if (warm > 0) yield* Effect.sleep(warm)
-        const latency = Metrics.latency(c.type)
-        // Read once per checker: the hot loop below then needs no Effect to read the time or record metrics.
-        const clock = yield* Clock.Clock
-        const context = yield* Effect.context<never>()
         const ctx = { realServerWeight: rsWeight, realServer: r.label, virtualServer: v.pool.label, label: c.label }
         const attempt = Effect.gen(function* () {
           if (!permits.tryTake()) yield* permits.take
           const startedAt = clock.currentTimeMillisUnsafe()
-          const late = startedAt - c.nextAt
-          stats.checks++
-          if (late > stats.maxLatenessMs) stats.maxLatenessMs = late
-          if (late > 100) stats.lateOver100Ms++
-          Metrics.lateness.updateUnsafe(Math.max(late, 0), context)
-          stats.inFlight++
-          if (stats.inFlight > stats.maxInFlight) stats.maxInFlight = stats.inFlight
-          const url = isHttp ? (c.machine as UrlCycle.State).url : 0
+          noteStart(c, startedAt)
+          const url = c.isHttp ? (c.machine as UrlCycle.State).url : 0
           const result = yield* probeFor(rv, ctx, url).pipe(
             Effect.ensuring(
               Effect.sync(() => {
@@ -464,80 +588,145 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
             )
           )
           const finishedAt = clock.currentTimeMillisUnsafe()
-          c.lastLatencyMs = finishedAt - startedAt
-          c.checks++
-          latency.updateUnsafe(c.lastLatencyMs, context)
-          const wasUp = c.machine.up
-          let step: RetryMachine.Step | UrlCycle.Step
-          if (isHttp) {
-            step = UrlCycle.step(c.machine as UrlCycle.State, result.ok, {
-              retry: rv.retry,
-              delayBeforeRetryMs: rv.delayBeforeRetryMs,
-              delayLoopMs: rv.delayLoopMs,
-              urls,
-              fastRecovery
-            })
-          } else {
-            step = RetryMachine.step(c.machine, result.ok, rv)
-          }
-          c.machine = step.state
-          emit({
-            _tag: "CheckResult",
-            service: v.pool.label,
-            destination: r.label,
-            checker: c.index,
-            type: c.type,
-            result,
-            outcome: step.outcome,
-            up: step.state.up,
-            startedAt,
-            latencyMs: c.lastLatencyMs
-          })
-          if (!result.ok && wasUp && rv.logAllFailures) yield* say(result.message)
-          // HTTP/SSL: keepalived logs each url that passes while the checker is not up ("… success to … url(…)").
-          if (isHttp && result.ok && !wasUp && result.message !== undefined) yield* say(result.message)
-          if (step.outcome === "Up") {
-            yield* say(Log.transition(rv.checker.type === "CUSTOM" ? c.type : rv.checker.type, c.label, { kind: "Up" }))
-          } else if (step.outcome === "Down") {
-            const retries = "failedAfter" in step ? step.failedAfter : rv.retry
-            yield* say(
-              Log.transition(
-                rv.checker.type === "CUSTOM" ? c.type : rv.checker.type,
-                c.label,
-                {
-                  kind: "Down",
-                  short: step.shortFailureLine,
-                  retries,
-                  timedOut: !result.ok && result.reason === "Timeout"
-                },
-                { realServer: r.label, virtualServer: v.pool.label, program }
-              )
-            )
-          }
-          if (step.changed) yield* setChecker(v, r, c.index, step.state.up)
-          // Dynamic weights (misc_dynamic, FILE_CHECK): a failure resets the contribution (keepalived #2720).
-          if (result.contribution !== undefined || !result.ok) {
-            yield* dispatch(Pool.setContribution(v.pool, r.index, c.index, result.ok ? (result.contribution ?? 0) : 0))
-          }
-          // MISC_CHECK schedules from the start of the previous run, the others from its end.
-          c.nextAt = (isMisc ? startedAt : finishedAt) + step.delayMs
+          const after = settle(v, r, c, result, startedAt, finishedAt)
+          if (after !== undefined) yield* after
           return Math.max(c.nextAt - finishedAt, 0)
         })
         // The delay to the next attempt is whatever keepalived's state machine decided for this one.
         yield* Effect.repeat(attempt, keepalivedSchedule)
       })
 
+    // ---- Engine-driven TCP_CHECKs: one timer fiber for all of them, attempts completed by TcpEngine. ----
+    const wantEngine = (options.tcpEngine ?? "engine") === "engine"
+    const tcpCheckers = virtualServers.flatMap((v) =>
+      v.realServers.flatMap((r) => r.checkers.filter((c) => c.resolved.checker.type === "TCP_CHECK").map(() => r))
+    ).length
+    let engine: TcpEngine.Engine | undefined
+    if (wantEngine && tcpCheckers > 0) {
+      const made = yield* Effect.result(TcpEngine.make({ slots: Math.min(65536, Math.max(1024, tcpCheckers)) }))
+      if (made._tag === "Success") engine = made.success
+      else if (log)
+        yield* Effect.logWarning(`TCP_CHECK engine unavailable (${made.failure.message}): using Node sockets`)
+    }
+    let closed = false
+    // Runs before the engine stops (finalizers run in reverse): late completions are ignored from here on.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+      })
+    )
+    const wheel = Heap.make<CheckerRuntime>((c) => c.nextAt)
+    const owner = new Map<CheckerRuntime, { v: VirtualServerRuntime; r: RealServerRuntime }>()
+    /** Effects of engine-driven results (log lines, pool updates), run in order by one fiber. */
+    const afterQueue = yield* Queue.unbounded<Effect.Effect<void>>()
+    let wakeDriver: (() => void) | undefined
+    let driverWakesAt = Number.POSITIVE_INFINITY
+    const wake = () => {
+      const w = wakeDriver
+      if (w !== undefined) {
+        wakeDriver = undefined
+        w()
+      }
+    }
+    const OK = Probe.success()
+    const engineResult = (c: CheckerRuntime, code: number): Probe.Result =>
+      code === TcpEngine.CODE_OK
+        ? OK
+        : code === TcpEngine.CODE_TIMEOUT
+          ? Probe.failure("Timeout", `TCP connection to ${c.label} timedout.`)
+          : Probe.failure(TcpEngine.reason(code), `TCP connection to ${c.label} failed.`)
+    if (engine !== undefined) {
+      for (const v of virtualServers) {
+        for (const r of v.realServers) {
+          for (const c of r.checkers) {
+            if (c.resolved.checker.type !== "TCP_CHECK") continue
+            const k = c.resolved.checker as Config.Connection
+            const t = TcpEngine.target(c.resolved.host, c.resolved.port, {
+              bindTo: k.bindTo,
+              bindPort: k.bindPort,
+              bindIf: k.bindIf
+            })
+            // A target the engine cannot parse keeps the Node path, which reports it the usual way.
+            if (t instanceof TcpEngine.InvalidTarget) continue
+            c.target = t
+            owner.set(c, { v, r })
+            c.onDone = (code) => {
+              if (closed || c.suspended) return
+              c.ticket = -1
+              stats.inFlight--
+              permits.release()
+              const finishedAt = clock.currentTimeMillisUnsafe()
+              const after = settle(v, r, c, engineResult(c, code), c.startedAt, finishedAt)
+              if (after !== undefined) Queue.offerUnsafe(afterQueue, after)
+              Heap.push(wheel, c)
+              if (c.nextAt < driverWakesAt || stats.inFlight === 0) wake()
+            }
+          }
+        }
+      }
+    }
+    const eng = engine
+    const driver = Effect.gen(function* () {
+      yield* Deferred.await(go)
+      const now0 = clock.currentTimeMillisUnsafe()
+      for (const c of owner.keys()) {
+        const warm = c.resolved.warmupMs > 0 ? Math.floor((yield* Random.next) * c.resolved.warmupMs) : 0
+        c.nextAt = now0 + warm
+        Heap.push(wheel, c)
+      }
+      const signal = Effect.callback<void>((resume) => {
+        wakeDriver = () => resume(Effect.void)
+        return Effect.sync(() => {
+          wakeDriver = undefined
+        })
+      })
+      while (true) {
+        const now = clock.currentTimeMillisUnsafe()
+        let saturated = false
+        while (wheel.size > 0) {
+          const c = Heap.peek(wheel)!
+          if (c.suspended) {
+            Heap.pop(wheel)
+            continue
+          }
+          if (c.nextAt > now) break
+          if (!permits.tryTake()) {
+            saturated = true
+            break
+          }
+          Heap.pop(wheel)
+          c.startedAt = now
+          noteStart(c, now)
+          c.ticket = eng!.connect(c.target!, c.resolved.connectTimeoutMs, c.onDone!)
+        }
+        // Saturated (every permit in use): the next completion wakes the driver.
+        const next = saturated || wheel.size === 0 ? Number.POSITIVE_INFINITY : Heap.peek(wheel)!.nextAt
+        driverWakesAt = next
+        if (next === Number.POSITIVE_INFINITY) yield* signal
+        else yield* Effect.raceFirst(Effect.sleep(Math.max(1, next - now)), signal)
+        driverWakesAt = Number.POSITIVE_INFINITY
+      }
+    })
+
     const fibers = yield* FiberMap.make<string, void, never>()
     const go = yield* Deferred.make<void>()
-    const start = (v: VirtualServerRuntime, r: RealServerRuntime) =>
-      FiberMap.run(
+    if (owner.size > 0) {
+      yield* Effect.forkScoped(driver)
+      yield* Effect.forkScoped(Effect.forever(Effect.flatten(Queue.take(afterQueue))))
+    }
+    const start = (v: VirtualServerRuntime, r: RealServerRuntime) => {
+      const own = r.checkers.filter((c) => c.target === undefined)
+      return FiberMap.run(
         fibers,
         r.key,
-        r.checkers.length === 1
-          ? runChecker(v, r, r.checkers[0]!)
-          : Effect.forEach(r.checkers, (c) => runChecker(v, r, c), { concurrency: "unbounded", discard: true })
+        own.length === 1
+          ? runChecker(v, r, own[0]!)
+          : Effect.forEach(own, (c) => runChecker(v, r, c), { concurrency: "unbounded", discard: true })
       )
-    for (const v of virtualServers) for (const r of v.realServers) if (r.checkers.length > 0) yield* start(v, r)
+    }
+    for (const v of virtualServers) {
+      for (const r of v.realServers) if (r.checkers.some((c) => c.target === undefined)) yield* start(v, r)
+    }
     yield* Deferred.succeed(go, undefined)
 
     const snapshot = Effect.sync(
@@ -570,6 +759,20 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
       events: pubsub,
       snapshot,
       stats: Effect.sync((): Stats => ({ ...stats })),
-      suspend: (service, destination) => FiberMap.remove(fibers, `${service}/${destination}`)
+      suspend: (service, destination) =>
+        Effect.suspend(() => {
+          const key = `${service}/${destination}`
+          for (const [c, o] of owner) {
+            if (o.r.key !== key || c.suspended) continue
+            c.suspended = true
+            if (c.ticket !== -1) {
+              eng?.cancel(c.ticket)
+              c.ticket = -1
+              stats.inFlight--
+              permits.release()
+            }
+          }
+          return FiberMap.remove(fibers, key)
+        })
     }
   })
