@@ -34,9 +34,10 @@ import { probeFor } from "./internal/probes.ts"
 import * as Log from "./Log.ts"
 import * as Metrics from "./Metrics.ts"
 import * as Pool from "./Pool.ts"
-import * as Probe from "./Probe.ts"
+import type * as Probe from "./Probe.ts"
 import * as RetryMachine from "./RetryMachine.ts"
 import * as Script from "./Script.ts"
+import * as TcpCheck from "./TcpCheck.ts"
 import * as TcpEngine from "./TcpEngine.ts"
 import * as UrlCycle from "./UrlCycle.ts"
 
@@ -628,13 +629,6 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
         w()
       }
     }
-    const OK = Probe.success()
-    const engineResult = (c: CheckerRuntime, code: number): Probe.Result =>
-      code === TcpEngine.CODE_OK
-        ? OK
-        : code === TcpEngine.CODE_TIMEOUT
-          ? Probe.failure("Timeout", `TCP connection to ${c.label} timedout.`)
-          : Probe.failure(TcpEngine.reason(code), `TCP connection to ${c.label} failed.`)
     if (engine !== undefined) {
       for (const v of virtualServers) {
         for (const r of v.realServers) {
@@ -656,7 +650,7 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
               stats.inFlight--
               permits.release()
               const finishedAt = clock.currentTimeMillisUnsafe()
-              const after = settle(v, r, c, engineResult(c, code), c.startedAt, finishedAt)
+              const after = settle(v, r, c, TcpCheck.resultOf(code, c.label), c.startedAt, finishedAt)
               if (after !== undefined) Queue.offerUnsafe(afterQueue, after)
               Heap.push(wheel, c)
               if (c.nextAt < driverWakesAt || stats.inFlight === 0) wake()

@@ -14,6 +14,7 @@ import type * as Config from "./Config.ts"
 import * as Endpoint from "./Endpoint.ts"
 import { reasonOf } from "./internal/net.ts"
 import * as Probe from "./Probe.ts"
+import * as TcpEngine from "./TcpEngine.ts"
 
 /**
  * One TCP_CHECK attempt against a resolved checker.
@@ -66,5 +67,50 @@ export const probe = (r: Config.Resolved): Effect.Effect<Probe.Result> => {
       clearTimeout(timer)
       socket.destroy()
     })
+  })
+}
+
+const OK = Probe.success()
+
+/**
+ * The result of an engine completion code, with the same reasons and keepalived cause lines as {@link probe}:
+ * "TCP connection to [ip]:tcp:port timedout." on `connect_timeout`, "… failed." on any connect error.
+ *
+ * @example
+ * ```ts
+ * import { TcpCheck, TcpEngine } from "@lvs-ts/checkers"
+ * console.log(TcpCheck.resultOf(TcpEngine.CODE_TIMEOUT, "[10.0.0.2]:tcp:80").message)
+ * ```
+ * @since 0.2.0
+ */
+export const resultOf = (code: number, label: string): Probe.Result =>
+  code === TcpEngine.CODE_OK
+    ? OK
+    : code === TcpEngine.CODE_TIMEOUT
+      ? Probe.failure("Timeout", `TCP connection to ${label} timedout.`)
+      : Probe.failure(TcpEngine.reason(code), `TCP connection to ${label} failed.`)
+
+/**
+ * One TCP_CHECK attempt through a {@link TcpEngine}: no Node socket, the engine enforces `connect_timeout`,
+ * interruption cancels the connect (its descriptor is closed at once). Falls back to {@link probe} for a target
+ * the engine cannot take (not an IP literal).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Config, TcpCheck, TcpEngine } from "@lvs-ts/checkers"
+ * const r = Config.resolve({ realServers: [] }, { address: "127.0.0.1", port: 1, checkers: [] }, { type: "TCP_CHECK" })
+ * const program = Effect.scoped(Effect.flatMap(TcpEngine.make(), (engine) => TcpCheck.probeWith(engine, r)))
+ * ```
+ * @since 0.2.0
+ */
+export const probeWith = (engine: TcpEngine.Engine, r: Config.Resolved): Effect.Effect<Probe.Result> => {
+  const c = r.checker as Config.Connection
+  const target = TcpEngine.target(r.host, r.port, { bindTo: c.bindTo, bindPort: c.bindPort, bindIf: c.bindIf })
+  if (target instanceof TcpEngine.InvalidTarget) return probe(r)
+  const label = Endpoint.format(r.host, "tcp", r.port)
+  return Effect.callback<Probe.Result>((resume) => {
+    const ticket = engine.connect(target, r.connectTimeoutMs, (code) => resume(Effect.succeed(resultOf(code, label))))
+    return Effect.sync(() => engine.cancel(ticket))
   })
 }
