@@ -190,6 +190,10 @@ export interface Visitor {
 const CHUNK_BITS = 14
 const CHUNK_SIZE = 1 << CHUNK_BITS
 const CHUNK_MASK = CHUNK_SIZE - 1
+// Reservations (see reserve()): at most 1024 chunks (16.7 M entries, 1.3 GB of address space) at a time, and never
+// a buffer smaller than 32 chunks (42 MB).
+const RESERVE_CHUNKS = 1024
+const RESERVE_MIN_CHUNKS = 32
 
 // Key record, 4 words (16 B, four per cache line): exactly what an in lookup compares, so confirming a hit reads
 // 16 bytes and the key array of a million entries is 16 MiB (half of what a 32-byte record would make the CPU
@@ -220,11 +224,13 @@ const P_VIRTUAL = 4
 const P_DEST = 8
 const P_LOCAL = 12
 
-// Timing wheel: 65536 slots of 16 ms = 17.5 min per revolution (ESTABLISHED entries are filed once).
-const WHEEL_BITS = 16
+// Timing wheel: 131072 slots of 8 ms = 17.5 min per revolution (ESTABLISHED entries are filed once). The slot width
+// bounds the work of one advance(): it re-files the entries of the slots it passes, e.g. 8,192 entries at 1 M new
+// connections per second (each re-filed once when its first, 3-second timer slot comes up).
+const WHEEL_BITS = 17
 const WHEEL_SIZE = 1 << WHEEL_BITS
 const WHEEL_MASK = WHEEL_SIZE - 1
-const TICK_MS = 16
+const TICK_MS = 8
 
 const INITIAL_TIMEOUT_MS = 3000
 const RELINGER_MS = 60000
@@ -285,6 +291,9 @@ export class ConnectionTable {
   private poolHigh = 0
 
   private capacity = 0
+  // Address space reserved for chunks not created yet (see reserve()).
+  private reservation: ArrayBuffer | null = null
+  private reserved = 0
   private high = 0
   private freeHead = 0
   private count = 0
@@ -336,6 +345,7 @@ export class ConnectionTable {
     }
     this.maxConnections = max
     this.maxChunks = Math.ceil(max / CHUNK_SIZE)
+    this.reserve()
     this.seed = (options.seed ?? (Math.random() * 0x100000000) >>> 0) >>> 0
     this.rng = this.seed | 1
     // Enough bits for entry + 1 of every slot the table may ever hold; the rest of the word is fingerprint.
@@ -1848,13 +1858,21 @@ export class ConnectionTable {
     return this.high++
   }
 
-  // Adds one chunk of entry slots; false at the configured maximum.
+  // Adds one chunk of entry slots; false at the configured maximum. A chunk is a CHUNK_BYTES region carved into the
+  // columns (8-byte columns first for alignment), taken from the current reservation when there is one.
   private addChunk(): boolean {
     if (this.keyC.length >= this.maxChunks) return false
-    // One buffer per chunk, carved into the columns (8-byte columns first for alignment): a single 1.4 MB
-    // allocation, normally made ahead of need by advance().
-    const buffer = new ArrayBuffer(CHUNK_SIZE * BYTES_PER_ENTRY)
-    let offset = 0
+    let buffer: ArrayBuffer
+    let offset: number
+    if (this.reserved > 0) {
+      buffer = this.reservation!
+      offset = (this.reservation!.byteLength / CHUNK_BYTES - this.reserved) * CHUNK_BYTES
+      this.reserved--
+    } else {
+      // Small tables: one 1.3 MB allocation per chunk, normally made ahead of need by advance().
+      buffer = new ArrayBuffer(CHUNK_BYTES)
+      offset = 0
+    }
     const take = (bytesPerEntry: number): number => {
       const at = offset
       offset += CHUNK_SIZE * bytesPerEntry
@@ -1880,6 +1898,21 @@ export class ConnectionTable {
     return true
   }
 
+  // Reserves address space for up to RESERVE_CHUNKS chunks in one ArrayBuffer of at least RESERVE_MIN_CHUNKS chunks
+  // (42 MB: above glibc's largest mmap threshold, so it is always a fresh mmap whose pages the kernel zeroes on first
+  // touch). Allocating it costs microseconds and commits no memory; chunk views over it are created as needed.
+  // Without it every 1.3 MB chunk would be a heap calloc: a memset plus hundreds of page faults, milliseconds under
+  // nested paging, inside whichever operation allocates it.
+  private reserve(): void {
+    // Tables of fewer than RESERVE_MIN_CHUNKS chunks allocate chunk by chunk (many small tables must not each hold
+    // 42 MB of address space, which V8 counts as external memory).
+    const remaining = this.maxChunks - this.keyC.length
+    if (this.maxChunks < RESERVE_MIN_CHUNKS || remaining <= 0 || this.reserved > 0) return
+    const chunks = Math.min(remaining, RESERVE_CHUNKS)
+    this.reservation = new ArrayBuffer(Math.max(chunks, RESERVE_MIN_CHUNKS) * CHUNK_BYTES)
+    this.reserved = chunks
+  }
+
   /**
    * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next resize is near, the next
    * pair of index arrays. New ArrayBuffers can make V8 collect garbage ("external memory pressure"), which takes
@@ -1887,7 +1920,14 @@ export class ConnectionTable {
    */
   private prepare(): void {
     // At most one allocation per call, so a single advance() stays short.
-    if (this.freeHead === 0 && this.capacity - this.high < CHUNK_SIZE / 2 && this.addChunk()) return
+    if (this.freeHead === 0 && this.capacity - this.high < CHUNK_SIZE / 2) {
+      if (this.reserved === 0 && this.reservation !== null) {
+        this.reservation = null
+        this.reserve()
+        if (this.reserved > 0) return
+      }
+      if (this.addChunk()) return
+    }
     // Shortly before the resize (at 98% of its trigger), and only if the table may still grow.
     if (
       this.oldInIdx === null &&
@@ -1922,6 +1962,9 @@ export class ConnectionTable {
  * ```
  */
 export const BYTES_PER_ENTRY = 16 + 16 + 8 + 8 + 2 + 2 + 4 + 8 + 16
+
+// Bytes of one chunk (CHUNK_SIZE entry slots, all columns).
+const CHUNK_BYTES = CHUNK_SIZE * BYTES_PER_ENTRY
 
 // Home slot of hash h in an index of n slots: floor(h * n / 2^32), uniform for any n (not only powers of two).
 const home = (h: number, n: number): number => ((h >>> 0) * n * TWO_TO_MINUS_32) | 0

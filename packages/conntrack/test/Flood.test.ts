@@ -106,12 +106,12 @@ describe("SYN flood defence", () => {
     expect(s.inserted - FLOWS + refusedSyn).toBeLessThanOrEqual(SYNS)
     expect(s.inserted - s.evicted - s.defenceDropped - s.expired - s.expiredNow).toBe(table.size)
     // Memory bound: 80 B per slot in 16384-slot chunks; two indexes of 4-byte slots, at most MAX / 0.8 * 1.25 slots
-    // each once grown, plus the next (1.25 times larger) pair mid-resize; the wheel; the IPv6 pool.
+    // each once grown, plus the next (1.25 times larger) pair mid-resize; the wheel (131072 slots); the IPv6 pool.
     const indexSlots = Math.ceil((1.25 * MAX) / 0.8) + 16
     const bound =
       Math.ceil(MAX / 16384) * 16384 * 80 +
       2 * 4 * (indexSlots + 1.25 * indexSlots + 16) +
-      65536 * 4 +
+      131072 * 4 +
       Math.ceil(MAX / 4096) * 4096 * 64
     expect(table.maxByteSize()).toBeLessThanOrEqual(bound)
     expect(table.byteSize()).toBeLessThanOrEqual(bound)
