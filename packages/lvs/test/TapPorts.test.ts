@@ -469,6 +469,13 @@ for (const backend of backends)
         expect(threadPolicies().filter((t) => t.policy === 1)).toEqual([{ priority: 5, policy: 1 }])
         Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
         Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+        // Sparse frames (50 ms apart): each wake-up after a sleep reads its frame without probing for EAGAIN.
+        const before = (await counters(ports)).ports[0]!
+        await Netns.run(ns, "ping", ["-q", "-n", "-c", "6", "-i", "0.05", "-W", "0.01", "10.9.0.2"])
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        const after = (await counters(ports)).ports[0]!
+        expect(after.rxFrames - before.rxFrames).toBeGreaterThanOrEqual(6)
+        if (backend === "syscalls") expect(after.rxEagain - before.rxEagain).toBeLessThan(3)
         // 3000 UDP datagrams from a tight loop, a few µs apart: closer than the 300 µs window, so it opens
         // and the worker spins between them.
         const sender = `const s = require("node:dgram").createSocket("udp4"); const b = Buffer.alloc(18);

@@ -176,6 +176,12 @@ const load = async (): Promise<FrameHandler.Handler | undefined> => {
   }
 }
 
+/**
+ * A blocking poll() that took longer than this (ms) slept: a poll() that finds a frame already queued
+ * returns in about a microsecond, one that sleeps costs a context switch and a wake-up (well over this).
+ */
+const SLEPT_MS = 0.005
+
 const run = (handler: FrameHandler.Handler) => {
   const npoll = nports + 1
   const pollBuf = new Uint8Array(npoll * Libc.POLLFD_SIZE)
@@ -231,6 +237,10 @@ const run = (handler: FrameHandler.Handler) => {
       wait = Math.ceil(nextTick - now)
     }
     let n: number
+    // Whether this wake-up ended a real sleep: then one frame is the likely harvest, and the `read()` that
+    // would only report EAGAIN is skipped (the next poll() returns at once if more came meanwhile). When
+    // poll() returned without sleeping, frames were already waiting: read until EAGAIN, in batches.
+    let sparse = false
     if (now < spinUntil) {
       // poll() with a zero timeout arms no timer and joins no wait queue: a cheap look at every fd.
       counters[wb + PortCounters.WorkerField.spins]!++
@@ -240,9 +250,11 @@ const run = (handler: FrameHandler.Handler) => {
       counters[wb + PortCounters.WorkerField.polls]!++
       const afterFrames = spinUntil > 0
       n = c.poll(pollBuf, npoll, wait)
+      const waited = performance.now() - now
+      sparse = waited > SLEPT_MS
       if (afterFrames && maxWindow > 0) {
         // The gap between the last batch and the next frame decides the next window.
-        const gap = performance.now() - now + window
+        const gap = waited + window
         if (n <= 0 || gap > maxWindow) window = 0
         else window = window === 0 ? Math.min(0.008, maxWindow) : Math.min(window * 2, maxWindow)
       }
@@ -280,7 +292,8 @@ const run = (handler: FrameHandler.Handler) => {
       const cb = pb[p]!
       let count = 0
       let bytesIn = 0
-      while (count < maxBatch) {
+      const limit = sparse ? 1 : maxBatch
+      while (count < limit) {
         const r = c.read(fd, base + offsets[count]!, readCapacity)
         if (r < 0) {
           if (c.errno() === Libc.EAGAIN) counters[cb + PortCounters.PortField.rxEagain]!++
