@@ -211,6 +211,7 @@ const hitP = new Uint16Array(BATCH)
 const missA = new Uint32Array(BATCH)
 const outA = new Int32Array(BATCH) // int32: a uint32 above 2^31 would be a heap number at the call
 const burst = new Uint32Array(BATCH * 4)
+const outBurst = new Uint32Array(BATCH * 4)
 const burstOut = new Int32Array(BURST)
 const makeKeys = (live: number): void => {
   for (let i = 0; i < BATCH; i++) {
@@ -220,6 +221,7 @@ const makeKeys = (live: number): void => {
     outA[i] = 0xc0a80a00 + (j & 255)
     missA[i] = (0x64000000 + (next() % 0xffffff)) >>> 0
     burst.set([clients[j]!, VIP, ((ports[j]! << 16) | 80) >>> 0, Protocol.TCP], i * 4)
+    outBurst.set([0xc0a80a00 + (j & 255), clients[j]!, ((80 << 16) | ports[j]!) >>> 0, Protocol.TCP], i * 4)
   }
 }
 const lookupHits = (): number => {
@@ -242,20 +244,28 @@ const lookupBursts = (): number => {
   for (let i = 0; i < BATCH; i += BURST) f += table.lookupInBatch(burst, BURST, burstOut, i * 4)
   return f
 }
+const lookupOutBursts = (): number => {
+  let f = 0
+  for (let i = 0; i < BATCH; i += BURST) f += table.lookupOutBatch(outBurst, BURST, burstOut, i * 4)
+  return f
+}
 
 const rows: Array<Record<string, string | number>> = []
 const fmt = (x: number, d = 2): number => Number(x.toFixed(d))
 
 const measure = async (label: string, live: number): Promise<void> => {
   makeKeys(live)
-  if (lookupHits() !== BATCH || lookupBursts() !== BATCH) throw new Error(`${label}: a hit key was not found`)
+  if (lookupHits() !== BATCH || lookupBursts() !== BATCH || lookupOutHits() !== BATCH || lookupOutBursts() !== BATCH) {
+    throw new Error(`${label}: a hit key was not found`)
+  }
   if (lookupMisses() !== 0) throw new Error(`${label}: a miss key was found`)
   gc()
   const tasks: Array<[string, () => number]> = [
     [`lookupIn hit, scalar (${label})`, lookupHits],
     [`lookupIn miss, scalar (${label})`, lookupMisses],
     [`lookupOut hit, scalar (${label})`, lookupOutHits],
-    [`lookupIn hit, bursts of ${BURST} (${label})`, lookupBursts]
+    [`lookupIn hit, bursts of ${BURST} (${label})`, lookupBursts],
+    [`lookupOut hit, bursts of ${BURST} (${label})`, lookupOutBursts]
   ]
   const wall = new Bench({ iterations: 8, warmupIterations: 2, time: 0, warmupTime: 0 })
   const cpu = new Bench({ iterations: 8, warmupIterations: 2, time: 0, warmupTime: 0, now: cpuMs })
@@ -282,7 +292,7 @@ const measure = async (label: string, live: number): Promise<void> => {
     buckets: table.bucketCount,
     MiB: fmt(table.byteSize() / 2 ** 20, 1)
   })
-  console.table(rows.slice(-5))
+  console.table(rows.slice(-6))
 }
 
 console.log(`conntrack bench: ${SMALL} and ${LARGE} entries, node ${process.version}, ${new Date().toISOString()}`)

@@ -757,10 +757,84 @@ export class ConnectionTable {
     const ports = ((sourcePort & 0xffff) << 16) | (destPort & 0xffff)
     const tag = protocol & 0xff
     const h = hash3(this.seed, src, dst, ports, tag)
-    const e = this.probeOut(this.outIdx, this.slots, h, src, dst, ports, tag)
+    const e = this.probeOut(this.outIdx, this.slots, h, home(h, this.slots), src, dst, ports, tag)
     const old = this.oldOutIdx
     if (e >= 0 || old === null) return e
-    return this.probeOut(old, this.oldSlots, h, src, dst, ports, tag)
+    return this.probeOut(old, this.oldSlots, h, home(h, this.oldSlots), src, dst, ports, tag)
+  }
+
+  /**
+   * Batched out-direction lookups, IPv4, for a burst of reply packets: `keys` holds 4 words per packet from `offset`
+   * (words) in the order source address, destination address, source port << 16 | destination port, protocol (the
+   * arguments of {@link lookupOut}); `out[i]` receives the entry index or -1. Returns the number of hits. Same
+   * breadth-first passes as {@link lookupInBatch}, touching both records of each candidate.
+   */
+  lookupOutBatch(keys: Uint32Array, count: number, out: Int32Array, offset = 0): number {
+    if (this.batchHash.length < count) {
+      this.batchHash = new Int32Array(count)
+      this.batchSlot = new Int32Array(count)
+    }
+    const hs = this.batchHash
+    const ss = this.batchSlot
+    const seed = this.seed
+    const index = this.outIdx
+    const n = this.slots
+    let touch = 0
+    for (let i = 0; i < count; i++) {
+      const q = offset + (i << 2)
+      const h = hash3(seed, keys[q]! | 0, keys[q + 1]! | 0, keys[q + 2]! | 0, keys[q + 3]! & 0xff)
+      const s = home(h, n)
+      hs[i] = h
+      ss[i] = s
+      touch |= index[s]!
+    }
+    const em = this.entryMask
+    const fpMask = this.fpMask
+    const bits = this.entryBits
+    for (let i = 0; i < count; i++) {
+      const fp = (hs[i]! & fpMask) << bits
+      let s = ss[i]!
+      let candidate = -1
+      for (;;) {
+        const v = index[s]!
+        if (v === 0) break
+        if ((v & ~em) === fp && (v & em) !== 0) {
+          candidate = (v & em) - 1
+          break
+        }
+        if (++s === n) s = 0
+      }
+      ss[i] = s
+      out[i] = candidate
+    }
+    const keyI = this.keyI
+    const repI = this.repI
+    for (let i = 0; i < count; i++) {
+      const candidate = out[i]!
+      if (candidate >= 0) {
+        const o = (candidate & CHUNK_MASK) << 2
+        touch |= keyI[candidate >>> CHUNK_BITS]![o]! | repI[candidate >>> CHUNK_BITS]![o]!
+      }
+    }
+    this.batchTouch = touch
+    let hits = 0
+    const old = this.oldOutIdx
+    for (let i = 0; i < count; i++) {
+      const candidate = out[i]!
+      const q = offset + (i << 2)
+      const src = keys[q]! | 0
+      const dst = keys[q + 1]! | 0
+      const ports = keys[q + 2]! | 0
+      const tag = keys[q + 3]! & 0xff
+      // The candidate's records are cached now; the probe confirms it (or continues past a fingerprint collision).
+      let e = candidate >= 0 ? this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag) : -1
+      if (e < 0 && old !== null) {
+        e = this.probeOut(old, this.oldSlots, hs[i]!, home(hs[i]!, this.oldSlots), src, dst, ports, tag)
+      }
+      out[i] = e
+      if (e >= 0) hits++
+    }
+    return hits
   }
 
   /** Out-direction lookup, IPv6. */
@@ -812,11 +886,12 @@ export class ConnectionTable {
     }
   }
 
-  // Probe of the out index for an IPv4 reply tuple; every field it compares is in the entry's record.
+  // Probe of the out index from slot `from` for an IPv4 reply tuple (int32 words).
   private probeOut(
     index: Int32Array,
     n: number,
     h: number,
+    from: number,
     src: number,
     dst: number,
     ports: number,
@@ -826,7 +901,7 @@ export class ConnectionTable {
     const fp = (h & this.fpMask) << this.entryBits
     const keyI = this.keyI
     const repI = this.repI
-    let s = home(h, n)
+    let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return -1

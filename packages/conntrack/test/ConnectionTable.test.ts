@@ -193,6 +193,51 @@ describe("open-addressed indexes", () => {
     expect(checked).toBeGreaterThan(3)
   })
 
+  it("batched out lookups agree with scalar ones for NAT, FULLNAT and DR replies, during resizes too", () => {
+    const { table } = makeTable({ maxConnections: 100_000, initialBuckets: 16 })
+    const methods = [ConnectionFlags.MASQ, ConnectionFlags.FULLNAT, ConnectionFlags.DROUTE]
+    const n = 3000
+    const keys = new Uint32Array(4 * n)
+    const out = new Int32Array(n)
+    let checked = 0
+    for (let i = 0; i < n; i++) {
+      const method = methods[i % 3]!
+      const client = 0x0e100000 + i
+      const p = conn({ client, clientPort: 3000 + (i & 511), method, destinationAddress: 0xc0a80000 + (i & 7) })
+      p.localAddress = 0x0a640001
+      p.localPort = 10000 + i
+      // Every fifth connection is never inserted (its reply is a miss).
+      if (i % 5 !== 0) table.insert(p, 0)
+      const reply =
+        method === ConnectionFlags.MASQ
+          ? [0xc0a80000 + (i & 7), client, (80 << 16) | (3000 + (i & 511))]
+          : method === ConnectionFlags.FULLNAT
+            ? [0xc0a80000 + (i & 7), 0x0a640001, (80 << 16) | (10000 + i)]
+            : [VIP, client, (80 << 16) | (3000 + (i & 511))]
+      keys.set([...reply, Protocol.TCP], 4 * i)
+      if ((table.rehashing && i % 61 === 0) || i === n - 1) {
+        const hits = table.lookupOutBatch(keys, i + 1, out)
+        let want = 0
+        for (let j = 0; j <= i; j++) {
+          const q = 4 * j
+          const e = table.lookupOut(
+            Protocol.TCP,
+            keys[q]! | 0,
+            keys[q + 2]! >>> 16,
+            keys[q + 1]! | 0,
+            keys[q + 2]! & 0xffff
+          )
+          if (e >= 0) want++
+          if (out[j] !== e) throw new Error(`reply ${j}: batch ${out[j]} scalar ${e}`)
+        }
+        expect(hits).toBe(want)
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(3)
+    expect(table.lookupOutBatch(keys, n, out)).toBe(n - n / 5)
+  })
+
   it("the index stays at most 0.8 full once a resize completes, and grows by 1.25", () => {
     const { table } = makeTable({ maxConnections: 200_000, initialBuckets: 1024 })
     let slots = table.bucketCount
