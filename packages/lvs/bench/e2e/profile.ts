@@ -8,8 +8,12 @@
  *
  * ```
  * pnpm --filter @lvs-ts/lvs exec node --conditions=@lvs-ts/source bench/e2e/profile.ts \
- *   --rates 20000,60000 --seconds 2 [--method nat|dr] [--perf] [--node-flags=--perf-basic-prof]
+ *   --rates 20000,60000 --seconds 2 [--method nat|dr] [--variant lvs|kernel] [--raw] [--perf] [--children]
+ *   [--handler] [--txqlen N] [--fifo PRIO] [--nice N] [--brnf] [--keep] [--node-flags=--perf-basic-prof]
  * ```
+ *
+ * Rate 0 is unpaced overload. `--raw` sends whole frames on a packet socket (as bench:e2e does), `--brnf`
+ * keeps bridge netfilter on in the director namespace (bench:e2e turns it off for every variant).
  *
  * Extra environment (e.g. `LVS_TAP_SPIN_US`) is passed to the director as is.
  *
@@ -161,9 +165,10 @@ const main = async () => {
     if (txqlen !== undefined && variant !== "kernel")
       for (const tap of [d.clientPort.tap, d.serverPort.tap])
         T.nsExec(d.netns, "ip", ["link", "set", tap, "txqueuelen", txqlen])
-    if (argv.includes("--no-brnf"))
+    // As bench:e2e: no netfilter on the lab's bridged frames (`--brnf` keeps the host's default).
+    if (!argv.includes("--brnf"))
       for (const key of ["iptables", "ip6tables", "arptables"])
-        T.nsWrite(d.netns, `/proc/sys/net/bridge/bridge-nf-call-${key}`, "0")
+        T.nsQuiet(d.netns, "sh", ["-c", `echo 0 > /proc/sys/net/bridge/bridge-nf-call-${key}`])
     const nice = text("--nice")
     if (nice !== undefined && pid !== undefined)
       for (const tid of readdirSync(`/proc/${pid}/task`))
