@@ -12,9 +12,10 @@
  *      node --expose-gc --conditions=@lvs-ts/source bench/scale.ts 20000 60 tcp 1000
  */
 
-import * as net from "node:net"
-import { Config, Pool, RetryMachine, TcpCheck, UrlCycle } from "@lvs-ts/checkers"
-import { Effect } from "effect"
+import { fork } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { Config, Pool, RetryMachine, TcpCheck, TcpEngine, UrlCycle } from "@lvs-ts/checkers"
+import { Effect, Exit, Scope } from "effect"
 import { Bench } from "tinybench"
 import { runScale } from "./scale.ts"
 
@@ -38,10 +39,20 @@ const pool = Pool.make({
 })
 Pool.start(pool)
 
-const server = net.createServer((s) => s.destroy())
-await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-const port = (server.address() as net.AddressInfo).port
+// The real server: the scale bench's accept-and-close listener process (koffi accept loops, backlog 4096), so
+// the listener's cost is not billed to the checker and 1,000 concurrent connects do not overflow a Node backlog.
+const listener = fork(fileURLToPath(new URL("./listener.ts", import.meta.url)), [], {
+  stdio: ["ignore", "pipe", "inherit", "ipc"]
+})
+const port = await new Promise<number>((resolve) =>
+  listener.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())))
+)
 const tcp = Config.resolve({ realServers: [] }, { address: "127.0.0.1", port, checkers: [] }, { type: "TCP_CHECK" })
+
+// One engine for the engine benches (closed at the end of the file).
+const engineScope = Effect.runSync(Scope.make())
+const engine = await Effect.runPromise(Scope.provide(TcpEngine.make(), engineScope))
+const target = TcpEngine.target("127.0.0.1", port) as TcpEngine.Target
 
 let round = -1
 const bench = new Bench({ time: 1000 })
@@ -60,11 +71,21 @@ bench
     const up = Math.floor((round * BATCH) / 20_000) % 2 === 1
     for (let i = 0; i < BATCH; i++) Pool.setChecker(pool, base + i, 0, up)
   })
-  .add("TcpCheck.probe (loopback connect + close)", async () => {
+  .add("TcpCheck.probe (Node socket; loopback connect + close)", async () => {
     await Effect.runPromise(TcpCheck.probe(tcp))
   })
+  .add("TcpCheck.probeWith (TcpEngine; loopback connect + close)", async () => {
+    await Effect.runPromise(TcpCheck.probeWith(engine, tcp))
+  })
+  .add(`TcpEngine.connect, ${BATCH} concurrent (loopback connect + close) x${BATCH}`, async () => {
+    await new Promise<void>((resolve) => {
+      let n = 0
+      for (let i = 0; i < BATCH; i++) engine.connect(target, 5000, () => ++n === BATCH && resolve())
+    })
+  })
 await bench.run()
-server.close()
+await Effect.runPromise(Scope.close(engineScope, Exit.void))
+listener.kill("SIGTERM")
 
 console.log("per-operation cost (measured on a shared, loaded 2-vCPU VM: read ranges, not points)")
 for (const t of bench.tasks) {

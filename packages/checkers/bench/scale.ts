@@ -3,7 +3,7 @@
  * with delay_loop 1 s, checked by this one process for D seconds (default 60). Reports how late check starts were
  * (acceptance: ≤ 100 ms), file descriptors, memory and CPU.
  *
- *   node --expose-gc --conditions=@lvs-ts/source bench/scale.ts [servers] [seconds] [tcp|noop] [delay_loop_ms]
+ *   node --expose-gc --conditions=@lvs-ts/source bench/scale.ts [servers] [seconds] [tcp|tcp-node|noop] [delay_loop_ms]
  */
 
 import { fork } from "node:child_process"
@@ -15,8 +15,12 @@ import { Effect, Metric } from "effect"
 
 const servers = Number(process.argv[2] ?? process.env["BENCH_SCALE_SERVERS"] ?? 20_000)
 const seconds = Number(process.argv[3] ?? process.env["BENCH_SCALE_SECONDS"] ?? 60)
-/** "tcp" (TCP_CHECK against the listener) or "noop" (a CUSTOM probe without I/O: the scheduler alone). */
-const probeKind = (process.argv[4] ?? process.env["BENCH_SCALE_PROBE"] ?? "tcp") as "tcp" | "noop"
+/**
+ * "tcp" (TCP_CHECK through TcpEngine against the listener), "tcp-node" (TCP_CHECK with one Node socket and one
+ * fiber per checker, the fallback path) or "noop" (a CUSTOM probe without I/O: the per-checker fiber scheduler
+ * alone).
+ */
+const probeKind = (process.argv[4] ?? process.env["BENCH_SCALE_PROBE"] ?? "tcp") as "tcp" | "tcp-node" | "noop"
 /** delay_loop in milliseconds (acceptance: 1000). */
 const delayLoopMs = Number(process.argv[5] ?? process.env["BENCH_SCALE_DELAY_LOOP_MS"] ?? 1000)
 
@@ -79,6 +83,7 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
       const hc = yield* HealthChecker.make({
         log: false,
         runScripts: false,
+        tcpEngine: kind === "tcp-node" ? "node" : "engine",
         onEvent: (e) => {
           if (e._tag === "CheckResult" && !e.result.ok) failures++
         },
@@ -95,7 +100,7 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
               address: address(i),
               port,
               checkers: [
-                kind === "tcp"
+                kind !== "noop"
                   ? ({ type: "TCP_CHECK" } as const)
                   : ({ type: "CUSTOM", name: "NOOP", probe: Effect.succeed(Probe.success()) } as const)
               ]
@@ -133,7 +138,7 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
       const snap = yield* hc.snapshot
       const alive = snap.virtualServers[0]!.realServers.filter((r) => r.alive).length
       const lateness = yield* Metric.value(Metrics.lateness)
-      const latency = yield* Metric.value(Metrics.latency(kind === "tcp" ? "TCP_CHECK" : "NOOP"))
+      const latency = yield* Metric.value(Metrics.latency(kind === "noop" ? "NOOP" : "TCP_CHECK"))
       return {
         probe: kind,
         servers: n,
