@@ -119,6 +119,10 @@ interface Pause {
   maxAdvanceWallMs: number
   maxAdvanceOnCpuMs: number
   advanceOnCpuOver1ms: number
+  // Largest byteSize() / size seen at the advance() points (untimed): the peak falls inside index resizes, while
+  // both the old and the new index arrays are alive.
+  peakBytesPerConn: number
+  peakAt: number
   worst: Array<SlowOp>
 }
 // Operations are timed with performance.now() (a double: nothing allocated per operation). The runqueue wait is
@@ -136,6 +140,8 @@ const timedFill = (from: number, to: number): Pause => {
     maxAdvanceWallMs: 0,
     maxAdvanceOnCpuMs: 0,
     advanceOnCpuOver1ms: 0,
+    peakBytesPerConn: 0,
+    peakAt: 0,
     worst: []
   }
   const pending: Array<SlowOp> = []
@@ -181,6 +187,11 @@ const timedFill = (from: number, to: number): Pause => {
           at: t1
         })
       } else if (d2 > r.maxAdvanceOnCpuMs) r.maxAdvanceOnCpuMs = d2
+      const perConn = table.byteSize() / table.size
+      if (perConn > r.peakBytesPerConn) {
+        r.peakBytesPerConn = perConn
+        r.peakAt = table.size
+      }
     }
     if (i % WINDOW === WINDOW - 1 || i === to - 1) {
       const w = waitNs()
@@ -371,6 +382,7 @@ console.log(
     `excluding runqueue wait; over 1 ms: ${pause.insertWallOver1ms} wall, ${pause.insertOnCpuOver1ms} excluding wait\n` +
     `  advance() every 1024 inserts: longest ${fmt(pause.maxAdvanceWallMs, 3)} ms wall, ` +
     `${fmt(pause.maxAdvanceOnCpuMs, 3)} ms excluding runqueue wait, ${pause.advanceOnCpuOver1ms} over 1 ms excluding wait\n` +
+    `  bytes per connection: peak ${fmt(pause.peakBytesPerConn)} at ${pause.peakAt} entries (mid-resize)\n` +
     `  GC during growth: ${growthGc.length} events (${growthGc.filter((g) => g.kind === "scavenge").length} scavenges), ` +
     `longest ${fmt(gcMax, 3)} ms`
 )
