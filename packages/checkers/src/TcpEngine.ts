@@ -340,7 +340,7 @@ const workerExecArgv = isSource ? ["--conditions=@lvs-ts/source"] : undefined
  * @since 0.2.0
  */
 export interface Options {
-  /** Connects in flight per thread before further ones queue in the main thread (default 16,384). */
+  /** Connects in flight per thread before further ones queue in the main thread (default 16,384, at most 65,536). */
   readonly slots?: number | undefined
   /**
    * Worker threads (default 2, at most the number of CPUs): on loopback the kernel does both ends of every
@@ -365,7 +365,8 @@ export interface Options {
 export const make = (options: Options = {}): Effect.Effect<Engine, EngineUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
     const threads = Math.max(1, Math.min(options.threads ?? 2, os.availableParallelism()))
-    const slots = options.slots ?? 16384
+    // Tickets carry the slot in their low 16 bits.
+    const slots = Math.max(16, Math.min(65536, Math.floor(options.slots ?? 16384)))
     const lanes: Array<Engine> = []
     for (let i = 0; i < threads; i++) lanes.push(yield* makeLane(slots))
     return combine(lanes)

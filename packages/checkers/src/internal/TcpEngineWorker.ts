@@ -145,7 +145,7 @@ const fillSockaddr = (view: DataView, bytes: Uint8Array, base: number, family: n
   if (family === 6) {
     view.setUint16(0, AF_INET6, true)
     view.setUint16(2, port, false)
-    bytes.set(requestBytes.subarray(base, base + 16), 8)
+    for (let i = 0; i < 16; i++) bytes[8 + i] = requestBytes[base + i]!
     view.setUint32(24, scope, true)
     return 28
   }
