@@ -508,6 +508,31 @@ for (const backend of backends)
       }
     })
 
+    it("does not spin when a port's device is deleted under it (poll reports POLLERR forever)", async () => {
+      const ns = Netns.create(`gone${suffix}`)
+      const capture = Capture.allocate()
+      const { ports, close } = await open(
+        { backend, netns: ns, ports: [{ name: "lvst0" }, { name: "lvst1" }], realtimePriority: 5 },
+        capture
+      )
+      try {
+        Netns.ip("-n", ns, "link", "del", "dev", "lvst1")
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        const cpu0 = process.cpuUsage()
+        const errors0 = (await counters(ports)).workers[0]!.pollErrors
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        const cpu = process.cpuUsage(cpu0)
+        // Every thread of this process: a hot loop would be ~500 ms of CPU; backing off is a few ms.
+        expect((cpu.user + cpu.system) / 1000).toBeLessThan(150)
+        expect((await counters(ports)).workers[0]!.pollErrors).toBeGreaterThan(errors0)
+        // The other port still works: its worker answers to control messages and closes cleanly.
+        expect((await Effect.runPromise(ports.running))[0]).toBe(true)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
     it("fails with a clear error for a bad port spec or a missing namespace", async () => {
       const capture = Capture.allocate()
       const bad = await Effect.runPromiseExit(

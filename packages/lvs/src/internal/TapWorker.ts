@@ -219,6 +219,20 @@ const run = (handler: FrameHandler.Handler) => {
   let window = 0
   /** performance.now() until which to spin; 0 when the last wake-up handled no frame. */
   let spinUntil = 0
+  // A poll() that keeps reporting readiness with nothing to read (a port whose device was deleted reports
+  // POLLERR forever, a failing poll()) must not become a hot loop: at real-time priority it would starve
+  // the core. After 64 fruitless rounds in a row, each further one first sleeps 1 ms on the wake pipe alone
+  // (so stopping still works at once), counted in `pollErrors`.
+  let fruitless = 0
+  const wakeOnly = new Uint8Array(Libc.POLLFD_SIZE)
+  new Int32Array(wakeOnly.buffer)[0] = input.wakeFd
+  new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
+  const backOff = () => {
+    if (++fruitless > 64) {
+      counters[wb + PortCounters.WorkerField.pollErrors]!++
+      c.poll(wakeOnly, 1, 1)
+    }
+  }
 
   while (Atomics.load(stop, queue) === 0) {
     // Ticks run about every `timeout` ms whether or not traffic flows (ageing, timers); poll() waits at
@@ -261,14 +275,18 @@ const run = (handler: FrameHandler.Handler) => {
     }
     spinUntil = 0
     if (n < 0) {
-      if (c.errno() !== Libc.EINTR) counters[wb + PortCounters.WorkerField.pollErrors]!++
+      if (c.errno() !== Libc.EINTR) {
+        counters[wb + PortCounters.WorkerField.pollErrors]!++
+        backOff()
+      }
       continue
     }
     if (n === 0) {
       counters[wb + PortCounters.WorkerField.pollTimeouts]!++
       continue
     }
-    if (pollEv[nports * 4 + 3]! !== 0) {
+    const woke = pollEv[nports * 4 + 3]! !== 0
+    if (woke) {
       counters[wb + PortCounters.WorkerField.wakes]!++
       while (c.readInto(input.wakeFd, wakeBuf, wakeBuf.length) > 0) {
         // drain
@@ -286,6 +304,7 @@ const run = (handler: FrameHandler.Handler) => {
       }
     }
     let handled = false
+    let oversize = false
     for (let p = 0; p < nports; p++) {
       if (pollEv[p * 4 + 3]! === 0) continue
       const fd = fds[p]!
@@ -303,6 +322,7 @@ const run = (handler: FrameHandler.Handler) => {
         if (r === 0) break
         if (r > layout.frameCapacity) {
           counters[cb + PortCounters.PortField.rxOversize]!++
+          oversize = true
           continue
         }
         lengths[count] = r
@@ -328,6 +348,8 @@ const run = (handler: FrameHandler.Handler) => {
     }
     // With a zero window this still marks "frames were handled", so the next blocking wait is timed.
     if (handled) spinUntil = performance.now() + window
+    if (handled || woke || oversize) fruitless = 0
+    else backOff()
   }
   try {
     handler.onClose?.()
@@ -422,6 +444,12 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
 
   let stopping = false
   let failures = 0
+  // As in the poll() loop: rounds whose completions are all errors (a deleted device fails every re-armed
+  // read at once) must not spin; after 64 in a row each further one sleeps 1 ms on the wake pipe.
+  let fruitless = 0
+  const wakeOnly = new Uint8Array(Libc.POLLFD_SIZE)
+  new Int32Array(wakeOnly.buffer)[0] = input.wakeFd
+  new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
   while (!stopping && Atomics.load(stop, queue) === 0) {
     counters[wb + PortCounters.WorkerField.polls]!++
     const rc = Uring.submit(r, 1)
@@ -433,6 +461,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       continue
     }
     failures = 0
+    let good = false
     let head = Atomics.load(r.ring, r.cqHead)
     const tail = Atomics.load(r.ring, r.cqTail)
     while (head !== tail) {
@@ -465,6 +494,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
           counters[pb[p]! + PortCounters.PortField.rxOversize]!++
           recycle(local)
         } else if (res > 0) {
+          good = true
           const b = batches[p]!
           b.offsets[b.count] = slotOffset0 + local * layout.slotSize
           b.lengths[b.count] = res
@@ -480,6 +510,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
         const local = ud & 0xffff
         const cb = pb[p]!
         if (res > 0) {
+          good = true
           counters[cb + PortCounters.PortField.txFrames]!++
           counters[cb + PortCounters.PortField.txBytes]! += res
         } else if (res === -Libc.EAGAIN) {
@@ -494,6 +525,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
           recycle(local)
         }
       } else if (ud === WAKE) {
+        good = true
         counters[wb + PortCounters.WorkerField.wakes]!++
         while (c.readInto(input.wakeFd, wakeBuf, wakeBuf.length) > 0) {
           // drain
@@ -514,6 +546,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
           pollWake()
         }
       } else if (ud === TIMER) {
+        good = true
         counters[wb + PortCounters.WorkerField.pollTimeouts]!++
         if (onTick !== undefined) {
           try {
@@ -526,6 +559,11 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       }
     }
     Atomics.store(r.ring, r.cqHead, head)
+    if (good) fruitless = 0
+    else if (++fruitless > 64) {
+      counters[wb + PortCounters.WorkerField.pollErrors]!++
+      c.poll(wakeOnly, 1, 1)
+    }
     if (stopping) break
     for (let p = 0; p < nports; p++) {
       const b = batches[p]!
