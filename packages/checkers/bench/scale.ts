@@ -24,6 +24,10 @@ const probeKind = (process.argv[4] ?? process.env["BENCH_SCALE_PROBE"] ?? "tcp")
 /** delay_loop in milliseconds (acceptance: 1000). */
 const delayLoopMs = Number(process.argv[5] ?? process.env["BENCH_SCALE_DELAY_LOOP_MS"] ?? 1000)
 
+/** keepalived's checker_priority for the checker (BENCH_CHECKER_PRIORITY, e.g. -5); unset: inherited. */
+const priority =
+  process.env["BENCH_CHECKER_PRIORITY"] !== undefined ? Number(process.env["BENCH_CHECKER_PRIORITY"]) : undefined
+
 const fds = (): number => fs.readdirSync("/proc/self/fd").length
 const limit = (): string => {
   const line = fs
@@ -84,6 +88,7 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
         log: false,
         runScripts: false,
         tcpEngine: kind === "tcp-node" ? "node" : "engine",
+        priority,
         onEvent: (e) => {
           if (e._tag === "CheckResult" && !e.result.ok) failures++
         },
@@ -141,6 +146,7 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
       const latency = yield* Metric.value(Metrics.latency(kind === "noop" ? "NOOP" : "TCP_CHECK"))
       return {
         probe: kind,
+        checkerPriority: priority ?? "inherited",
         servers: n,
         delayLoopMs: delayMs,
         seconds: Math.round(wall),

@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import * as os from "node:os"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -130,6 +131,12 @@ export interface Options {
    * and one fiber per checker) when the engine cannot start.
    */
   readonly tcpEngine?: "engine" | "node" | undefined
+  /**
+   * keepalived's `checker_priority`: the nice value (-20…19) of the thread running the health checker and of the
+   * TCP engine's threads, restored when the health checker's Scope closes. Below 0 needs CAP_SYS_NICE; when it
+   * cannot be set a warning is logged and the checker runs anyway. Unset: unchanged.
+   */
+  readonly priority?: number | undefined
 }
 
 /**
@@ -602,9 +609,23 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
     const tcpCheckers = virtualServers.flatMap((v) =>
       v.realServers.flatMap((r) => r.checkers.filter((c) => c.resolved.checker.type === "TCP_CHECK").map(() => r))
     ).length
+    if (options.priority !== undefined) {
+      const priority = options.priority
+      const before = os.getPriority(0)
+      const set = yield* Effect.try({
+        try: () => os.setPriority(0, priority),
+        catch: (e) => (e as Error).message
+      }).pipe(
+        Effect.as(true),
+        Effect.catch((message) => Effect.logWarning(`checker_priority ${priority}: ${message}`).pipe(Effect.as(false)))
+      )
+      if (set) yield* Effect.addFinalizer(() => Effect.sync(() => os.setPriority(0, before)))
+    }
     let engine: TcpEngine.Engine | undefined
     if (wantEngine && tcpCheckers > 0) {
-      const made = yield* Effect.result(TcpEngine.make({ slots: Math.min(65536, Math.max(1024, tcpCheckers)) }))
+      const made = yield* Effect.result(
+        TcpEngine.make({ slots: Math.min(65536, Math.max(1024, tcpCheckers)), priority: options.priority })
+      )
       if (made._tag === "Success") engine = made.success
       else if (log)
         yield* Effect.logWarning(`TCP_CHECK engine unavailable (${made.failure.message}): using Node sockets`)

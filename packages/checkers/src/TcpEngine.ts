@@ -348,6 +348,11 @@ export interface Options {
    * thread with fewer in flight.
    */
   readonly threads?: number | undefined
+  /**
+   * Nice value of the engine threads (-20…19), like keepalived's `checker_priority`; lowering it below 0 needs
+   * CAP_SYS_NICE. Unset: inherited.
+   */
+  readonly priority?: number | undefined
 }
 
 /**
@@ -368,7 +373,11 @@ export const make = (options: Options = {}): Effect.Effect<Engine, EngineUnavail
     // Tickets carry the slot in their low 16 bits.
     const slots = Math.max(16, Math.min(65536, Math.floor(options.slots ?? 16384)))
     const lanes: Array<Engine> = []
-    for (let i = 0; i < threads; i++) lanes.push(yield* makeLane(slots))
+    for (let i = 0; i < threads; i++) {
+      const lane = yield* makeLane(slots, options.priority)
+      if (lane.warning !== undefined) yield* Effect.logWarning(lane.warning)
+      lanes.push(lane)
+    }
     return combine(lanes)
   })
 
@@ -407,19 +416,23 @@ const combine = (lanes: ReadonlyArray<Engine>): Engine => {
   }
 }
 
-const makeLane = (slots: number): Effect.Effect<Engine, EngineUnavailable, Scope.Scope> =>
+const makeLane = (
+  slots: number,
+  priority: number | undefined
+): Effect.Effect<Internal, EngineUnavailable, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<Internal, EngineUnavailable>((resume) => {
       let started: Internal
       try {
-        started = start(slots)
+        started = start(slots, priority)
       } catch (e) {
         resume(Effect.fail(new EngineUnavailable({ message: e instanceof Error ? e.message : String(e) })))
         return
       }
-      const onMessage = (m: { type: string; message?: string }) => {
+      const onMessage = (m: { type: string; message?: string; warning?: string }) => {
         started.worker.off("exit", onExit)
         if (m.type === "ready") {
+          started.warning = m.warning
           started.arm()
           resume(Effect.succeed(started))
         } else {
@@ -445,13 +458,14 @@ const makeLane = (slots: number): Effect.Effect<Engine, EngineUnavailable, Scope
   )
 
 interface Internal extends Engine {
+  warning: string | undefined
   readonly worker: Worker
   readonly arm: () => void
   readonly closeEventFd: () => void
   readonly stop: Effect.Effect<void>
 }
 
-const start = (slots: number): Internal => {
+const start = (slots: number, priority: number | undefined): Internal => {
   const lib = koffi.load("libc.so.6")
   const eventfd = lib.func("int eventfd(unsigned int initval, int flags)")
   const write = lib.func("long write(int fd, uintptr_t buf, unsigned long n)")
@@ -474,7 +488,8 @@ const start = (slots: number): Internal => {
       requests: requests.buffer,
       completions: completions.buffer,
       slots,
-      eventFd: efd
+      eventFd: efd,
+      priority
     },
     ...(workerExecArgv ? { execArgv: workerExecArgv } : {})
   })
@@ -621,6 +636,7 @@ const start = (slots: number): Internal => {
     cancel,
     inFlight: () => inFlight,
     worker,
+    warning: undefined,
     arm: () => arm(),
     closeEventFd,
     stop

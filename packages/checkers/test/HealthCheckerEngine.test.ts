@@ -1,4 +1,6 @@
+import * as fs from "node:fs"
 import * as net from "node:net"
+import * as os from "node:os"
 import { describe, expect, it } from "@effect/vitest"
 import { HealthChecker } from "@lvs-ts/checkers"
 import { Effect } from "effect"
@@ -132,5 +134,43 @@ describe("engine-driven TCP_CHECK under TestClock", () => {
         yield* close(server)
       }),
     30_000
+  )
+})
+
+describe("checker_priority", () => {
+  /** Nice value per thread of this process (Linux /proc). */
+  const niceByThread = () =>
+    fs.readdirSync("/proc/self/task").map((tid) => {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, "utf8")
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16])
+    })
+
+  it.live("sets the checker thread's and the engine threads' nice value, and restores the checker's", () =>
+    Effect.gen(function* () {
+      const before = os.getPriority(0)
+      const target = Math.min(19, before + 3)
+      const during = yield* Effect.scoped(
+        Effect.gen(function* () {
+          yield* HealthChecker.make({
+            log: false,
+            priority: target,
+            virtualServers: [
+              {
+                address: "192.0.2.1",
+                port: 80,
+                protocol: "tcp",
+                delayLoop: "1 second",
+                realServers: [{ address: "127.0.0.1", port: 9, checkers: [{ type: "TCP_CHECK" }] }]
+              }
+            ]
+          })
+          return { main: os.getPriority(0), threads: niceByThread() }
+        })
+      )
+      expect(during.main).toBe(target)
+      // the main thread plus the two engine threads
+      expect(during.threads.filter((n) => n === target).length).toBeGreaterThanOrEqual(3)
+      expect(os.getPriority(0)).toBe(before)
+    })
   )
 })

@@ -9,6 +9,7 @@
  *
  * @internal
  */
+import * as os from "node:os"
 import { parentPort, workerData } from "node:worker_threads"
 import koffi from "koffi"
 import * as L from "./tcpEngineLayout.ts"
@@ -19,9 +20,19 @@ interface Data {
   readonly completions: SharedArrayBuffer
   readonly slots: number
   readonly eventFd: number
+  readonly priority: number | undefined
 }
 
 const data = workerData as Data
+// Linux nice values are per thread: pid 0 is this worker thread only.
+let priorityError: string | undefined
+if (data.priority !== undefined) {
+  try {
+    os.setPriority(0, data.priority)
+  } catch (e) {
+    priorityError = `cannot set the engine thread's priority to ${data.priority}: ${(e as Error).message}`
+  }
+}
 const control = new Int32Array(data.control)
 const requests = new Int32Array(data.requests)
 const requestBytes = new Uint8Array(data.requests)
@@ -251,7 +262,7 @@ const publish = (): void => {
   Atomics.notify(control, L.COMP_SEQ)
 }
 
-parentPort?.postMessage({ type: "ready" })
+parentPort?.postMessage({ type: "ready", warning: priorityError })
 
 for (;;) {
   if (Atomics.load(control, L.STOP) !== 0) break
