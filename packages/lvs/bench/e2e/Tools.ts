@@ -210,6 +210,25 @@ export const rawFrames = (netns: string, target: string): string | undefined => 
   return `raw=${neigh.lladdr},${src},${route.prefsrc},${route.dev}`
 }
 
+/**
+ * Makes a real server's UDP sink (port 9) cheap: an nftables `netdev` ingress rule on `eth0` drops the
+ * datagrams before the IP stack (no socket lookup, no ICMP port unreachable attempt), after the
+ * interface has counted them in `rx_packets`. The load core then has more left for the generator.
+ */
+export const udpSinkDrop = (netns: string): void => {
+  nsQuiet(netns, "nft", ["delete", "table", "netdev", "lvs_bench_sink"])
+  nsExec(netns, "nft", ["add", "table", "netdev", "lvs_bench_sink"])
+  nsExec(netns, "nft", [
+    "add",
+    "chain",
+    "netdev",
+    "lvs_bench_sink",
+    "in",
+    "{ type filter hook ingress device eth0 priority 0 ; }"
+  ])
+  nsExec(netns, "nft", ["add", "rule", "netdev", "lvs_bench_sink", "in", "udp", "dport", "9", "drop"])
+}
+
 /** Bulk TCP with iperf3 (one stream, client -> server, `seconds`): bits per second received. */
 export const iperf3 = (
   clientNs: string,

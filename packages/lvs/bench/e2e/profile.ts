@@ -165,6 +165,7 @@ const main = async () => {
     if (txqlen !== undefined && variant !== "kernel")
       for (const tap of [d.clientPort.tap, d.serverPort.tap])
         T.nsExec(d.netns, "ip", ["link", "set", tap, "txqueuelen", txqlen])
+    if (argv.includes("--sink-drop")) for (const rs of [rs1, rs2]) T.udpSinkDrop(rs.netns)
     // As bench:e2e: no netfilter on the lab's bridged frames (`--brnf` keeps the host's default).
     if (!argv.includes("--brnf"))
       for (const key of ["iptables", "ip6tables", "arptables"])
