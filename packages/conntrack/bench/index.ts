@@ -123,6 +123,8 @@ interface Pause {
   // both the old and the new index arrays are alive.
   peakBytesPerConn: number
   peakAt: number
+  samples: number
+  samplesOver96: number
   worst: Array<SlowOp>
 }
 // Operations are timed with performance.now() (a double: nothing allocated per operation). The runqueue wait is
@@ -142,6 +144,8 @@ const timedFill = (from: number, to: number): Pause => {
     advanceOnCpuOver1ms: 0,
     peakBytesPerConn: 0,
     peakAt: 0,
+    samples: 0,
+    samplesOver96: 0,
     worst: []
   }
   const pending: Array<SlowOp> = []
@@ -188,6 +192,8 @@ const timedFill = (from: number, to: number): Pause => {
         })
       } else if (d2 > r.maxAdvanceOnCpuMs) r.maxAdvanceOnCpuMs = d2
       const perConn = table.byteSize() / table.size
+      r.samples++
+      if (perConn > 96) r.samplesOver96++
       if (perConn > r.peakBytesPerConn) {
         r.peakBytesPerConn = perConn
         r.peakAt = table.size
@@ -382,7 +388,8 @@ console.log(
     `excluding runqueue wait; over 1 ms: ${pause.insertWallOver1ms} wall, ${pause.insertOnCpuOver1ms} excluding wait\n` +
     `  advance() every 1024 inserts: longest ${fmt(pause.maxAdvanceWallMs, 3)} ms wall, ` +
     `${fmt(pause.maxAdvanceOnCpuMs, 3)} ms excluding runqueue wait, ${pause.advanceOnCpuOver1ms} over 1 ms excluding wait\n` +
-    `  bytes per connection: peak ${fmt(pause.peakBytesPerConn)} at ${pause.peakAt} entries (mid-resize)\n` +
+    `  bytes per connection: peak ${fmt(pause.peakBytesPerConn)} at ${pause.peakAt} entries (mid-resize); ` +
+    `over 96 at ${pause.samplesOver96} of ${pause.samples} advance() points\n` +
     `  GC during growth: ${growthGc.length} events (${growthGc.filter((g) => g.kind === "scavenge").length} scavenges), ` +
     `longest ${fmt(gcMax, 3)} ms`
 )
