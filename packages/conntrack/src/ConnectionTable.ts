@@ -331,7 +331,10 @@ export class ConnectionTable {
   private spareOut: Int32Array | null = null
   private batchHash = new Int32Array(0)
   private batchSlot = new Int32Array(0)
-  // Written by lookupInBatch so its touching loads are not optimised away.
+  /**
+   * A sink, not data: the batch lookups OR the words they touch (to pull cache lines in early) into it, so the
+   * compiler cannot drop those loads. Its value means nothing.
+   */
   batchTouch = 0
 
   constructor(options: Options) {
@@ -1085,6 +1088,9 @@ export class ConnectionTable {
       if (template) this.destinations.templateBound(params.destination)
       else this.destinations.connectionBound(params.destination, (flags & ConnectionFlags.INACTIVE) === 0)
     }
+    // A resize starts when the count reaches a new maximum, so `high` (the most entries ever live) is about the
+    // count then, and MIGRATE_STEP per insert finishes it long before the new index nears 0.95 full; the fallback
+    // (finish at once) keeps linear probing safe if that assumption ever failed.
     if (this.oldInIdx !== null) this.migrate(this.count > 0.95 * this.slots ? this.high : MIGRATE_STEP)
     else if (this.count > MAX_LOAD * this.slots) this.startGrow()
     return i
