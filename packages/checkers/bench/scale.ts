@@ -120,6 +120,9 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
       const l0 = yield* Effect.promise(listenerUsage)
       const t0 = performance.now()
       loopDelay.enable()
+      // Per-second event-loop stalls, to see when (start-up, steady state) the main thread was held up.
+      const secondDelay = monitorEventLoopDelay({ resolution: 10 })
+      secondDelay.enable()
       let peakRss = 0
       let peakHeap = 0
       for (let s = 0; s < durationS; s++) {
@@ -129,11 +132,14 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
         peakHeap = Math.max(peakHeap, m.heapUsed)
         maxFds = Math.max(maxFds, fds())
         const st = yield* hc.stats
+        const stall = Math.round(secondDelay.max / 1e6)
+        secondDelay.reset()
         process.stderr.write(
-          `t=${s + 1}s checks=${st.checks} maxLate=${st.maxLatenessMs}ms inFlight=${st.inFlight} fds=${fds()} heap=${Math.round(m.heapUsed / 2 ** 20)}MiB\n`
+          `t=${s + 1}s checks=${st.checks} maxLate=${st.maxLatenessMs}ms inFlight=${st.inFlight} fds=${fds()} heap=${Math.round(m.heapUsed / 2 ** 20)}MiB loopStall=${stall}ms\n`
         )
       }
       loopDelay.disable()
+      secondDelay.disable()
       const wall = (performance.now() - t0) / 1000
       const cpu = process.cpuUsage(cpu0)
       const threads = diff(threads0, threadCpu("self"), wall)

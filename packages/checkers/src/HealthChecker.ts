@@ -683,10 +683,16 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
     const eng = engine
     const driver = Effect.gen(function* () {
       yield* Deferred.await(go)
-      const now0 = clock.currentTimeMillisUnsafe()
+      // Warmup offsets first, the clock read after: the first checks are due from the moment the driver can run
+      // them, not from before a 20,000-server set-up loop.
+      const random = yield* Random.Random
+      const warm = new Map<CheckerRuntime, number>()
       for (const c of owner.keys()) {
-        const warm = c.resolved.warmupMs > 0 ? Math.floor((yield* Random.next) * c.resolved.warmupMs) : 0
-        c.nextAt = now0 + warm
+        warm.set(c, c.resolved.warmupMs > 0 ? Math.floor(random.nextDoubleUnsafe() * c.resolved.warmupMs) : 0)
+      }
+      const now0 = clock.currentTimeMillisUnsafe()
+      for (const [c, w] of warm) {
+        c.nextAt = now0 + w
         Heap.push(wheel, c)
       }
       const signal = Effect.callback<void>((resume) => {
