@@ -69,6 +69,12 @@ export interface Options {
   /** Statistics slots (services + destinations), default 1024. */
   readonly slots?: number
   readonly backend?: "syscalls" | "io_uring"
+  /** Run the TAP I/O worker at this `SCHED_FIFO` priority (1-99, needs `CAP_SYS_NICE`); see `TapPorts.Options`. */
+  readonly realtimePriority?: number
+  /** Adaptive busy-poll window in microseconds (off by default: it measured as a loss); see `TapPorts.Options`. */
+  readonly busyPollUs?: number
+  /** Minimum `txqueuelen` of every TAP port (default 4096). */
+  readonly txQueueLength?: number
   /** Route transit traffic (default true). */
   readonly forwarding?: boolean
   /** Print the kernel's "no destination available" line (default true). */
@@ -190,6 +196,9 @@ export const make = (options: Options): Effect.Effect<Director, DirectorError | 
       ports: options.ports.map((p) => ({ name: p.name, ...(p.mtu !== undefined ? { mtu: p.mtu } : {}) })),
       queues: 1,
       backend: options.backend ?? "syscalls",
+      ...(options.realtimePriority !== undefined ? { realtimePriority: options.realtimePriority } : {}),
+      ...(options.busyPollUs !== undefined ? { busyPollUs: options.busyPollUs } : {}),
+      ...(options.txQueueLength !== undefined ? { txQueueLength: options.txQueueLength } : {}),
       pollTimeoutMs: 100,
       scratchSlots: ForwardingHandler.SCRATCH_SLOTS,
       headroom: 64,

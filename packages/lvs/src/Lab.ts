@@ -52,6 +52,8 @@ export interface Options {
   readonly queues?: number
   /** I/O backend of the director-side processes (`verify`, `respond`). Default `syscalls`. */
   readonly backend?: "syscalls" | "io_uring"
+  /** `SCHED_FIFO` priority of the director's TAP I/O worker (`lab director`; 0 or absent: a normal thread). */
+  readonly realtimePriority?: number
 }
 
 /**
@@ -646,6 +648,7 @@ const startBackground = (
       "--queues",
       String(p.queues),
       ...(options.backend === "io_uring" ? ["--io-uring"] : []),
+      ...(options.realtimePriority ? ["--realtime", String(options.realtimePriority)] : []),
       ...extra
     ]
     const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd] })

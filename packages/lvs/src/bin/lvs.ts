@@ -23,7 +23,7 @@ import * as Listing from "../Listing.ts"
 import * as TapPorts from "../TapPorts.ts"
 import type * as VST from "../VirtualServiceTable.ts"
 
-const usage = `usage: lvs lab <up|down|status|verify|respond|director> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--director] [--method M] [--io-uring] [--json]
+const usage = `usage: lvs lab <up|down|status|verify|respond|director> [--name NAME] [--run-dir DIR] [--queues N] [--no-verify] [--respond] [--director] [--method M] [--io-uring] [--realtime PRIO] [--json]
 
   up       build the lab (namespaces, bridges, director taps, HTTP real servers), then verify it;
            --respond leaves an ARP/ICMP responder running on the director taps (stopped by down);
@@ -36,6 +36,8 @@ const usage = `usage: lvs lab <up|down|status|verify|respond|director> [--name N
   respond  run the ARP/ICMP responder on the director taps until interrupted
 
   --io-uring  use the io_uring I/O backend for the director-side TAP I/O (verify, respond)
+  --realtime PRIO  run the director's TAP I/O worker as a SCHED_FIFO thread of priority PRIO (1-99): it then keeps
+              forwarding under a flood instead of losing its core to the kernel's receive work
 `
 
 interface Args {
@@ -59,6 +61,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   let director = false
   let method = "nat"
   let json = false
+  let realtime: number | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const value = () => {
@@ -76,6 +79,7 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
       else if (arg === "--director") director = true
       else if (arg === "--method") method = value()
       else if (arg === "--io-uring") ioUring = true
+      else if (arg === "--realtime") realtime = Number(value())
       else if (arg === "-h" || arg === "--help") return usage
       else if (arg.startsWith("-")) return `unknown option ${arg}\n\n${usage}`
       else command.push(arg)
@@ -86,13 +90,17 @@ const parse = (argv: ReadonlyArray<string>): Args | string => {
   if (queues !== undefined && (!Number.isInteger(queues) || queues < 1 || queues > 16)) {
     return `--queues ${queues} is not an integer in 1..16`
   }
+  if (realtime !== undefined && (!Number.isInteger(realtime) || realtime < 1 || realtime > 99)) {
+    return `--realtime ${realtime} is not an integer in 1..99`
+  }
   if (!["nat", "dr", "tun", "fullnat"].includes(method)) return `--method ${method} is not nat, dr, tun or fullnat`
   if (respond && director) return "--respond and --director both attach to the director taps: pick one"
   const options: Lab.Options = {
     ...(name !== undefined ? { name } : {}),
     ...(runDir !== undefined ? { runDir } : {}),
     ...(queues !== undefined ? { queues } : {}),
-    ...(ioUring ? { backend: "io_uring" as const } : {})
+    ...(ioUring ? { backend: "io_uring" as const } : {}),
+    ...(realtime !== undefined ? { realtimePriority: realtime } : {})
   }
   return { command, options, verify, respond, director, method: method as VST.Method, json }
 }
@@ -219,6 +227,9 @@ const program = (args: Args): Effect.Effect<number, Lab.LabError | TapPorts.TapP
           Effect.gen(function* () {
             const director = yield* LabDirector.start(p, services, {
               backend: args.options.backend ?? "syscalls",
+              ...(args.options.realtimePriority !== undefined
+                ? { realtimePriority: args.options.realtimePriority }
+                : {}),
               log: (line) => console.log(line)
             })
             console.log(Listing.table((yield* director.snapshot).services))
