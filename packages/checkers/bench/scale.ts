@@ -67,7 +67,9 @@ const address = (i: number) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`
 
 export const runScale = async (n = servers, durationS = seconds, kind = probeKind, delayMs = delayLoopMs) => {
   const listener = fork(fileURLToPath(new URL("./listener.ts", import.meta.url)), [], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"]
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+    // The listener's stdout carries its port: keep diagnostics such as --trace-gc to the checker process.
+    execArgv: process.execArgv.filter((a) => !a.startsWith("--trace") && !a.startsWith("--cpu-prof"))
   })
   const port = await new Promise<number>((resolve) =>
     listener.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())))
