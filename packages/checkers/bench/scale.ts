@@ -91,6 +91,8 @@ export const runScale = async (n = servers, durationS = seconds, kind = probeKin
         runScripts: false,
         tcpEngine: kind === "tcp-node" ? "node" : "engine",
         priority,
+        tcpEngineThreads:
+          process.env["BENCH_ENGINE_THREADS"] !== undefined ? Number(process.env["BENCH_ENGINE_THREADS"]) : undefined,
         onEvent: (e) => {
           if (e._tag === "CheckResult" && !e.result.ok) failures++
         },

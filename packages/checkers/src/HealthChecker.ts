@@ -131,6 +131,8 @@ export interface Options {
    * and one fiber per checker) when the engine cannot start.
    */
   readonly tcpEngine?: "engine" | "node" | undefined
+  /** Worker threads of the TCP engine (default 2; see {@link TcpEngine.Options}). */
+  readonly tcpEngineThreads?: number | undefined
   /**
    * keepalived's `checker_priority`: the nice value (-20…19) of the thread running the health checker and of the
    * TCP engine's threads, restored when the health checker's Scope closes. Below 0 needs CAP_SYS_NICE; when it
@@ -624,7 +626,11 @@ export const make = (options: Options): Effect.Effect<Service, ConfigError, Scop
     let engine: TcpEngine.Engine | undefined
     if (wantEngine && tcpCheckers > 0) {
       const made = yield* Effect.result(
-        TcpEngine.make({ slots: Math.min(65536, Math.max(1024, tcpCheckers)), priority: options.priority })
+        TcpEngine.make({
+          slots: Math.min(65536, Math.max(1024, tcpCheckers)),
+          threads: options.tcpEngineThreads,
+          priority: options.priority
+        })
       )
       if (made._tag === "Success") engine = made.success
       else if (log)
