@@ -243,6 +243,11 @@ const MAX_LOAD = 0.8
 const GROWTH = 1.25
 const MIGRATE_STEP = 16
 const MIGRATE_ADVANCE = 64
+// Load of the out index at which insert() starts its resize itself if advance() has not (normally advance() starts
+// it right after the in index's resize, which ends at about 0.85).
+const OUT_FALLBACK_LOAD = 0.87
+// Indexes smaller than this resize together (see startGrowIn), larger ones one after the other.
+const SEQUENTIAL_MIN_SLOTS = 1 << 16
 // 2^-32: the home slot of hash h in an index of n slots is floor(h * n / 2^32) (any n, not only powers of two).
 const TWO_TO_MINUS_32 = 2.3283064365386963e-10
 const EVICT_PROBES = 16
@@ -283,8 +288,12 @@ export class ConnectionTable {
   private readonly linkC: Array<Int32Array> = [] // connection: control + 1; template: n_control
   private readonly inPktsC: Array<Uint32Array> = []
   private readonly outPktsC: Array<Uint32Array> = []
-  private readonly inBytesC: Array<Float64Array> = []
-  private readonly outBytesC: Array<Float64Array> = []
+  // Byte counters are 48 bits (281 TB per connection, then they wrap): a low 32-bit word and a high 16-bit word,
+  // 12 bytes for both directions instead of 16 as two float64.
+  private readonly inBytesC: Array<Uint32Array> = []
+  private readonly outBytesC: Array<Uint32Array> = []
+  private readonly inBytesHiC: Array<Uint16Array> = []
+  private readonly outBytesHiC: Array<Uint16Array> = []
 
   private readonly pool: Array<Uint32Array> = []
   private poolFree = 0 // index + 1
@@ -304,10 +313,12 @@ export class ConnectionTable {
   // which only loses entries (tombstones) until it is dropped.
   private inIdx: Int32Array
   private outIdx: Int32Array
-  private slots: number
+  private slots: number // in index
+  private outSlots: number
   private oldInIdx: Int32Array | null = null
   private oldOutIdx: Int32Array | null = null
-  private oldSlots = 0
+  private oldInSlots = 0
+  private oldOutSlots = 0
   private migrateAt = 0
   // Slot layout: the low entryBits hold entry + 1, the high bits a fingerprint (hash bits) of the key.
   private readonly entryBits: number
@@ -328,7 +339,6 @@ export class ConnectionTable {
 
   private rng: number
   private spareIn: Int32Array | null = null
-  private spareOut: Int32Array | null = null
   private batchHash = new Int32Array(0)
   private batchSlot = new Int32Array(0)
   /**
@@ -358,6 +368,7 @@ export class ConnectionTable {
     this.tombstone = 1 << this.entryBits
     // initialBuckets counted chain heads at load 2; two slots each keeps the same starting capacity.
     this.slots = buckets * 2
+    this.outSlots = this.slots
     this.inIdx = new Int32Array(this.slots)
     this.outIdx = new Int32Array(this.slots)
     this.tick = Math.floor((options.startTime ?? 0) / TICK_MS)
@@ -407,16 +418,16 @@ export class ConnectionTable {
 
   /** True while an incremental resize of the indexes is in progress. */
   get rehashing(): boolean {
-    return this.oldInIdx !== null
+    return this.oldInIdx !== null || this.oldOutIdx !== null
   }
 
   /** Bytes held by every typed array of the table: columns, indexes (both during a resize), wheel, IPv6 pool. */
   byteSize(): number {
     let bytes = this.capacity * BYTES_PER_ENTRY
     bytes += this.inIdx.byteLength + this.outIdx.byteLength
-    if (this.oldInIdx !== null) bytes += this.oldInIdx.byteLength + this.oldOutIdx!.byteLength
+    if (this.oldInIdx !== null) bytes += this.oldInIdx.byteLength
+    if (this.oldOutIdx !== null) bytes += this.oldOutIdx.byteLength
     if (this.spareIn !== null) bytes += this.spareIn.byteLength
-    if (this.spareOut !== null) bytes += this.spareOut.byteLength
     bytes += this.wheel.byteLength
     for (const chunk of this.pool) bytes += chunk.byteLength
     return bytes
@@ -559,11 +570,15 @@ export class ConnectionTable {
   }
   /** Bytes client -> server. */
   inBytes(entry: number): number {
-    return this.inBytesC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    const c = entry >>> CHUNK_BITS
+    const s = entry & CHUNK_MASK
+    return this.inBytesHiC[c]![s]! * 4294967296 + this.inBytesC[c]![s]!
   }
   /** Bytes server -> client. */
   outBytes(entry: number): number {
-    return this.outBytesC[entry >>> CHUNK_BITS]![entry & CHUNK_MASK]!
+    const c = entry >>> CHUNK_BITS
+    const s = entry & CHUNK_MASK
+    return this.outBytesHiC[c]![s]! * 4294967296 + this.outBytesC[c]![s]!
   }
   /** Listing name of the entry's state ("ESTABLISHED", "UDP", "C-SENT", templates "NONE"/"ASSURED"). */
   stateName(entry: number): string {
@@ -604,7 +619,7 @@ export class ConnectionTable {
     const e = this.probeIn(this.inIdx, this.slots, h, home(h, this.slots), a, b, ports, tag)
     const old = this.oldInIdx
     if (e >= 0 || old === null) return e
-    return this.probeIn(old, this.oldSlots, h, home(h, this.oldSlots), a, b, ports, tag)
+    return this.probeIn(old, this.oldInSlots, h, home(h, this.oldInSlots), a, b, ports, tag)
   }
 
   /**
@@ -685,7 +700,7 @@ export class ConnectionTable {
         }
       }
       if (e < 0 && old !== null)
-        e = this.probeIn(old, this.oldSlots, hs[i]!, home(hs[i]!, this.oldSlots), a, b, ports, tag)
+        e = this.probeIn(old, this.oldInSlots, hs[i]!, home(hs[i]!, this.oldInSlots), a, b, ports, tag)
       out[i] = e
       if (e >= 0) hits++
     }
@@ -760,10 +775,10 @@ export class ConnectionTable {
     const ports = ((sourcePort & 0xffff) << 16) | (destPort & 0xffff)
     const tag = protocol & 0xff
     const h = hash3(this.seed, src, dst, ports, tag)
-    const e = this.probeOut(this.outIdx, this.slots, h, home(h, this.slots), src, dst, ports, tag)
+    const e = this.probeOut(this.outIdx, this.outSlots, h, home(h, this.outSlots), src, dst, ports, tag)
     const old = this.oldOutIdx
     if (e >= 0 || old === null) return e
-    return this.probeOut(old, this.oldSlots, h, home(h, this.oldSlots), src, dst, ports, tag)
+    return this.probeOut(old, this.oldOutSlots, h, home(h, this.oldOutSlots), src, dst, ports, tag)
   }
 
   /**
@@ -781,7 +796,7 @@ export class ConnectionTable {
     const ss = this.batchSlot
     const seed = this.seed
     const index = this.outIdx
-    const n = this.slots
+    const n = this.outSlots
     let touch = 0
     for (let i = 0; i < count; i++) {
       const q = offset + (i << 2)
@@ -832,7 +847,7 @@ export class ConnectionTable {
       // The candidate's records are cached now; the probe confirms it (or continues past a fingerprint collision).
       let e = candidate >= 0 ? this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag) : -1
       if (e < 0 && old !== null) {
-        e = this.probeOut(old, this.oldSlots, hs[i]!, home(hs[i]!, this.oldSlots), src, dst, ports, tag)
+        e = this.probeOut(old, this.oldOutSlots, hs[i]!, home(hs[i]!, this.oldOutSlots), src, dst, ports, tag)
       }
       out[i] = e
       if (e >= 0) hits++
@@ -853,10 +868,10 @@ export class ConnectionTable {
     const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
     const h = hash3(this.seed, fold6(source, sourceOffset), fold6(dest, destOffset), ports, (protocol & 0xff) | 0x100)
     const tag = (protocol & 0xff) | META_IPV6
-    const e = this.probeOut6(this.outIdx, this.slots, h, tag, ports, source, sourceOffset, dest, destOffset)
+    const e = this.probeOut6(this.outIdx, this.outSlots, h, tag, ports, source, sourceOffset, dest, destOffset)
     const old = this.oldOutIdx
     if (e >= 0 || old === null) return e
-    return this.probeOut6(old, this.oldSlots, h, tag, ports, source, sourceOffset, dest, destOffset)
+    return this.probeOut6(old, this.oldOutSlots, h, tag, ports, source, sourceOffset, dest, destOffset)
   }
 
   // Probe of the in index from slot `from` for an IPv4 connection key (int32 words).
@@ -1071,6 +1086,8 @@ export class ConnectionTable {
     this.outPktsC[c]![s] = 0
     this.inBytesC[c]![s] = 0
     this.outBytesC[c]![s] = 0
+    this.inBytesHiC[c]![s] = 0
+    this.outBytesHiC[c]![s] = 0
     if (template) {
       this.linkC[c]![s] = 0
     } else if (params.control >= 0) {
@@ -1088,11 +1105,16 @@ export class ConnectionTable {
       if (template) this.destinations.templateBound(params.destination)
       else this.destinations.connectionBound(params.destination, (flags & ConnectionFlags.INACTIVE) === 0)
     }
-    // A resize starts when the count reaches a new maximum, so `high` (the most entries ever live) is about the
-    // count then, and MIGRATE_STEP per insert finishes it long before the new index nears 0.95 full; the fallback
-    // (finish at once) keeps linear probing safe if that assumption ever failed.
-    if (this.oldInIdx !== null) this.migrate(this.count > 0.95 * this.slots ? this.high : MIGRATE_STEP)
-    else if (this.count > MAX_LOAD * this.slots) this.startGrow()
+    // The indexes resize one after the other (in, then out: the next advance() starts it), so only one old index
+    // coexists with the live ones. A resize starts when the count reaches a new maximum, so `high` (the most entries
+    // ever live) is about the count then, and MIGRATE_STEP per insert finishes it long before the new index (or the
+    // out index waiting for its turn, 0.85 full by then) nears 0.95 full; the fallback (finish at once) keeps linear
+    // probing safe if that assumption ever failed.
+    if (this.oldInIdx !== null || this.oldOutIdx !== null) {
+      const urgent = this.count > 0.95 * this.slots || this.count > 0.95 * this.outSlots
+      this.migrate(urgent ? this.high : MIGRATE_STEP)
+    } else if (this.count > MAX_LOAD * this.slots) this.startGrowIn()
+    else if (this.count > OUT_FALLBACK_LOAD * this.outSlots) this.startGrowOut()
     return i
   }
 
@@ -1156,10 +1178,14 @@ export class ConnectionTable {
     let meta = k[o]!
     if (direction === Direction.OUTPUT) {
       this.outPktsC[c]![s]!++
-      this.outBytesC[c]![s]! += bytes
+      const lo = this.outBytesC[c]![s]! + bytes
+      this.outBytesC[c]![s] = lo // stored modulo 2^32; the carry goes to the high word
+      if (lo > 0xffffffff) this.outBytesHiC[c]![s]! += Math.floor(lo / 4294967296)
     } else {
       this.inPktsC[c]![s]!++
-      this.inBytesC[c]![s]! += bytes
+      const lo = this.inBytesC[c]![s]! + bytes
+      this.inBytesC[c]![s] = lo
+      if (lo > 0xffffffff) this.inBytesHiC[c]![s]! += Math.floor(lo / 4294967296)
     }
     const protocol = meta & 0xff
     const state = meta >>> META_STATE_SHIFT
@@ -1317,7 +1343,8 @@ export class ConnectionTable {
         }
       }
     }
-    if (this.oldInIdx !== null) this.migrate(MIGRATE_ADVANCE)
+    if (this.oldInIdx !== null || this.oldOutIdx !== null) this.migrate(MIGRATE_ADVANCE)
+    else if (this.outSlots < this.slots) this.startGrowOut() // the out index's turn (allocates here, not in insert)
     this.prepare()
     return freed
   }
@@ -1506,7 +1533,7 @@ export class ConnectionTable {
     const e = this.probeInFull(this.inIdx, this.slots, h, tag, a, b, ports, a6, a6o, b6, b6o)
     const old = this.oldInIdx
     if (e >= 0 || old === null) return e
-    return this.probeInFull(old, this.oldSlots, h, tag, a, b, ports, a6, a6o, b6, b6o)
+    return this.probeInFull(old, this.oldInSlots, h, tag, a, b, ports, a6, a6o, b6, b6o)
   }
 
   // Probe of the in index for any key (templates, IPv6: the record holds folded words, the pool the addresses).
@@ -1661,7 +1688,7 @@ export class ConnectionTable {
   }
 
   private hashOut(i: number): void {
-    this.place(this.outIdx, this.slots, this.outHash(i), i, true, true)
+    this.place(this.outIdx, this.outSlots, this.outHash(i), i, true, true)
   }
 
   private unhashIn(i: number): void {
@@ -1709,8 +1736,9 @@ export class ConnectionTable {
 
   private unplace(out: boolean, h: number, i: number): void {
     const old = out ? this.oldOutIdx : this.oldInIdx
-    if (old !== null && i >= this.migrateAt && this.bury(old, this.oldSlots, h, i)) return
-    this.erase(out ? this.outIdx : this.inIdx, this.slots, h, i, out)
+    if (old !== null && i >= this.migrateAt && this.bury(old, out ? this.oldOutSlots : this.oldInSlots, h, i)) return
+    if (out) this.erase(this.outIdx, this.outSlots, h, i, true)
+    else this.erase(this.inIdx, this.slots, h, i, false)
   }
 
   // Replaces entry i's slot with a tombstone: the index being drained by a resize keeps its probe runs intact and
@@ -1757,46 +1785,57 @@ export class ConnectionTable {
     index[hole] = 0
   }
 
-  private startGrow(): void {
+  // Starts the incremental resize of the in index, and of the out index with it while the indexes are small (below
+  // SEQUENTIAL_MIN_SLOTS: there a resize may finish within the insert that started it, before the out index's own
+  // turn could come, and the memory is negligible).
+  private startGrowIn(): void {
+    const both = this.slots < SEQUENTIAL_MIN_SLOTS && this.outSlots === this.slots
     const n = grownSlots(this.slots)
     this.oldInIdx = this.inIdx
-    this.oldOutIdx = this.outIdx
-    this.oldSlots = this.slots
+    this.oldInSlots = this.slots
     // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty". Normally
     // prepared ahead by advance().
     this.inIdx = this.spareIn !== null && this.spareIn.length === n ? this.spareIn : new Int32Array(n)
-    this.outIdx = this.spareOut !== null && this.spareOut.length === n ? this.spareOut : new Int32Array(n)
     this.spareIn = null
-    this.spareOut = null
     this.slots = n
+    this.migrateAt = 0
+    if (both) this.startGrowOut()
+  }
+
+  private startGrowOut(): void {
+    const n = grownSlots(this.outSlots)
+    this.oldOutIdx = this.outIdx
+    this.oldOutSlots = this.outSlots
+    this.outIdx = new Int32Array(n)
+    this.outSlots = n
     this.migrateAt = 0
   }
 
-  // Moves the entries with indexes migrateAt .. migrateAt + limit - 1 from the old indexes to the new ones, in entry
-  // order, so the records are read sequentially. An entry not found in the old index was inserted (or re-keyed)
-  // after the resize began and is already in the new one.
+  // Moves the entries with indexes migrateAt .. migrateAt + limit - 1 from the old index (or indexes) being drained
+  // to the new one, in entry order, so the records are read sequentially. An entry not found in an old index was
+  // inserted (or re-keyed) after the resize began and is already in the new one.
   private migrate(limit: number): void {
-    const oldIn = this.oldInIdx!
-    const oldOut = this.oldOutIdx!
-    const on = this.oldSlots
+    const oldIn = this.oldInIdx
+    const oldOut = this.oldOutIdx
     const end = Math.min(this.high, this.migrateAt + limit)
     for (let i = this.migrateAt; i < end; i++) {
       const meta = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + K_META]!
       if (meta === 0) continue
-      const hi = this.inHash(i)
-      if (!this.bury(oldIn, on, hi, i)) continue
-      this.place(this.inIdx, this.slots, hi, i, false, false)
-      if ((meta & META_TEMPLATE) === 0) {
-        const ho = this.outHash(i)
-        this.bury(oldOut, on, ho, i)
-        this.place(this.outIdx, this.slots, ho, i, true, false)
+      if (oldIn !== null) {
+        const h = this.inHash(i)
+        if (this.bury(oldIn, this.oldInSlots, h, i)) this.place(this.inIdx, this.slots, h, i, false, false)
+      }
+      if (oldOut !== null && (meta & META_TEMPLATE) === 0) {
+        const h = this.outHash(i)
+        if (this.bury(oldOut, this.oldOutSlots, h, i)) this.place(this.outIdx, this.outSlots, h, i, true, false)
       }
     }
     this.migrateAt = end
     if (end >= this.high) {
       this.oldInIdx = null
       this.oldOutIdx = null
-      this.oldSlots = 0
+      this.oldInSlots = 0
+      this.oldOutSlots = 0
     }
   }
 
@@ -1960,8 +1999,6 @@ export class ConnectionTable {
       return at
     }
     this.expC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
-    this.inBytesC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
-    this.outBytesC.push(new Float64Array(buffer, take(8), CHUNK_SIZE))
     const keyAt = take(KEY_WORDS * 4)
     this.keyC.push(new Uint32Array(buffer, keyAt, CHUNK_SIZE * KEY_WORDS))
     this.keyI.push(new Int32Array(buffer, keyAt, CHUNK_SIZE * KEY_WORDS))
@@ -1973,8 +2010,12 @@ export class ConnectionTable {
     this.linkC.push(new Int32Array(buffer, take(4), CHUNK_SIZE))
     this.inPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
     this.outPktsC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
+    this.inBytesC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
+    this.outBytesC.push(new Uint32Array(buffer, take(4), CHUNK_SIZE))
     this.svcC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
     this.destC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
+    this.inBytesHiC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
+    this.outBytesHiC.push(new Uint16Array(buffer, take(2), CHUNK_SIZE))
     this.capacity += CHUNK_SIZE
     return true
   }
@@ -1996,7 +2037,7 @@ export class ConnectionTable {
 
   /**
    * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next resize is near, the next
-   * pair of index arrays. New ArrayBuffers can make V8 collect garbage ("external memory pressure"), which takes
+   * in index. New ArrayBuffers can make V8 collect garbage ("external memory pressure"), which takes
    * milliseconds; doing it here keeps insert() free of allocations as long as advance() runs regularly.
    */
   private prepare(): void {
@@ -2009,15 +2050,17 @@ export class ConnectionTable {
       }
       if (this.addChunk()) return
     }
-    // Shortly before the resize (at 98% of its trigger), and only if the table may still grow.
+    // The next in index, shortly before its resize (at 98% of its trigger), and only if the table may still grow.
+    // The out index follows once the in resize is done: advance() allocates it as it starts that resize, so the
+    // spare never coexists with an old index.
     if (
+      this.spareIn === null &&
       this.oldInIdx === null &&
+      this.oldOutIdx === null &&
       this.count > 0.98 * MAX_LOAD * this.slots &&
       this.maxConnections > MAX_LOAD * this.slots
     ) {
-      const next = grownSlots(this.slots)
-      if (this.spareIn === null) this.spareIn = new Int32Array(next)
-      else if (this.spareOut === null) this.spareOut = new Int32Array(next)
+      this.spareIn = new Int32Array(grownSlots(this.slots))
     }
   }
 
@@ -2035,14 +2078,14 @@ export class ConnectionTable {
 /**
  * Bytes of column storage per entry slot: key record 16, reply record 16 (local address, timeout, real-server
  * address, ports), two wheel links 8, expiry 8, service 2, destination 2, control 4, packet counters 8, byte
- * counters 16. The indexes add 4 bytes per index slot (at most 0.8 full, so at least 5 bytes per entry each).
+ * counters 12 (48 bits each). The indexes add 4 bytes per index slot (at most 0.8 full, so at least 5 bytes per entry each).
  *
  * @example
  * ```ts
- * ConnectionTable.BYTES_PER_ENTRY // 80
+ * ConnectionTable.BYTES_PER_ENTRY // 76
  * ```
  */
-export const BYTES_PER_ENTRY = 16 + 16 + 8 + 8 + 2 + 2 + 4 + 8 + 16
+export const BYTES_PER_ENTRY = 16 + 16 + 8 + 8 + 2 + 2 + 4 + 8 + 12
 
 // Bytes of one chunk (CHUNK_SIZE entry slots, all columns).
 const CHUNK_BYTES = CHUNK_SIZE * BYTES_PER_ENTRY

@@ -546,3 +546,22 @@ describe("accounting through a custom DestinationAccounting", () => {
     expect(log).toEqual(["bind 7 inactive", "activate 7", "deactivate 7", "unbind 7 inactive"])
   })
 })
+
+describe("byte counters", () => {
+  it("carry past 2^32 into the high word (48-bit counters) and keep directions apart", () => {
+    const { table } = makeTable({ maxConnections: 16 })
+    const e = table.insert(conn({}), 0)
+    let expectedIn = 0
+    // 0xfffffff0 + 1500 crosses 2^32; then enough 1 GB steps to carry several times.
+    const steps = [0xfffffff0, 1500, 1_000_000_000, 3_000_000_000, 4_294_967_295, 7]
+    for (const bytes of steps) {
+      table.packet(e, Direction.INPUT, TcpState.ACK, bytes, 0)
+      expectedIn += bytes
+      expect(table.inBytes(e)).toBe(expectedIn)
+    }
+    table.packet(e, Direction.OUTPUT, TcpState.ACK, 0xffffffff, 0)
+    table.packet(e, Direction.OUTPUT, TcpState.ACK, 2, 0)
+    expect(table.outBytes(e)).toBe(0xffffffff + 2)
+    expect(table.inBytes(e)).toBe(expectedIn)
+  })
+})
