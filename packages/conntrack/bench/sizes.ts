@@ -15,7 +15,7 @@ import {
 
 const VIP = 0xcfaf2c6e
 const KEYS = 1 << 20
-const BURST = 64
+const BURST = Number(process.env["CONNTRACK_BENCH_BURST"] ?? 64)
 const sizes = (process.env["CONNTRACK_BENCH_SIZES"] ?? "16384,65536,262144,1000000").split(",").map(Number)
 
 let rng = 0x9e3779b9

@@ -191,7 +191,7 @@ const CHUNK_BITS = 14
 const CHUNK_SIZE = 1 << CHUNK_BITS
 const CHUNK_MASK = CHUNK_SIZE - 1
 // Reservations (see reserve()): at most 1024 chunks (16.7 M entries, 1.3 GB of address space) at a time, and never
-// a buffer smaller than 32 chunks (42 MB).
+// a buffer smaller than 32 chunks (40 MB).
 const RESERVE_CHUNKS = 1024
 const RESERVE_MIN_CHUNKS = 32
 
@@ -2021,13 +2021,13 @@ export class ConnectionTable {
   }
 
   // Reserves address space for up to RESERVE_CHUNKS chunks in one ArrayBuffer of at least RESERVE_MIN_CHUNKS chunks
-  // (42 MB: above glibc's largest mmap threshold, so it is always a fresh mmap whose pages the kernel zeroes on first
+  // (40 MB: above glibc's largest mmap threshold, so it is always a fresh mmap whose pages the kernel zeroes on first
   // touch). Allocating it costs microseconds and commits no memory; chunk views over it are created as needed.
   // Without it every 1.3 MB chunk would be a heap calloc: a memset plus hundreds of page faults, milliseconds under
   // nested paging, inside whichever operation allocates it.
   private reserve(): void {
     // Tables of fewer than RESERVE_MIN_CHUNKS chunks allocate chunk by chunk (many small tables must not each hold
-    // 42 MB of address space, which V8 counts as external memory).
+    // 40 MB of address space, which V8 counts as external memory).
     const remaining = this.maxChunks - this.keyC.length
     if (this.maxChunks < RESERVE_MIN_CHUNKS || remaining <= 0 || this.reserved > 0) return
     const chunks = Math.min(remaining, RESERVE_CHUNKS)
