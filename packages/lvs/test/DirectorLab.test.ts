@@ -12,6 +12,7 @@ import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Lab from "../src/Lab.ts"
 import * as LabDirector from "../src/LabDirector.ts"
+import * as Capture from "./helpers/Capture.ts"
 import * as Netns from "./helpers/Netns.ts"
 
 const runDir = mkdtempSync(join(tmpdir(), "lvs-director-test-"))
@@ -168,39 +169,12 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
           const director = yield* LabDirector.start(plan, LabDirector.sampleServices(plan, "dr"))
           // Capture on the director's client-side tap: no reply from the VIP's port 80 may appear there.
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const capture = spawn(
-            "ip",
-            [
-              "netns",
-              "exec",
-              plan.director.netns,
-              "tcpdump",
-              "-Z",
-              "root",
-              "--immediate-mode",
-              "-i",
-              "tapc",
-              "-n",
-              "-U",
-              "-w",
-              pcap,
-              "tcp"
-            ],
-            { stdio: ["ignore", "ignore", "pipe"] }
-          )
-          const captured = new Promise((resolve) => capture.on("exit", resolve))
-          let captureLog = ""
-          capture.stderr.on("data", (chunk) => {
-            captureLog += String(chunk)
-          })
-          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
-          expect(captureLog).toContain("listening on tapc")
+          const capture = yield* Capture.start(plan.director.netns, "tapc", pcap, "tcp")
+          expect(capture.log()).toContain("listening on tapc")
           const web: Array<string> = []
           for (let i = 0; i < 6; i++) web.push(yield* LabDirector.curl(plan, 80))
           expect(tally(web)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
-          yield* Effect.sleep("500 millis")
-          capture.kill("SIGINT")
-          yield* Effect.promise(() => captured)
+          yield* capture.stop
           const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
           const lines = read.stdout
             .trim()
@@ -227,37 +201,11 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
           const director = yield* LabDirector.start(plan, services)
           const rs2 = plan.realServers[1]!
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const capture = spawn(
-            "ip",
-            [
-              "netns",
-              "exec",
-              rs2.netns,
-              "tcpdump",
-              "-Z",
-              "root",
-              "--immediate-mode",
-              "-U",
-              "-w",
-              pcap,
-              "-i",
-              "eth0",
-              "tcp[13] == 2"
-            ],
-            { stdio: ["ignore", "ignore", "pipe"] }
-          )
-          let captureLog = ""
-          capture.stderr.on("data", (chunk) => {
-            captureLog += String(chunk)
-          })
-          const captured = new Promise((resolve) => capture.on("exit", resolve))
-          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const capture = yield* Capture.start(rs2.netns, "eth0", pcap, "tcp[13] == 2")
           const web: Array<string> = []
           for (let i = 0; i < 3; i++) web.push(yield* LabDirector.curl(plan, 80))
           expect(tally(web)).toEqual({ "rs1 port 80": 1, "rs2 port 8000": 2 })
-          yield* Effect.sleep("500 millis")
-          capture.kill("SIGINT")
-          yield* Effect.promise(() => captured)
+          yield* capture.stop
           const syns = (yield* LabDirector.exec(rs2.netns, "tcpdump", ["-n", "-r", pcap])).stdout
           const raw = readFileSync(pcap).toString("hex")
           // Source = the local address; TOA (kind 254) = client port (2 bytes) + 10.200.1.10 (0a c8 01 0a).
@@ -394,37 +342,11 @@ describe.skipIf(!Netns.canRun)("director end to end (root, network namespaces)",
           }
           const director = yield* LabDirector.start(plan, LabDirector.sampleServices(plan, "tun"))
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const capture = spawn(
-            "ip",
-            [
-              "netns",
-              "exec",
-              plan.director.netns,
-              "tcpdump",
-              "-Z",
-              "root",
-              "--immediate-mode",
-              "-U",
-              "-w",
-              pcap,
-              "-i",
-              "taps",
-              "ip proto 4"
-            ],
-            { stdio: ["ignore", "ignore", "pipe"] }
-          )
-          let captureLog = ""
-          capture.stderr.on("data", (chunk) => {
-            captureLog += String(chunk)
-          })
-          const captured = new Promise((resolve) => capture.on("exit", resolve))
-          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const capture = yield* Capture.start(plan.director.netns, "taps", pcap, "ip proto 4")
           const web: Array<string> = []
           for (let i = 0; i < 6; i++) web.push(yield* LabDirector.curl(plan, 80))
           expect(tally(web)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
-          yield* Effect.sleep("500 millis")
-          capture.kill("SIGINT")
-          yield* Effect.promise(() => captured)
+          yield* capture.stop
           const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
           // Outer 10.200.2.1 -> RIP, inner client -> VIP:80 (tcpdump shows the inner packet after "IP ... > ...: IP").
           expect(read.stdout).toMatch(/10\.200\.2\.1 > 10\.200\.2\.12: IP 10\.200\.1\.10\.\d+ > 10\.200\.1\.100\.80/)

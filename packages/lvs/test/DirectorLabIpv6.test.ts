@@ -2,7 +2,6 @@
  * End-to-end IPv6: the userspace director between real Linux IPv6 stacks in network namespaces (the lab's
  * ULA plan fd00:200:1::/64 and fd00:200:2::/64, no default route). Needs root and /dev/net/tun.
  */
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -11,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import * as ForwardingHandler from "../src/ForwardingHandler.ts"
 import * as Lab from "../src/Lab.ts"
 import * as LabDirector from "../src/LabDirector.ts"
+import * as Capture from "./helpers/Capture.ts"
 import * as Netns from "./helpers/Netns.ts"
 
 const runDir = mkdtempSync(join(tmpdir(), "lvs-director6-test-"))
@@ -29,31 +29,6 @@ afterAll(async () => {
   await Effect.runPromise(Effect.ignore(Lab.down(crossOptions)))
   rmSync(runDir, { recursive: true, force: true })
 })
-
-/** Starts tcpdump in a namespace writing `pcap`; resolves once it listens. Returns a stop function. */
-const capture = (netns: string, device: string, pcap: string, filter: string) =>
-  Effect.gen(function* () {
-    const child = spawn(
-      "ip",
-      ["netns", "exec", netns, "tcpdump", "-Z", "root", "--immediate-mode", "-U", "-w", pcap, "-i", device, filter],
-      { stdio: ["ignore", "ignore", "pipe"] }
-    )
-    let log = ""
-    child.stderr.on("data", (chunk) => {
-      log += String(chunk)
-    })
-    const exited = new Promise((resolve) => child.on("exit", resolve))
-    for (let i = 0; i < 200 && !log.includes("listening"); i++) yield* Effect.sleep("50 millis")
-    yield* Effect.sleep("200 millis")
-    return {
-      log: () => log,
-      stop: Effect.gen(function* () {
-        yield* Effect.sleep("500 millis")
-        child.kill("SIGINT")
-        yield* Effect.promise(() => exited)
-      })
-    }
-  })
 
 const tally = (answers: ReadonlyArray<string>) => {
   const out: Record<string, number> = {}
@@ -154,40 +129,14 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
           expect(vip6OnLo.stdout).toContain(`${plan.vip6}/128`)
           yield* LabDirector.start(plan, LabDirector.sampleServices6(plan, "dr"), { log: () => {} })
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const capture = spawn(
-            "ip",
-            [
-              "netns",
-              "exec",
-              plan.director.netns,
-              "tcpdump",
-              "-Z",
-              "root",
-              "--immediate-mode",
-              "-U",
-              "-w",
-              pcap,
-              "-i",
-              "tapc",
-              "ip6 and tcp"
-            ],
-            { stdio: ["ignore", "ignore", "pipe"] }
-          )
-          let captureLog = ""
-          capture.stderr.on("data", (chunk) => {
-            captureLog += String(chunk)
-          })
-          const captured = new Promise((resolve) => capture.on("exit", resolve))
-          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+          const capture = yield* Capture.start(plan.director.netns, "tapc", pcap, "ip6 and tcp")
           yield* Effect.sleep("200 millis")
           const answers: Array<string> = []
           for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
           expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
-          yield* Effect.sleep("500 millis")
-          capture.kill("SIGINT")
-          yield* Effect.promise(() => captured)
+          yield* capture.stop
           const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
-          expect(read.stdout, `${read.stderr} ${captureLog}`).toMatch(
+          expect(read.stdout, `${read.stderr} ${capture.log()}`).toMatch(
             /fd00:200:1::10\.\d+ > fd00:200:1::100\.80: Flags \[S\]/
           )
           expect(read.stdout).not.toMatch(/fd00:200:1::100\.80 > fd00:200:1::10\./) // no reply crosses the director
@@ -207,7 +156,7 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
           })
           const rs2 = plan.realServers[1]!
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const tap = yield* capture(rs2.netns, "eth0", pcap, "ip6 and tcp")
+          const tap = yield* Capture.start(rs2.netns, "eth0", pcap, "ip6 and tcp")
           const answers: Array<string> = []
           for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
           expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 8000": 4 })
@@ -259,9 +208,9 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
             log: () => {}
           })
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const tap = yield* capture(plan.director.netns, "taps", pcap, "ip6 proto 41")
+          const tap = yield* Capture.start(plan.director.netns, "taps", pcap, "ip6 proto 41")
           const clientSide = join(runDir, `${plan.name}-client.pcap`)
-          const tapc = yield* capture(plan.director.netns, "tapc", clientSide, "ip6 and tcp")
+          const tapc = yield* Capture.start(plan.director.netns, "tapc", clientSide, "ip6 and tcp")
           const answers: Array<string> = []
           for (let i = 0; i < 6; i++) answers.push(yield* LabDirector.curl6(plan, 80))
           expect(tally(answers)).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
@@ -319,7 +268,12 @@ describe.skipIf(!Netns.canRun)("director end to end over IPv6 (root, network nam
             { log: () => {} }
           )
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const tap = yield* capture(plan.director.netns, "taps", pcap, "(ip6 and ip6 proto 4) or (ip and ip proto 41)")
+          const tap = yield* Capture.start(
+            plan.director.netns,
+            "taps",
+            pcap,
+            "(ip6 and ip6 proto 4) or (ip and ip proto 41)"
+          )
           const answers4: Array<string> = []
           const answers6: Array<string> = []
           for (let i = 0; i < 6; i++) answers4.push(yield* LabDirector.curl(plan, 80))

@@ -3,7 +3,6 @@
  * servers behind the userspace tunnel endpoint answer, and a capture on the director's server port shows the
  * encapsulation. Needs root and /dev/net/tun; each scenario builds and removes its own lab.
  */
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,6 +12,7 @@ import type * as Director from "../src/Director.ts"
 import * as Lab from "../src/Lab.ts"
 import * as LabDirector from "../src/LabDirector.ts"
 import type * as VST from "../src/VirtualServiceTable.ts"
+import * as Capture from "./helpers/Capture.ts"
 import * as Netns from "./helpers/Netns.ts"
 
 const runDir = mkdtempSync(join(tmpdir(), "lvs-tunnel-test-"))
@@ -52,40 +52,14 @@ const scenario = (tunnelType: "gue" | "gre", filter: string, expected: ReadonlyA
         }
         const director = yield* LabDirector.start(plan, withTunnel(LabDirector.sampleServices(plan, "tun"), tunnelType))
         const pcap = join(runDir, `${plan.name}.pcap`)
-        const capture = spawn(
-          "ip",
-          [
-            "netns",
-            "exec",
-            plan.director.netns,
-            "tcpdump",
-            "-Z",
-            "root",
-            "--immediate-mode",
-            "-U",
-            "-w",
-            pcap,
-            "-i",
-            "taps",
-            filter
-          ],
-          { stdio: ["ignore", "ignore", "pipe"] }
-        )
-        let captureLog = ""
-        capture.stderr.on("data", (chunk) => {
-          captureLog += String(chunk)
-        })
-        const captured = new Promise((resolve) => capture.on("exit", resolve))
-        for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
+        const capture = yield* Capture.start(plan.director.netns, "taps", pcap, filter)
         const answers: Record<string, number> = {}
         for (let i = 0; i < 6; i++) {
           const body = yield* LabDirector.curl(plan, 80)
           answers[body] = (answers[body] ?? 0) + 1
         }
         expect(answers).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
-        yield* Effect.sleep("500 millis")
-        capture.kill("SIGINT")
-        yield* Effect.promise(() => captured)
+        yield* capture.stop
         const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-v", "-r", pcap])
         for (const pattern of expected) expect(read.stdout).toMatch(pattern)
         // The payload carries the client's packet: inner source 10.200.1.10 and destination VIP 10.200.1.100.
@@ -144,42 +118,21 @@ describe.skipIf(!Netns.canRun)("LVS-TUN with GUE and GRE (root, network namespac
             }
           ])
           const pcap = join(runDir, `${plan.name}.pcap`)
-          const capture = spawn(
-            "ip",
-            [
-              "netns",
-              "exec",
-              plan.director.netns,
-              "tcpdump",
-              "-Z",
-              "root",
-              "--immediate-mode",
-              "-U",
-              "-w",
-              pcap,
-              "-i",
-              "taps",
-              `ip6 and (udp dst port ${GUE_PORT} or ip6 proto 47)`
-            ],
-            { stdio: ["ignore", "ignore", "pipe"] }
+          const capture = yield* Capture.start(
+            plan.director.netns,
+            "taps",
+            pcap,
+            `ip6 and (udp dst port ${GUE_PORT} or ip6 proto 47)`
           )
-          let captureLog = ""
-          capture.stderr.on("data", (chunk) => {
-            captureLog += String(chunk)
-          })
-          const captured = new Promise((resolve) => capture.on("exit", resolve))
-          for (let i = 0; i < 200 && !captureLog.includes("listening"); i++) yield* Effect.sleep("50 millis")
           const answers: Record<string, number> = {}
           for (let i = 0; i < 6; i++) {
             const body = yield* LabDirector.curl6(plan, 80)
             answers[body] = (answers[body] ?? 0) + 1
           }
           expect(answers).toEqual({ "rs1 port 80": 2, "rs2 port 80": 4 })
-          yield* Effect.sleep("500 millis")
-          capture.kill("SIGINT")
-          yield* Effect.promise(() => captured)
+          yield* capture.stop
           const read = yield* LabDirector.exec(plan.director.netns, "tcpdump", ["-n", "-r", pcap])
-          expect(read.stdout, captureLog).toMatch(
+          expect(read.stdout, capture.log()).toMatch(
             new RegExp(`fd00:200:2::1\\.\\d+ > fd00:200:2::11\\.${GUE_PORT}: UDP`)
           )
           expect(read.stdout).toMatch(/fd00:200:2::1 > fd00:200:2::12: GREv0/)
