@@ -18,14 +18,9 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import koffi from "koffi"
 import type * as Config from "./Config.ts"
+import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW } from "./internal/linux.ts"
 import * as Probe from "./Probe.ts"
 
-const AF_INET = 2
-const AF_INET6 = 10
-const SOCK_DGRAM = 2
-const SOCK_RAW = 3
-const SOCK_NONBLOCK = 0o4000
-const SOCK_CLOEXEC = 0o2000000
 const IPPROTO_ICMP = 1
 const IPPROTO_ICMPV6 = 58
 const POLLIN = 1

@@ -799,7 +799,7 @@ export const make = FrameHandler.define((ctx) => {
     return false
   }
 
-  /** ip_vs_schedule: returns the new entry, or -1 (no destination: ICMP sent), -2 (not scheduled), -3 (full). */
+  /** ip_vs_schedule, IPv4: returns the new entry, or -1 (no destination: ICMP sent), -2 (not scheduled), -3 (full). */
   const schedule = (
     s: VST.Service,
     protocol: number,
@@ -810,10 +810,26 @@ export const make = FrameHandler.define((ctx) => {
     now: number
   ) => {
     params.reset()
-    params.protocol = protocol
     params.clientAddress = src
-    params.clientPort = sport
     params.virtualAddress = dst
+    return scheduleParams(s, protocol, sport, dport, now)
+  }
+
+  /** ip_vs_schedule for IPv6 services: the client and virtual addresses are words 0-3 and 4-7 of `w6`. */
+  const schedule6 = (s: VST.Service, protocol: number, sport: number, dport: number, now: number) => {
+    params.reset()
+    params.ipv6 = true
+    for (let w = 0; w < 4; w++) {
+      params.clientAddress6[w] = w6[w]!
+      params.virtualAddress6[w] = w6[4 + w]!
+    }
+    return scheduleParams(s, protocol, sport, dport, now)
+  }
+
+  /** The family-independent rest of ip_vs_schedule, for `params` with its addresses (and family) filled in. */
+  const scheduleParams = (s: VST.Service, protocol: number, sport: number, dport: number, now: number) => {
+    params.protocol = protocol
+    params.clientPort = sport
     params.virtualPort = dport
     params.service = s.id
     chooser.service = s
@@ -835,7 +851,7 @@ export const make = FrameHandler.define((ctx) => {
         logNoDest(s, chooser.failure, now)
         return NO_DESTINATION
       }
-      if (params.method === ConnectionFlags.FULLNAT && !allocateLocal(s, protocol)) {
+      if (params.method === ConnectionFlags.FULLNAT && !allocateLocalFor(s, params)) {
         stats[Stat.dropPortsExhausted]!++
         return TABLE_FULL
       }
@@ -848,6 +864,7 @@ export const make = FrameHandler.define((ctx) => {
     stats[Stat.connectionsCreated]!++
     return e
   }
+
   // Persistence path: FULLNAT local address allocated once the destination is chosen.
   const persistentChooser = {
     choose(service: number, conn: ConnectionParams.ConnectionParams): boolean {
@@ -1933,48 +1950,6 @@ export const make = FrameHandler.define((ctx) => {
     if (!fits6(inPort, l3Length, mtus[port]!)) return
     if (!hopLimit6(inPort, l3)) return
     if (output6(o, l3, l3Length, hopArray(r, b), hopOffset(r, dstOff), port, now)) stats[Stat.routed]!++
-  }
-
-  /** ip_vs_schedule for IPv6 services. */
-  const schedule6 = (s: VST.Service, protocol: number, sport: number, dport: number, now: number) => {
-    params.reset()
-    params.ipv6 = true
-    params.protocol = protocol
-    params.clientAddress6.set(w6.subarray(0, 4))
-    params.clientPort = sport
-    params.virtualAddress6.set(w6.subarray(4, 8))
-    params.virtualPort = dport
-    params.service = s.id
-    chooser.service = s
-    chooser.l3 = p.l3Offset
-    chooser.sport = sport
-    chooser.now = now
-    chooser.failure = "no destination available"
-    let e: number
-    if (s.persistent !== undefined) {
-      e = Persistence.schedule(conns, s.persistent, params, persistentChooser, now)
-      if (e === Persistence.NO_DESTINATION) {
-        logNoDest(s, chooser.failure, now)
-        return NO_DESTINATION
-      }
-    } else {
-      if (s.port !== 0 && dport !== s.port && s.fwmark === 0) return NOT_SCHEDULED
-      if (!chooser.choose(s.id, params)) {
-        logNoDest(s, chooser.failure, now)
-        return NO_DESTINATION
-      }
-      if (params.method === ConnectionFlags.FULLNAT && !allocateLocal6(s, protocol)) {
-        stats[Stat.dropPortsExhausted]!++
-        return TABLE_FULL
-      }
-      e = conns.insert(params, now)
-    }
-    if (e < 0) return TABLE_FULL
-    count(s.slot, VST.Stats.connections, 1)
-    const d = vst.destinationById[conns.destination(e)]
-    if (d !== undefined) count(d.slot, VST.Stats.connections, 1)
-    stats[Stat.connectionsCreated]!++
-    return e
   }
 
   /** Unsolicited neighbour advertisements (all-nodes) for owned IPv6 addresses, on ports that own them. */

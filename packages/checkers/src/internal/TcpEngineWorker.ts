@@ -12,6 +12,7 @@
 import * as os from "node:os"
 import { parentPort, workerData } from "node:worker_threads"
 import koffi from "koffi"
+import { AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from "./linux.ts"
 import * as L from "./tcpEngineLayout.ts"
 
 interface Data {
@@ -41,11 +42,6 @@ const reqCapacity = requests.length / L.REQ_WORDS
 const compCapacity = completions.length / L.COMP_WORDS
 const slots = data.slots
 
-const AF_INET = 2
-const AF_INET6 = 10
-const SOCK_STREAM = 1
-const SOCK_NONBLOCK = 0o4000
-const SOCK_CLOEXEC = 0o2000000
 const SOL_SOCKET = 1
 const SO_ERROR = 4
 const IPPROTO_IP = 0
