@@ -54,8 +54,10 @@ import {
   Tunnel
 } from "@lvs-ts/packet"
 import { type Destination, schedulerLogLine } from "@lvs-ts/schedulers"
+import * as Fragmenter from "./Fragmenter.ts"
 import * as FrameHandler from "./FrameHandler.ts"
 import * as Frames from "./internal/Frames.ts"
+import * as Reassembly from "./Reassembly.ts"
 import * as TapDevice from "./TapDevice.ts"
 import * as VST from "./VirtualServiceTable.ts"
 
@@ -120,6 +122,11 @@ export interface Options {
   readonly neighbourReachableMs?: number
   /** Send gratuitous ARP for every owned address at start (default true). */
   readonly gratuitousArp?: boolean
+  /**
+   * IP reassembly limits (Linux `ipfrag_high_thresh` 4 MiB, `ipfrag_low_thresh` 3 MiB, `ipfrag_time` 30 s
+   * by default), per worker.
+   */
+  readonly reassembly?: Reassembly.Options
 }
 
 /**
@@ -180,6 +187,7 @@ export const Stat = {
   dropNotForUs: 18,
   dropEtherType: 19,
   dropIpv6: 20,
+  /** Fragments dropped for want of reassembly memory (every older queue already evicted). */
   dropFragment: 21,
   dropTtl: 22,
   dropSpoofed: 23,
@@ -189,6 +197,7 @@ export const Stat = {
   dropTableFull: 27,
   dropProtocol: 28,
   dropFragNeeded: 29,
+  /** Too big for the egress MTU and not fragmentable here (DF in a frame past the MTU checks, MTU < 68). */
   dropTooBig: 30,
   dropIcmpChecksum: 31,
   dropUnavailable: 32,
@@ -210,7 +219,33 @@ export const Stat = {
   /** IPv6: NDP messages that failed validation (hop limit not 255, bad checksum, short). */
   dropNdp: 45,
   /** FULLNAT SYNs forwarded without TOA: no room in the 40-byte option area (or malformed options). */
-  toaFailed: 46
+  toaFailed: 46,
+  /** IPv4 / IPv6 fragments received (all of them go to reassembly before any lookup, as in Linux). */
+  fragmentsReceived: 47,
+  /** Datagrams reassembled and passed on to the normal path. */
+  reassembled: 48,
+  /** Datagrams fragmented on output (egress MTU or the largest received fragment, `frag_max_size`). */
+  fragmentedOut: 49,
+  /** Fragments sent by output fragmentation. */
+  fragmentsOut: 50,
+  /** Reassembly queues expired (`ipfrag_time`); an ICMP time exceeded (code 1) went out when the first fragment had arrived. */
+  reassemblyTimeouts: 51,
+  /** Reassembly queues evicted, oldest first, to stay under the memory threshold. */
+  reassemblyEvicted: 52,
+  /** Datagrams discarded for overlapping fragments (Linux 4.19+, RFC 5722). */
+  dropFragmentOverlap: 53,
+  /** Duplicate fragments dropped (the datagram's queue is kept). */
+  dropFragmentDuplicate: 54,
+  /** Datagrams that would exceed 65535 bytes (or the reassembly buffer): discarded. */
+  dropFragmentTooBig: 55,
+  /** Malformed fragments, offsets or lengths inconsistent with the last fragment: datagram discarded. */
+  dropFragmentBad: 56,
+  /** Tiny first fragments (RFC 1858 for IPv4 TCP, RFC 7112 for IPv6 header chains). */
+  dropFragmentTiny: 57,
+  /** ICMP / ICMPv6 time exceeded, fragment reassembly time exceeded (code 1), sent on expiry. */
+  fragmentTimeExceeded: 58,
+  /** Duplicate address detection answered: ARP probes (sender 0.0.0.0) and DAD solicitations (source ::). */
+  dadDefences: 59
 } as const
 
 /**
@@ -241,15 +276,27 @@ export const handlerModule: URL = new URL(
 )
 
 /**
- * Number of scratch slots the handler wants (`TapPorts` `scratchSlots`): 2 for frames it originates and
- * the rest for frames waiting for neighbour resolution (up to {@link PENDING_PER_NEIGHBOUR} per neighbour).
+ * Scratch slots kept, at the end of the scratch area, for one reassembled datagram (they are contiguous in
+ * the pool): 48 slots of at least 1536 bytes hold 65535 bytes plus an Ethernet header and tunnel headroom.
+ *
+ * @example
+ * ```ts
+ * ForwardingHandler.ASSEMBLY_SLOTS // 48
+ * ```
+ */
+export const ASSEMBLY_SLOTS = 48
+
+/**
+ * Number of scratch slots the handler wants (`TapPorts` `scratchSlots`): 3 for frames it originates
+ * (ICMP, ARP/NDP, output fragments), {@link ASSEMBLY_SLOTS} for a reassembled datagram and the rest for
+ * frames waiting for neighbour resolution (up to {@link PENDING_PER_NEIGHBOUR} per neighbour).
  *
  * @example
  * ```ts
  * TapPorts.make({ ..., scratchSlots: ForwardingHandler.SCRATCH_SLOTS })
  * ```
  */
-export const SCRATCH_SLOTS = 258
+export const SCRATCH_SLOTS = 258 + ASSEMBLY_SLOTS
 
 const parsePrefix = (text: string): { address: number; length: number } | undefined => {
   const [a, l] = text.split("/")
@@ -314,7 +361,11 @@ const N_DELETED = 3
 const NEIGHBOURS = 1024 // power of two; open addressing
 const ARP_RETRY_MS = 1000
 const ARP_TRIES = 3
-const ORIGIN_SLOTS = 2
+const ORIGIN_SLOTS = 3
+/** The scratch slot output fragments are written to. */
+const FRAGMENT_SLOT = 2
+/** Data bytes of the first fragment quoted in a reassembly time exceeded (576 - 20 - 8 - a 60-byte header). */
+const TIME_EXCEEDED_QUOTE = 488
 
 /**
  * Frames queued per unresolved neighbour (in scratch slots) until its ARP reply; later ones are dropped
@@ -518,8 +569,24 @@ export const make = FrameHandler.define((ctx) => {
   const nPendingCount = new Int32Array(NEIGHBOURS)
   const slotNext = new Int32Array(ctx.scratch.length).fill(-1)
   const slotLength = new Int32Array(ctx.scratch.length)
+  // The last scratch slots, contiguous in the pool, hold one reassembled datagram (when the pool has them:
+  // at least PENDING_PER_NEIGHBOUR slots stay for neighbour queues).
+  const assemblySlots = Math.max(0, Math.min(ASSEMBLY_SLOTS, ctx.scratch.length - ORIGIN_SLOTS - PENDING_PER_NEIGHBOUR))
+  const firstAssembly = ctx.scratch.length - assemblySlots
+  let assemblyCapacity = 0
+  if (assemblySlots > 0) {
+    const stride = assemblySlots > 1 ? ctx.scratch[firstAssembly + 1]! - ctx.scratch[firstAssembly]! : 0
+    let contiguous = true
+    for (let i = firstAssembly + 1; i < ctx.scratch.length; i++) {
+      if (ctx.scratch[i]! - ctx.scratch[i - 1]! !== stride) contiguous = false
+    }
+    assemblyCapacity = contiguous
+      ? ctx.scratch[ctx.scratch.length - 1]! + ctx.frameCapacity - ctx.scratch[firstAssembly]!
+      : ctx.frameCapacity
+  }
+  const assemblyOffset = assemblySlots > 0 ? ctx.scratch[firstAssembly]! : -1
   const freePending: Array<number> = []
-  for (let i = ctx.scratch.length - 1; i >= ORIGIN_SLOTS; i--) freePending.push(i)
+  for (let i = firstAssembly - 1; i >= ORIGIN_SLOTS; i--) freePending.push(i)
 
   /**
    * Copies a frame waiting for neighbour resolution (ARP or ND) into a free scratch slot, with the
@@ -675,6 +742,14 @@ export const make = FrameHandler.define((ctx) => {
    * `dst` out of the route's port. Returns false when dropped (counted).
    */
   const output = (o: number, l3: number, l3Length: number, nextHop: number, port: number, now: number): boolean => {
+    if (l3Length > mtus[port]! || (fragMax !== 0 && l3Length > fragMax)) {
+      // The IP layer behind IPVS: fragment when allowed (ip_fragment / ip_do_fragment).
+      if ((b[l3 + Ipv4.FLAGS_FRAGMENT]! & 0x40) === 0) return outputFragments(l3, l3Length, nextHop, port, now)
+      if (l3Length > mtus[port]!) {
+        stats[Stat.dropTooBig]!++
+        return false
+      }
+    }
     const frameLength = l3 - o + l3Length
     let i = findNeighbour(nextHop)
     if (i >= 0 && nState[i] === N_REACHABLE) {
@@ -710,8 +785,41 @@ export const make = FrameHandler.define((ctx) => {
     return false
   }
 
+  /**
+   * Sends the IPv4 datagram at `l3` as fragments of at most the egress MTU, and for a reassembled datagram
+   * of at most its largest received fragment (`frag_max_size`, as ip_do_fragment does); each fragment is
+   * built in the fragment scratch slot and goes through {@link output}.
+   */
+  const outputFragments = (l3: number, l3Length: number, nextHop: number, port: number, now: number): boolean => {
+    const mtu = mtus[port]!
+    const limit = fragMax !== 0 && fragMax < mtu ? fragMax : mtu
+    const ihl = (b[l3]! & 0x0f) << 2
+    const n = Fragmenter.ipv4Count(l3Length, ihl, limit)
+    const fo = ctx.scratch[FRAGMENT_SLOT]!
+    if (n === 0 || limit > ctx.frameCapacity - Ethernet.HEADER_LENGTH) {
+      stats[Stat.dropTooBig]!++
+      return false
+    }
+    let sent = true
+    for (let i = 0; i < n; i++) {
+      const length = Fragmenter.writeIpv4(b, l3, l3Length, limit, i, b, fo + Ethernet.HEADER_LENGTH)
+      if (!output(fo, fo + Ethernet.HEADER_LENGTH, length, nextHop, port, now)) sent = false
+      ctx.flush() // the next fragment reuses the slot
+      stats[Stat.fragmentsOut]!++
+    }
+    stats[Stat.fragmentedOut]!++
+    return sent
+  }
+
   const p = new PacketParser()
   let ipId = 1
+  // Reassembly (defrag in front of IPVS) and what output fragmentation needs to know about the datagram
+  // being handled: its largest fragment (0 when it was not reassembled) and, for IPv6, its fragment id.
+  const reasm = new Reassembly.Reassembler(options.reassembly)
+  let fragMax = 0
+  let fragId6 = 0
+  let reassembledL3 = -1
+  let fragmentId6 = 1
   /** A GUE source port in 49152..65535 from the client address and port (stable per flow). */
   const guePort = (address: number, port: number): number =>
     49152 | ((Math.imul(address ^ (port << 16) ^ port, 0x9e3779b1) >>> 18) & 0x3fff)
@@ -745,10 +853,9 @@ export const make = FrameHandler.define((ctx) => {
         mtu & 0xffff,
         isLocal(dst) ? dst : primary[inPort]!
       )
-    } else {
-      stats[Stat.dropTooBig]!++ // no IP fragmentation in the director (yet)
+      return false
     }
-    return false
+    return true // the IP layer fragments it on output
   }
 
   // ---- scheduling ----
@@ -973,6 +1080,7 @@ export const make = FrameHandler.define((ctx) => {
       } else {
         for (let k = 0; k < 6; k++) t.destinationMac[k] = nMac[i * 6 + k]!
       }
+      if (length + t.overhead > 65535) return void stats[Stat.dropTooBig]!++
       ipId = (ipId + 1) & 0xffff
       // GUE source port: a flow hash, so the real server's RSS spreads flows (udp_flow_src_port).
       const start = Tunnel.encapsulate(b, l3, length, t, ipId, guePort(conns.clientAddress(e), conns.clientPort(e)))
@@ -1104,7 +1212,153 @@ export const make = FrameHandler.define((ctx) => {
     return false
   }
 
+  // ---- defrag in front of IPVS, and its expiry ----
+  /** Copies the reassembler's counters into the handler's (they are this worker's alone). */
+  const syncReassembly = () => {
+    const c = reasm.counters
+    stats[Stat.fragmentsReceived] = c[Reassembly.Counter.fragments]!
+    stats[Stat.reassembled] = c[Reassembly.Counter.reassembled]!
+    stats[Stat.reassemblyTimeouts] = c[Reassembly.Counter.timedOut]!
+    stats[Stat.reassemblyEvicted] = c[Reassembly.Counter.evicted]!
+    stats[Stat.dropFragmentOverlap] = c[Reassembly.Counter.overlap]!
+    stats[Stat.dropFragmentDuplicate] = c[Reassembly.Counter.duplicate]!
+    stats[Stat.dropFragmentTooBig] = c[Reassembly.Counter.tooBig]!
+    stats[Stat.dropFragmentBad] = c[Reassembly.Counter.bad]!
+    stats[Stat.dropFragmentTiny] = c[Reassembly.Counter.tiny]!
+    stats[Stat.dropFragment] = c[Reassembly.Counter.noMemory]!
+  }
+
+  /**
+   * The datagram just completed goes, as one frame in the assembly slots (the completing fragment's
+   * Ethernet header in front), through the normal path: service lookup, scheduling, conntrack, rewrite;
+   * output then re-fragments it at no more than its largest fragment.
+   */
+  const deliverReassembled = (inPort: number, o: number, now: number) => {
+    if (assemblyOffset < 0) {
+      reasm.assemble(b, 0, 0) // no room: counted as too big
+      return syncReassembly()
+    }
+    const ao = assemblyOffset
+    for (let k = 0; k < Ethernet.HEADER_LENGTH; k++) b[ao + k] = b[o + k]!
+    const n = reasm.assemble(b, ao + Ethernet.HEADER_LENGTH, assemblyCapacity - Ethernet.HEADER_LENGTH)
+    syncReassembly()
+    if (n < 0) return
+    fragMax = reasm.fragmentMax
+    fragId6 = reasm.id
+    reassembledL3 = ao + Ethernet.HEADER_LENGTH
+    try {
+      if (reasm.family === 6) {
+        b[ao + 12] = 0x86
+        b[ao + 13] = 0xdd
+        ipv6(inPort, ao, Ethernet.HEADER_LENGTH + n, now)
+      } else ipv4(inPort, ao, Ethernet.HEADER_LENGTH + n, now)
+    } finally {
+      fragMax = 0
+      reassembledL3 = -1
+    }
+  }
+
+  /** An IPv4 fragment: source checks as for any packet, then reassembly. */
+  const fragment4 = (inPort: number, o: number, length: number, now: number) => {
+    const l3 = o + Ethernet.HEADER_LENGTH
+    const src = Ipv4.source(b, l3)
+    const rs = route(src)
+    if (rs < 0 || rPort[rs] !== inPort || isLocal(src) || src === 0 || src >>> 28 >= 14) {
+      return void stats[Stat.dropSpoofed]!++
+    }
+    const outcome = reasm.add4(b, l3, length - Ethernet.HEADER_LENGTH, o, inPort, now)
+    if (outcome === Reassembly.Outcome.Complete) return deliverReassembled(inPort, o, now)
+    syncReassembly()
+  }
+
+  /** An IPv6 packet with extension headers: reassembled when it is a fragment (false when it is not). */
+  const fragment6 = (inPort: number, o: number, length: number, now: number): boolean => {
+    const l3 = o + Ethernet.HEADER_LENGTH
+    const srcOff = l3 + Ipv6.SOURCE
+    const rs = route6(b, srcOff)
+    if (rs < 0 || r6Port[rs] !== inPort || b[srcOff] === 0xff || isLocal6(b, srcOff)) return false
+    const outcome = reasm.add6(b, l3, length - Ethernet.HEADER_LENGTH, o, inPort, now)
+    if (outcome === Reassembly.Outcome.NotFragment) return false
+    if (outcome === Reassembly.Outcome.Complete) deliverReassembled(inPort, o, now)
+    else syncReassembly()
+    return true
+  }
+
+  /**
+   * Expired reassembly queues (ip_expire / ip6frag_expire_frag_queue): when the first fragment had
+   * arrived, ICMP time exceeded code 1 quoting it goes back to the source — for IPv4 only when the
+   * datagram was for one of the director's addresses (an end host; Linux skips it for defrag in front of
+   * forwarding), for IPv6 as netfilter's defrag does.
+   */
+  const expireFragments = (now: number) => {
+    const fo = ctx.scratch[FRAGMENT_SLOT]!
+    const l3 = fo + Ethernet.HEADER_LENGTH
+    for (let n = reasm.expireOne(now, b, l3, TIME_EXCEEDED_QUOTE); n >= 0; ) {
+      if (n > 0) fragmentTimeExceeded(reasm.port, fo, l3, n)
+      n = reasm.expireOne(now, b, l3, TIME_EXCEEDED_QUOTE)
+    }
+    syncReassembly()
+  }
+  const fragmentTimeExceeded = (port: number, fo: number, l3: number, n: number) => {
+    const out = ctx.scratch[0]!
+    const ol3 = out + Ethernet.HEADER_LENGTH
+    for (let k = 0; k < 6; k++) {
+      b[out + k] = b[fo + 6 + k]!
+      b[out + 6 + k] = macs[port * 6 + k]!
+    }
+    if (b[out]! & 1) return // the fragment came from a multicast source MAC: never answer
+    let total: number
+    if (reasm.family === 4) {
+      const dst = Ipv4.destination(b, l3)
+      const src = Ipv4.source(b, l3)
+      if (!isLocal(dst) || src === 0 || src >>> 28 >= 14) return
+      b[out + 12] = 0x08
+      b[out + 13] = 0x00
+      total = Ipv4.HEADER_LENGTH + Icmp.HEADER_LENGTH + n
+      ipId = (ipId + 1) & 0xffff
+      Ipv4.write(b, ol3, 0xc0, total, ipId, 0, 64, IpProtocol.Icmp, dst, src)
+      const l4 = ol3 + Ipv4.HEADER_LENGTH
+      b[l4] = Icmp.Type.TimeExceeded
+      b[l4 + 1] = 1
+      b.fill(0, l4 + 2, l4 + 8)
+      b.copyWithin(l4 + Icmp.EMBEDDED, l3, l3 + n)
+      Icmp.updateChecksum(b, l4, Icmp.HEADER_LENGTH + n)
+    } else {
+      if (b[l3 + Ipv6.SOURCE] === 0xff) return
+      b[out + 12] = 0x86
+      b[out + 13] = 0xdd
+      const local = isLocal6(b, l3 + Ipv6.DESTINATION)
+      total = Ipv6.HEADER_LENGTH + Icmpv6.HEADER_LENGTH + n
+      Ipv6.write(
+        b,
+        ol3,
+        0,
+        0,
+        Icmpv6.HEADER_LENGTH + n,
+        IpProtocol.Icmpv6,
+        64,
+        local ? b : primary6,
+        local ? l3 + Ipv6.DESTINATION : port * 16,
+        b,
+        l3 + Ipv6.SOURCE
+      )
+      const l4 = ol3 + Ipv6.HEADER_LENGTH
+      b[l4] = Icmpv6.Type.TimeExceeded
+      b[l4 + 1] = 1
+      b.fill(0, l4 + 2, l4 + 8)
+      b.copyWithin(l4 + Icmpv6.EMBEDDED, l3, l3 + n)
+      Icmpv6.updateChecksum(b, ol3, l4, Icmpv6.HEADER_LENGTH + n)
+    }
+    if (ctx.send(port, out, Ethernet.HEADER_LENGTH + total)) {
+      stats[Stat.fragmentTimeExceeded]!++
+      stats[Stat.icmpErrorsSent]!++
+    }
+    ctx.flush()
+  }
+
   const ipv4 = (inPort: number, o: number, length: number, now: number) => {
+    // Fragments (MF or an offset) go to reassembly first: IPVS never sees a fragment.
+    if (length >= 34 && ((b[o + 20]! & 0x3f) | b[o + 21]!) !== 0) return fragment4(inPort, o, length, now)
     const res = p.parse(b, o, length)
     if (res !== ParseResult.Ok) return void stats[Stat.dropMalformed]!++
     if (p.vlanCount > 0) return void stats[Stat.dropVlan]!++
@@ -1503,6 +1757,9 @@ export const make = FrameHandler.define((ctx) => {
     port: number,
     now: number
   ): boolean => {
+    if (l3Length > mtus[port]! || (fragMax !== 0 && l3Length > fragMax)) {
+      return outputFragments6(l3, l3Length, nh, nho, port, now)
+    }
     const frameLength = l3 - o + l3Length
     let i = findNeighbour6(nh, nho)
     if (i >= 0 && n6State[i] === N_REACHABLE) {
@@ -1535,6 +1792,44 @@ export const make = FrameHandler.define((ctx) => {
     }
     return false
   }
+  /**
+   * Sends the IPv6 packet at `l3` as fragments (ip6_fragment): a reassembled datagram at no more than its
+   * largest received fragment and with its original id (netfilter defrag + ip6_fragment), a tunnel's
+   * outer packet at the egress MTU with a fresh id. Only what the director itself may fragment gets here:
+   * {@link fits6} already sent packet too big for everything else.
+   */
+  const outputFragments6 = (
+    l3: number,
+    l3Length: number,
+    nh: Uint8Array,
+    nho: number,
+    port: number,
+    now: number
+  ): boolean => {
+    const mtu = mtus[port]!
+    const limit = fragMax !== 0 && fragMax < mtu ? fragMax : mtu
+    const unfragmentable = Fragmenter.ipv6Unfragmentable(b, l3, l3 + l3Length)
+    const n = unfragmentable < 0 ? 0 : Fragmenter.ipv6Count(l3Length, unfragmentable, limit)
+    const fo = ctx.scratch[FRAGMENT_SLOT]!
+    if (n === 0 || limit > ctx.frameCapacity - Ethernet.HEADER_LENGTH) {
+      stats[Stat.dropTooBig]!++
+      return false
+    }
+    let id = fragId6
+    if (l3 !== reassembledL3) {
+      fragmentId6 = (fragmentId6 + 1) >>> 0
+      id = fragmentId6
+    }
+    let sent = true
+    for (let i = 0; i < n; i++) {
+      const length = Fragmenter.writeIpv6(b, l3, l3Length, unfragmentable, limit, id, i, b, fo + Ethernet.HEADER_LENGTH)
+      if (!output6(fo, fo + Ethernet.HEADER_LENGTH, length, nh, nho, port, now)) sent = false
+      ctx.flush()
+      stats[Stat.fragmentsOut]!++
+    }
+    stats[Stat.fragmentedOut]!++
+    return sent
+  }
   /** ICMPv6 error about the parsed packet, from 16 bytes of `src` at `so`, back out of the receiving port. */
   const sendIcmp6Error = (inPort: number, type: number, code: number, rest: number, src: Uint8Array, so: number) => {
     if (!Icmpv6.mayReplyWithError(b, p, type)) return
@@ -1563,9 +1858,14 @@ export const make = FrameHandler.define((ctx) => {
     )
     return false
   }
-  /** IPv6 never fragments in transit: too big means ICMPv6 packet too big (RFC 8200 §5). */
+  /**
+   * IPv6 never fragments in transit: too big means ICMPv6 packet too big (RFC 8200 §5). A datagram the
+   * director reassembled is judged by its largest fragment (`__mtu_check_toobig_v6` with
+   * `frag_max_size`) and re-fragmented on output.
+   */
   const fits6 = (inPort: number, l3Length: number, mtu: number): boolean => {
     if (l3Length <= mtu) return true
+    if (fragMax !== 0 && fragMax <= mtu) return true
     stats[Stat.dropFragNeeded]!++
     const local = isLocal6(b, p.l3Offset + Ipv6.DESTINATION)
     sendIcmp6Error(
@@ -1630,6 +1930,7 @@ export const make = FrameHandler.define((ctx) => {
     } else if (!outer6 && i >= 0 && nState[i] === N_REACHABLE) {
       for (let k = 0; k < 6; k++) t.destinationMac[k] = nMac[i * 6 + k]!
     }
+    if (l3Length + t.overhead > 65535) return void stats[Stat.dropTooBig]!++
     ipId = (ipId + 1) & 0xffff
     const flow = innerV4 ? Ipv4.source(b, l3) : b[l3 + 23]! | (b[l3 + 22]! << 8)
     const start = Tunnel.encapsulate(b, l3, l3Length, t, ipId, guePort(flow, p.sourcePort))
@@ -1707,6 +2008,7 @@ export const make = FrameHandler.define((ctx) => {
       if (t === undefined) return void stats[Stat.dropNoRoute]!++
       const i = findNeighbour6(hopArray(r, d.address6), hopOffset(r, 0))
       if (i >= 0 && n6State[i] === N_REACHABLE) for (let k = 0; k < 6; k++) t.destinationMac[k] = n6Mac[i * 6 + k]!
+      if (l3Length + t.overhead > 65535) return void stats[Stat.dropTooBig]!++
       const start = Tunnel.encapsulate(b, l3, l3Length, t, 0, guePort(b[l3 + 23]! | (b[l3 + 22]! << 8), p.sourcePort))
       if (start < 0) return void stats[Stat.dropHeadroom]!++
       stats[Stat.tunnelled]!++
@@ -1815,10 +2117,31 @@ export const make = FrameHandler.define((ctx) => {
       learn6(port, b, target, lla >= 0 ? lla : o + 6, false, now)
       return
     }
-    // Solicitation. DAD probes (unspecified source) are not answered: the director does not defend yet.
+    // Solicitation.
     const ours = ownsOnPort6(port, b, target)
     if (!unspecified) learn6(port, b, srcOff, lla >= 0 ? lla : o + 6, ours, now)
-    if (!ours || unspecified) return
+    if (!ours) return
+    if (unspecified) {
+      // A DAD probe for one of our addresses (RFC 4862 §5.4.3): defend it with an advertisement to all
+      // nodes, override set, solicited clear (RFC 4861 §7.2.4), as Linux does.
+      const out = ctx.scratch[1]!
+      const n = Ndp.writeUnsolicitedAdvertisement(
+        b,
+        out,
+        macs.subarray(port * 6, port * 6 + 6),
+        b,
+        target,
+        b,
+        target,
+        forwarding
+      )
+      if (n > 0 && ctx.send(port, out, n)) {
+        stats[Stat.ndpAdvertisements]!++
+        stats[Stat.dadDefences]!++
+      }
+      ctx.flush()
+      return
+    }
     const out = ctx.scratch[1]!
     const n = Ndp.writeAdvertisement(
       b,
@@ -1838,6 +2161,18 @@ export const make = FrameHandler.define((ctx) => {
   }
 
   const ipv6 = (inPort: number, o: number, length: number, now: number) => {
+    // Extension headers: maybe a fragment header, then reassembly first (netfilter's IPv6 defrag).
+    const nh = b[o + 20]!
+    if (
+      length >= 62 &&
+      nh !== IpProtocol.Tcp &&
+      nh !== IpProtocol.Udp &&
+      nh !== IpProtocol.Icmpv6 &&
+      b[o + 38] !== 0xff &&
+      fragment6(inPort, o, length, now)
+    ) {
+      return
+    }
     const res = p.parse(b, o, length)
     if (res !== ParseResult.Ok || p.ipVersion !== 6) return void stats[Stat.dropMalformed]!++
     if (p.vlanCount > 0) return void stats[Stat.dropVlan]!++
@@ -2019,6 +2354,9 @@ export const make = FrameHandler.define((ctx) => {
     // Learn the sender: update a known entry on any ARP; create one when the packet is for us.
     if (sender !== 0) learn(port, sender, a + Arp.SENDER_HARDWARE, ours, now)
     if (op !== Arp.Operation.Request || !ours) return
+    // An ARP probe (RFC 5227, sender 0.0.0.0) for our address is answered like any request, to the
+    // prober's MAC with target 0.0.0.0 (Linux arp_process): the prober sees the conflict.
+    if (sender === 0) stats[Stat.dadDefences]!++
     b.copyWithin(o + Ethernet.DESTINATION, a + Arp.SENDER_HARDWARE, a + Arp.SENDER_HARDWARE + 6)
     for (let k = 0; k < 6; k++) b[o + 6 + k] = macs[port * 6 + k]!
     Frames.writeU16(b, a + Arp.OPERATION, Arp.Operation.Reply)
@@ -2164,6 +2502,7 @@ export const make = FrameHandler.define((ctx) => {
     },
     onTick: (now) => {
       conns.advance(now)
+      expireFragments(now)
       // Neighbour ageing and resolution retries.
       for (let i = 0; i < NEIGHBOURS; i++) {
         const s = nState[i]!

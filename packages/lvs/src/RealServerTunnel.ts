@@ -8,6 +8,11 @@
  * would after decapsulation. The host owns the VIP on `lo` (`arp_ignore=1`, `arp_announce=2`, as for DR)
  * and answers the client directly.
  *
+ * Fragmented outer packets (the director fragments an IPIP/GUE/GRE packet when the inner packet had no
+ * DF and the result exceeds the path MTU, ipvs.md §3.4) are reassembled first with the director's own
+ * {@link Reassembly} module (the same limits as Linux, `ipfrag_*`), as the kernel's `ip_defrag` does
+ * before `tunl0` sees them; the TAP's MTU is raised to 65535 so the whole inner datagram is delivered.
+ *
  * The host's own stack still sees the outer packets and, having no tunnel handler, answers them with ICMP
  * protocol unreachable (ICMPv6 parameter problem for IPv6); the director counts and drops those
  * (`dropIcmpUnrelated`).
@@ -22,6 +27,7 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { PacketParser, Tunnel } from "@lvs-ts/packet"
 import koffi from "koffi"
 import * as Frames from "./internal/Frames.ts"
+import * as Reassembly from "./Reassembly.ts"
 import * as TapDevice from "./TapDevice.ts"
 
 /**
@@ -41,6 +47,8 @@ export interface Options {
   readonly addresses?: ReadonlyArray<string>
   /** Also decapsulate GUE (UDP) to this port (the director's `--tun-port`); default: GUE off. */
   readonly guePort?: number
+  /** Limits for reassembling fragmented outer packets (default: Linux's `ipfrag_*` values). */
+  readonly reassembly?: Reassembly.Options
 }
 
 /**
@@ -56,6 +64,10 @@ export interface Counters {
   decapsulated: number
   ignored: number
   errors: number
+  /** Outer fragments taken for reassembly. */
+  fragments: number
+  /** Outer packets reassembled from fragments (then decapsulated as any other). */
+  reassembled: number
 }
 
 const AF_PACKET = 17
@@ -127,7 +139,8 @@ export const open = (options: Options): Endpoint => {
   const ifindex = Number(readFileSync(`/sys/class/net/${options.interface}/ifindex`, "utf8").trim())
   if (!Number.isInteger(ifindex) || ifindex <= 0)
     throw new Error(`RealServerTunnel: interface ${options.interface} not found`)
-  const device = TapDevice.open({ name: options.device ?? "lvstun0" })
+  // MTU 65535: a reassembled tunnel packet's inner datagram goes to the host whole, as from tunl0.
+  const device = TapDevice.open({ name: options.device ?? "lvstun0", mtu: 65535 })
   for (const name of ["all", device.name]) writeFileSync(`/proc/sys/net/ipv4/conf/${name}/rp_filter`, "0")
   const fds: Array<number> = []
   const closeAll = () => {
@@ -161,7 +174,10 @@ export const open = (options: Options): Endpoint => {
     pollView.setInt32(i * 8, fd, true)
     pollView.setInt16(i * 8 + 4, 1, true) // POLLIN
   }
-  const counters: Counters = { received: 0, decapsulated: 0, ignored: 0, errors: 0 }
+  const counters: Counters = { received: 0, decapsulated: 0, ignored: 0, errors: 0, fragments: 0, reassembled: 0 }
+  const reasm = new Reassembly.Reassembler(options.reassembly)
+  // The reassembled outer packet (at 14: room for the Ethernet header written in front of the inner one).
+  const assembled = new Uint8Array(65536 + 14)
   const guePort = options.guePort ?? -1
   if (guePort !== -1 && !(Number.isInteger(guePort) && guePort > 0 && guePort <= 65535)) {
     closeAll()
@@ -185,8 +201,20 @@ export const open = (options: Options): Endpoint => {
     return false
   }
   const step = (timeoutMs: number) => {
-    if (s.poll(pollfd, fds.length, timeoutMs) <= 0) return
+    const ready = s.poll(pollfd, fds.length, timeoutMs)
+    const now = performance.now()
+    while (reasm.expireOne(now, assembled, 14, 0) >= 0) {} // no ICMP: the host's own stack sends it
+    if (ready <= 0) return
     for (const fd of fds) drain(fd)
+  }
+  /** Whether the outer packet at 0 (parsed) is a fragment that may carry a tunnel packet. */
+  const isTunnelFragment = (n: number): boolean => {
+    if (parser.ipVersion === 4) {
+      if (((buffer[6]! & 0x3f) | buffer[7]!) === 0) return false
+      const protocol = buffer[9]!
+      return protocol === 4 || protocol === 41 || protocol === 47 || (protocol === 17 && guePort !== -1)
+    }
+    return n > 0 && parser.fragmentHeaderOffset >= 0
   }
   const drain = (fd: number) => {
     for (let k = 0; k < 64; k++) {
@@ -199,27 +227,47 @@ export const open = (options: Options): Endpoint => {
         counters.ignored++
         continue
       }
-      const at = Tunnel.innerOffset(buffer, parser, guePort)
-      if (at < 0) {
-        counters.ignored++
+      if (isTunnelFragment(n)) {
+        counters.fragments++
+        const outcome =
+          parser.ipVersion === 4
+            ? reasm.add4(buffer, 0, n, -1, 0, performance.now())
+            : reasm.add6(buffer, 0, n, -1, 0, performance.now())
+        if (outcome !== Reassembly.Outcome.Complete) continue
+        const length = reasm.assemble(assembled, 14, assembled.length - 14)
+        if (length < 0 || parser.parseIp(assembled, 14, length) !== 0) {
+          counters.errors++
+          continue
+        }
+        counters.reassembled++
+        decapsulate(assembled)
         continue
       }
-      const v6 = buffer[at]! >>> 4 === 6
-      // Inner packet to offset 14, then an Ethernet header addressed to the TAP's kernel side.
-      const inner = parser.l3End - at
-      buffer.copyWithin(14, at, parser.l3End)
-      buffer.set(tapMac, 0)
-      buffer[6] = 0x02
-      buffer[7] = 0x6c
-      buffer[8] = 0x76
-      buffer[9] = 0x73
-      buffer[10] = 0x74
-      buffer[11] = 0x6e
-      buffer[12] = v6 ? 0x86 : 0x08
-      buffer[13] = v6 ? 0xdd : 0x00
-      if (s.write(tapFd, buffer, 14 + inner) === 14 + inner) counters.decapsulated++
-      else counters.errors++
+      decapsulate(buffer)
     }
+  }
+  /** Strips the outer header of the parsed packet in `buf` and writes the inner one to the TAP device. */
+  const decapsulate = (buf: Uint8Array) => {
+    const at = Tunnel.innerOffset(buf, parser, guePort)
+    if (at < 0) {
+      counters.ignored++
+      return
+    }
+    const v6 = buf[at]! >>> 4 === 6
+    // Inner packet to offset 14, then an Ethernet header addressed to the TAP's kernel side.
+    const inner = parser.l3End - at
+    buf.copyWithin(14, at, parser.l3End)
+    buf.set(tapMac, 0)
+    buf[6] = 0x02
+    buf[7] = 0x6c
+    buf[8] = 0x76
+    buf[9] = 0x73
+    buf[10] = 0x74
+    buf[11] = 0x6e
+    buf[12] = v6 ? 0x86 : 0x08
+    buf[13] = v6 ? 0xdd : 0x00
+    if (s.write(tapFd, buf, 14 + inner) === 14 + inner) counters.decapsulated++
+    else counters.errors++
   }
   return {
     device,

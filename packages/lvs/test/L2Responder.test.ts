@@ -94,6 +94,26 @@ describe("L2Responder", { timeout: 30_000 }, () => {
     expect(stats[L2Responder.Stat.arpNotOurs]).toBe(1)
   })
 
+  it("answers an ARP probe (RFC 5227, sender 0.0.0.0) for an owned address to the prober, as Linux does", () => {
+    const { sent, deliver, stats } = harness()
+    sent.length = 0 // the gratuitous ARPs at start
+    const probe = new Uint8Array(60)
+    Arp.writeRequest(probe, 0, peerMac, 0, vip)
+    deliver(probe)
+    expect(sent).toHaveLength(1)
+    const reply = sent[0]!.frame
+    expect(reply.subarray(0, 6)).toEqual(peerMac) // unicast to the prober
+    expect(Arp.operation(reply, 14)).toBe(Arp.Operation.Reply)
+    expect(Arp.senderProtocol(reply, 14)).toBe(vip)
+    expect(reply.subarray(14 + Arp.SENDER_HARDWARE, 14 + Arp.SENDER_HARDWARE + 6)).toEqual(ourMac)
+    expect(Arp.targetProtocol(reply, 14)).toBe(0)
+    expect(stats[L2Responder.Stat.arpReplies]).toBe(1)
+    const other = new Uint8Array(60)
+    Arp.writeRequest(other, 0, peerMac, 0, peer)
+    deliver(other)
+    expect(sent).toHaveLength(1)
+  })
+
   it("answers ICMP echo with a valid reply carrying the same id, sequence and payload", () => {
     const { sent, stats, deliver } = harness()
     sent.length = 0
