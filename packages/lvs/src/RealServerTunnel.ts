@@ -11,7 +11,7 @@
  * Fragmented outer packets (the director fragments an IPIP/GUE/GRE packet when the inner packet had no
  * DF and the result exceeds the path MTU, ipvs.md §3.4) are reassembled first with the director's own
  * {@link Reassembly} module (the same limits as Linux, `ipfrag_*`), as the kernel's `ip_defrag` does
- * before `tunl0` sees them; the TAP's MTU is raised to 65535 so the whole inner datagram is delivered.
+ * before `tunl0` sees them; the TAP's MTU is raised to its maximum (65521) so the whole inner datagram is delivered.
  *
  * The host's own stack still sees the outer packets and, having no tunnel handler, answers them with ICMP
  * protocol unreachable (ICMPv6 parameter problem for IPv6); the director counts and drops those
@@ -139,8 +139,8 @@ export const open = (options: Options): Endpoint => {
   const ifindex = Number(readFileSync(`/sys/class/net/${options.interface}/ifindex`, "utf8").trim())
   if (!Number.isInteger(ifindex) || ifindex <= 0)
     throw new Error(`RealServerTunnel: interface ${options.interface} not found`)
-  // MTU 65535: a reassembled tunnel packet's inner datagram goes to the host whole, as from tunl0.
-  const device = TapDevice.open({ name: options.device ?? "lvstun0", mtu: 65535 })
+  // MTU 65521 (the TAP maximum): a reassembled tunnel packet's inner datagram goes to the host whole, as from tunl0.
+  const device = TapDevice.open({ name: options.device ?? "lvstun0", mtu: 65521 })
   for (const name of ["all", device.name]) writeFileSync(`/proc/sys/net/ipv4/conf/${name}/rp_filter`, "0")
   const fds: Array<number> = []
   const closeAll = () => {
