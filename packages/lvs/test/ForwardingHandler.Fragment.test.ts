@@ -154,6 +154,27 @@ describe("ForwardingHandler: fragments", () => {
     expect(h.stats[S.forwardedOut]).toBe(1)
   })
 
+  it("an ICMP error from the real server quoting the first fragment it got is mapped back to the client (ipvs.md §3.5)", async () => {
+    const h = await start("nat")
+    const out = h.receive(0, ...fragments4(udp4(CIP, VIP, 5369, 53, 4028), 1500))
+    const quote = out[0]!.frame.subarray(14, 14 + 28) // CIP -> RIP:53, MF set: header + the UDP header
+    const err = new Uint8Array(14 + 20 + 8 + 28)
+    Ethernet.write(err, 0, H.mac(DIR_S), H.mac(RS1), 0x0800)
+    Ipv4.write(err, 14, 0, 20 + 8 + 28, 1, 0, 64, 1, H.ip(RIP), H.ip(CIP))
+    err[34] = 3
+    err[35] = 3
+    err.set(quote, 42)
+    Icmp.updateChecksum(err, 34, 8 + 28)
+    const [back] = h.receive(1, err)
+    expect(back!.port).toBe(0)
+    expect(Frames.formatIpv4(Ipv4.source(back!.frame, 14))).toBe(VIP)
+    expect(Frames.formatIpv4(Ipv4.destination(back!.frame, 42))).toBe(VIP) // the quote now says CIP -> VIP
+    expect(Frames.formatIpv4(Ipv4.source(back!.frame, 42))).toBe(CIP)
+    expect(Frames.readU16(back!.frame, 62)).toBe(5369)
+    expect(Icmp.isChecksumValid(back!.frame, 34, back!.frame.length - 34)).toBe(true)
+    expect(h.stats[S.icmpRelated]).toBe(1)
+  })
+
   it("re-fragments at no more than the largest fragment received (frag_max_size)", async () => {
     const h = await start("nat")
     const out = h.receive(0, ...fragments4(udp4(CIP, VIP, 5354, 53, 3000), 1000))
