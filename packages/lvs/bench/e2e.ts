@@ -39,14 +39,23 @@ const text = (name: string): string | undefined => {
 }
 if (argv.includes("--help") || argv.includes("-h")) {
   console.log(
-    "usage: bench:e2e [--reps N=3] [--duration S=4 (wrk)] [--bulk S=3 (iperf3)] [--udp-trial S=0.5] [--steps N=8]\n" +
-      "                 [--loss FRACTION=0.001] [--overload-count N=400000] [--connections N=16] [--variants kernel,nft,haproxy,lvs-nat,lvs-dr]\n" +
-      "                 [--director-cpu 0] [--load-cpu 1] [--director-rt 10] [--udp-socket] [--json FILE] [--name lvs-bench] [--verbose]"
+    "usage: bench:e2e [--reps N=3] [--cpu-reps N=2] [--duration S=5 (wrk)] [--bulk S=3 (iperf3)] [--udp-trial S=0.5] [--steps N=8]\n" +
+      "                 [--loss FRACTION=0.001] [--overload-count N=400000] [--connections N=16]\n" +
+      "                 [--variants kernel,nft,haproxy,lvs-nat,lvs-dr (also: lvs-nat-syscalls, lvs-dr-syscalls)]\n" +
+      "                 [--director-cpu 0] [--load-cpu 1] [--director-rt 10] [--quiet-max 0.05] [--udp-socket] [--json FILE] [--name lvs-bench] [--verbose]"
   )
   process.exit(0)
 }
 const reps = Math.round(flag("--reps", 3))
-const duration = flag("--duration", 4)
+/**
+ * Extra repetitions of only the HTTP measurements (keep-alive and new connections) for the variants whose
+ * CPU per request is compared (HAProxy and lvs-ts): the per-repetition spread of those figures was larger
+ * than the differences, so they get more samples than the UDP and bulk figures. 0 turns them off.
+ */
+const cpuReps = argv.includes("--cpu-reps") ? Math.max(0, Math.round(Number(text("--cpu-reps")))) : 2
+const duration = flag("--duration", 5)
+/** Before a variant is measured, wait (up to 15 s) until the director core is at most this busy. */
+const quietMax = argv.includes("--quiet-max") ? Number(text("--quiet-max")) : 0.05
 const bulkSeconds = flag("--bulk", 3)
 const udpTrial = flag("--udp-trial", 0.5)
 const steps = Math.round(flag("--steps", 8))
@@ -62,9 +71,10 @@ const overloadCount = Math.round(flag("--overload-count", 400_000))
 /** Use the UDP-socket generator instead of raw AF_PACKET frames (the old, slower generator). */
 const udpSocket = argv.includes("--udp-socket")
 const directorRt = argv.includes("--director-rt") ? Number(text("--director-rt")) : 10
-const allVariants = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr"] as const
+const allVariants = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr", "lvs-nat-syscalls", "lvs-dr-syscalls"] as const
 type Variant = (typeof allVariants)[number]
-const variants = (text("--variants")?.split(",") ?? [...allVariants]) as Array<Variant>
+const defaultVariants: Array<Variant> = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr"]
+const variants = (text("--variants")?.split(",") ?? defaultVariants) as Array<Variant>
 for (const v of variants)
   if (!allVariants.includes(v)) {
     console.error(`unknown variant ${v} (one of ${allVariants.join(", ")})`)
@@ -244,7 +254,11 @@ const setRps = () => {
     }
 }
 
-const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
+/**
+ * The lvs-ts director; `backend` undefined: the Director's default (`auto`: io_uring where available), the
+ * `-syscalls` variants force `poll()` + `read()` + `write()` for comparison.
+ */
+const startLvs = async (method: "nat" | "dr", backend?: "syscalls"): Promise<Running> => {
   if (method === "dr") {
     setupDirectRouting()
     setRps()
@@ -261,7 +275,8 @@ const startLvs = async (method: "nat" | "dr"): Promise<Running> => {
       "--name",
       name,
       "--method",
-      method
+      method,
+      ...(backend !== undefined ? ["--backend", backend] : [])
     ],
     {
       stdio: ["ignore", "pipe", "inherit"],
@@ -300,10 +315,13 @@ const start = async (variant: Variant): Promise<Running> => {
       kernelRouter(true, false)
       const file = join(runDir, "haproxy.cfg")
       writeFileSync(file, haproxyConfig)
-      // `ip netns exec` and `taskset` exec, so the pid is HAProxy's own (-db: foreground, no daemon).
+      // `ip netns exec`, `taskset` and `chrt` exec, so the pid is HAProxy's own (-db: foreground, no daemon).
+      // Same scheduling as lvs-ts's I/O worker (SCHED_FIFO at --director-rt): a normal-priority HAProxy
+      // loses its core to whatever else runs there, which the earlier runs charged to HAProxy.
+      const rt = directorRt > 0 ? ["chrt", "-f", String(directorRt)] : []
       const child = spawn(
         "taskset",
-        ["-c", String(directorCpu), "ip", "netns", "exec", d.netns, "haproxy", "-db", "-f", file],
+        ["-c", String(directorCpu), ...rt, "ip", "netns", "exec", d.netns, "haproxy", "-db", "-f", file],
         { stdio: ["ignore", "ignore", "inherit"] }
       )
       for (let i = 0; i < 100; i++) {
@@ -323,6 +341,10 @@ const start = async (variant: Variant): Promise<Running> => {
       return startLvs("nat")
     case "lvs-dr":
       return startLvs("dr")
+    case "lvs-nat-syscalls":
+      return startLvs("nat", "syscalls")
+    case "lvs-dr-syscalls":
+      return startLvs("dr", "syscalls")
   }
 }
 
@@ -371,6 +393,17 @@ const quietBusy = async (seconds: number) => {
   await sleep(seconds * 1000)
   const b = T.cpuSample(directorCpu, undefined)
   return T.cpuSeconds(a, b).busy / (b.wall - a.wall)
+}
+
+/**
+ * Waits until the director core is quiet (busy at most `quietMax` over half a second), for up to 15 s,
+ * so a variant is not measured while another tenant of the machine runs there; returns the busy fraction
+ * of the last half second (the baseline subtracted from "core busy").
+ */
+const waitQuiet = async () => {
+  let busy = await quietBusy(0.5)
+  for (let i = 0; i < 29 && busy > quietMax; i++) busy = await quietBusy(0.5)
+  return busy
 }
 
 const udpCounters = () => ({
@@ -441,7 +474,8 @@ const blockFor = (ms: number) => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 }
 
-const measure = async (variant: Variant, rep: number): Promise<Result> => {
+/** `httpOnly`: only the keep-alive and new-connection runs (the extra CPU repetitions). */
+const measure = async (variant: Variant, rep: number, httpOnly = false): Promise<Result> => {
   let r: Running
   try {
     r = await start(variant)
@@ -452,10 +486,10 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
   try {
     // Warm up: a few requests so ARP, conntrack and JIT are in place.
     T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
-    const baseline = await quietBusy(1)
+    const baseline = await waitQuiet()
     const ka = measureHttp(r, false, baseline)
     log(
-      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.attributedUs.toFixed(1)} µs CPU/req (core busy ${ka.cpuUs.toFixed(1)})`
+      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.attributedUs.toFixed(1)} µs CPU/req (core busy ${ka.cpuUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy)`
     )
     const conn = measureHttp(r, true, baseline)
     log(
@@ -468,16 +502,19 @@ const measure = async (variant: Variant, rep: number): Promise<Result> => {
       pktCpuUs: Number.NaN,
       pktAttributedUs: Number.NaN
     }
-    if (r.udp) {
+    if (r.udp && !httpOnly) {
       udp = await measureUdp(r, baseline)
       log(
         `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, ${udp.pktAttributedUs.toFixed(2)} µs CPU/pkt (core busy ${udp.pktCpuUs.toFixed(2)})`
       )
     }
-    const bulk = T.iperf3(client, rs1.netns, loadCpu, r.target, bulkSeconds, join(runDir, "iperf3.pid"))
-    log(
-      `${variant} rep ${rep}: bulk TCP ${(bulk.bps / 1e6).toFixed(0)} Mbit/s${bulk.raw ? ` (${bulk.raw.trim().slice(0, 200)})` : ""}`
-    )
+    const bulk = httpOnly
+      ? { bps: Number.NaN, raw: "" }
+      : T.iperf3(client, rs1.netns, loadCpu, r.target, bulkSeconds, join(runDir, "iperf3.pid"))
+    if (!httpOnly)
+      log(
+        `${variant} rep ${rep}: bulk TCP ${(bulk.bps / 1e6).toFixed(0)} Mbit/s${bulk.raw ? ` (${bulk.raw.trim().slice(0, 200)})` : ""}`
+      )
     return {
       variant,
       rep,
@@ -555,12 +592,23 @@ const report = (results: ReadonlyArray<Result>) => {
       `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaAttributedUs, 1)} (${fmt(row.kaCpuUs, 1)}) | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connAttributedUs, 1)} (${fmt(row.connCpuUs, 1)}) | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktAttributedUs, 2)} (${fmt(row.pktCpuUs, 2)}) | ${fmt(row.bulkMbps)} | ${fmt(row.quietBusy * 100)}% |`
     )
   }
-  console.log(`\nMedians of ${reps} interleaved repetitions:\n`)
+  console.log(
+    `\nMedians of ${reps} interleaved repetitions (HTTP columns of HAProxy and lvs-ts: of ${reps + cpuReps}):\n`
+  )
   console.log(lines.join("\n"))
+  const perRep: Array<string> = []
+  for (const v of variants) {
+    const rs = results.filter((r) => r.variant === v)
+    const list = (k: keyof Result, digits: number) => rs.map((r) => fmt(r[k] as number, digits)).join(" / ")
+    perRep.push(
+      `${v}: CPU µs/req ${list("kaAttributedUs", 1)}; µs/conn ${list("connAttributedUs", 1)}; quiet core busy % ${rs.map((r) => fmt(r.quietBusy * 100)).join(" / ")}`
+    )
+  }
+  console.log(`\nPer repetition (in run order):\n${perRep.map((t) => `- ${t}`).join("\n")}`)
   const targets: Array<string> = []
   const h = med.haproxy
   const k = med.kernel
-  for (const v of ["lvs-nat", "lvs-dr"] as const) {
+  for (const v of variants.filter((x) => x.startsWith("lvs-"))) {
     const row = med[v]
     if (row === undefined) continue
     if (h !== undefined) {
@@ -579,7 +627,7 @@ const report = (results: ReadonlyArray<Result>) => {
     }
   }
   console.log(`\nTargets:\n${targets.map((t) => `- ${t}`).join("\n")}`)
-  return { medians: med, targets, table: lines.join("\n") }
+  return { medians: med, targets, perRep, table: lines.join("\n") }
 }
 
 // -------------------------------------------------------------------------------------------------- main
@@ -616,6 +664,20 @@ const main = async () => {
           results.push(await measure(v, rep))
         } catch (e) {
           log(`${v} rep ${rep} failed: ${e instanceof Error ? e.message : String(e)}`)
+        }
+      }
+    }
+    // Extra HTTP-only repetitions of the variants whose CPU per request/connection is compared.
+    const compared = variants.filter((v) => v === "haproxy" || v.startsWith("lvs-"))
+    for (let extra = 1; extra <= cpuReps && !interrupted; extra++) {
+      const rep = reps + extra
+      const order = compared.map((_, i) => compared[(i + rep - 1) % compared.length]!)
+      for (const v of order) {
+        if (interrupted) break
+        try {
+          results.push(await measure(v, rep, true))
+        } catch (e) {
+          log(`${v} rep ${rep} (HTTP only) failed: ${e instanceof Error ? e.message : String(e)}`)
         }
       }
     }

@@ -68,7 +68,12 @@ export interface Options {
   readonly maxConnections?: number
   /** Statistics slots (services + destinations), default 1024. */
   readonly slots?: number
-  readonly backend?: "syscalls" | "io_uring"
+  /**
+   * TAP I/O backend (`TapPorts.Options.backend`). Default `auto`: io_uring where the kernel lets this
+   * process set one up (one `io_uring_enter` per wake-up instead of `poll` + `read` + `write`: measured
+   * 1.4 instead of 5.5 system calls per keep-alive request through NAT), else `syscalls`.
+   */
+  readonly backend?: TapPorts.Backend
   /** Run the TAP I/O worker at this `SCHED_FIFO` priority (1-99, needs `CAP_SYS_NICE`); see `TapPorts.Options`. */
   readonly realtimePriority?: number
   /** Adaptive busy-poll window in microseconds (off by default: it measured as a loss); see `TapPorts.Options`. */
@@ -195,7 +200,7 @@ export const make = (options: Options): Effect.Effect<Director, DirectorError | 
       ...(options.netns !== undefined ? { netns: options.netns } : {}),
       ports: options.ports.map((p) => ({ name: p.name, ...(p.mtu !== undefined ? { mtu: p.mtu } : {}) })),
       queues: 1,
-      backend: options.backend ?? "syscalls",
+      backend: options.backend ?? "auto",
       ...(options.realtimePriority !== undefined ? { realtimePriority: options.realtimePriority } : {}),
       ...(options.busyPollUs !== undefined ? { busyPollUs: options.busyPollUs } : {}),
       ...(options.txQueueLength !== undefined ? { txQueueLength: options.txQueueLength } : {}),

@@ -64,13 +64,14 @@ export interface Options {
   readonly stopTimeoutMs?: number
   /**
    * How workers talk to the kernel. `syscalls` (default): `poll()` + one `read()`/`write()` per frame.
-   * `io_uring`: a READ kept in flight per receive slot and WRITEs queued, submitted and reaped in batches
-   * by `io_uring_enter` — far fewer system calls per frame; needs io_uring (Linux 5.6+, not disabled by
-   * `kernel.io_uring_disabled` or a seccomp profile). `batchSize` receive slots are then kept per port.
-   * The kernel drops a closed ring's references asynchronously, so a non-persistent device may outlive
-   * the scope by a few milliseconds.
+   * `io_uring`: a multishot READ per port (or a READ kept in flight per receive slot) and WRITEs queued,
+   * all submitted and reaped by one `io_uring_enter` per wake-up that also waits for the next frame — far
+   * fewer system calls per frame; needs io_uring (Linux 5.6+, not disabled by `kernel.io_uring_disabled` or
+   * a seccomp profile). `batchSize` receive slots are then kept per port. The kernel drops a closed ring's
+   * references asynchronously, so a non-persistent device may outlive the scope by a few milliseconds.
+   * `auto`: `io_uring` where this process can set up a ring, else `syscalls` (see {@link resolveBackend}).
    */
-  readonly backend?: "syscalls" | "io_uring"
+  readonly backend?: Backend
   /** Capacity of the `events` queue. Default 1024. */
   readonly eventCapacity?: number
   /**
@@ -96,6 +97,33 @@ export interface Options {
   readonly realtimePriority?: number
   /** Minimum `txqueuelen` of every port (the kernel's queue in front of the reader). Default 4096. */
   readonly txQueueLength?: number
+}
+
+/**
+ * A TAP I/O backend choice: `syscalls`, `io_uring`, or `auto` (io_uring where available).
+ *
+ * @example
+ * ```ts
+ * const backend: TapPorts.Backend = "auto"
+ * ```
+ */
+export type Backend = "syscalls" | "io_uring" | "auto"
+
+/**
+ * The backend `auto` stands for in this process: `io_uring` when an io_uring can be set up (Linux 5.4+,
+ * not blocked by `kernel.io_uring_disabled` or seccomp), else `syscalls`. `LVS_TAP_BACKEND=syscalls` or
+ * `=io_uring` in the environment overrides `auto` (for comparisons and for hosts where io_uring misbehaves).
+ *
+ * @example
+ * ```ts
+ * TapPorts.resolveBackend("auto") // "io_uring" on Linux 6.x
+ * ```
+ */
+export const resolveBackend = (backend: Backend): "syscalls" | "io_uring" => {
+  if (backend !== "auto") return backend
+  const env = process.env.LVS_TAP_BACKEND
+  if (env === "syscalls" || env === "io_uring") return env
+  return Uring.available() ? "io_uring" : "syscalls"
 }
 
 /**
@@ -153,6 +181,8 @@ export interface Port extends FrameHandler.PortInfo {
  */
 export interface Service {
   readonly ports: ReadonlyArray<Port>
+  /** The backend the workers run (`auto` resolved). */
+  readonly backend: "syscalls" | "io_uring"
   readonly layout: FramePool.Layout
   /** The shared frame pool (read-only use from the control plane, e.g. for inspection in tests). */
   readonly pool: Uint8Array
@@ -188,7 +218,7 @@ const validate = (options: Options): TapPortsError | undefined => {
     if (names.has(port.name)) return fail("validate", `port ${JSON.stringify(port.name)} is listed twice`)
     names.add(port.name)
   }
-  if (options.backend === "io_uring") {
+  if (options.backend === "io_uring" || options.backend === "auto") {
     // Completion tags carry the port in 10 bits and the slot in 16 (0xffff marks a multishot read).
     const slots =
       (options.batchSize ?? FramePool.DEFAULT_BATCH_SIZE) * options.ports.length + (options.scratchSlots ?? 8)
@@ -427,7 +457,7 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
       mtu: device.mtu,
       fds: device.fds
     }))
-    const backend = options.backend ?? "syscalls"
+    const backend = resolveBackend(options.backend ?? "syscalls")
     const rxSlotsPerPort = options.batchSize ?? FramePool.DEFAULT_BATCH_SIZE
     let layout: FramePool.Layout
     try {
@@ -482,6 +512,7 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
     const names = ports.map((port) => port.name)
     return {
       ports,
+      backend,
       layout,
       pool,
       netnsId: opened.netnsId,

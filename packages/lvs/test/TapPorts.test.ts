@@ -5,6 +5,7 @@ import { Arp } from "@lvs-ts/packet"
 import { Effect, Exit, Queue, Scope } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Frames from "../src/internal/Frames.ts"
+import * as L2Responder from "../src/L2Responder.ts"
 import * as TapDevice from "../src/TapDevice.ts"
 import * as TapPorts from "../src/TapPorts.ts"
 import * as Capture from "./fixtures/CaptureHandler.ts"
@@ -334,6 +335,49 @@ for (const backend of backends)
       }
     })
 
+    it("sleeps while idle (no spinning wait) and needs one wait per wake-up when each frame is answered", async () => {
+      const ns = Netns.create(`wait${suffix}`)
+      const scope = Scope.makeUnsafe()
+      const ports = await Effect.runPromise(
+        Scope.provide(
+          TapPorts.make({
+            backend,
+            netns: ns,
+            ports: [{ name: "lvst0", mac: "02:00:00:00:aa:07" }],
+            pollTimeoutMs: 100,
+            handler: {
+              module: L2Responder.handlerModule,
+              options: { ports: [{ mac: "02:00:00:00:aa:07", addresses: ["10.9.0.7"] }], gratuitousArp: false }
+            }
+          }),
+          scope
+        )
+      )
+      try {
+        expect(ports.backend).toBe(backend)
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        // Idle for a second: only the 100 ms ticks may end a wait (a timer that fires at once would spin).
+        const idle0 = (await counters(ports)).workers[0]!
+        await new Promise((resolve) => setTimeout(resolve, 1000))
+        const idle1 = (await counters(ports)).workers[0]!
+        expect(idle1.polls - idle0.polls).toBeLessThanOrEqual(20)
+        expect(idle1.pollTimeouts - idle0.pollTimeouts).toBeGreaterThanOrEqual(5)
+        // Pings 10 ms apart, each answered in place by the responder: one wake-up per request. With
+        // io_uring the reply's WRITE goes in with the enter that waits for the next request (before,
+        // a second enter returned at once with only the write's completion).
+        const a = (await counters(ports)).workers[0]!
+        const pinged = await Netns.run(ns, "ping", ["-q", "-n", "-c", "50", "-i", "0.01", "-W", "1", "10.9.0.7"])
+        const received = Number(/(\d+) received/.exec(pinged.stdout)?.[1] ?? 0)
+        expect(received).toBe(50)
+        const b = (await counters(ports)).workers[0]!
+        // 50 echo requests plus an ARP exchange or two; ticks add ~6 waits.
+        expect(b.polls - a.polls).toBeLessThanOrEqual(50 * 1.3)
+      } finally {
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+        Netns.remove(ns)
+      }
+    })
+
     it("works as a Layer: the service is provided, and releasing the layer removes the device", async () => {
       const ns = Netns.create(`layer${suffix}`)
       const capture = Capture.allocate()
@@ -566,3 +610,29 @@ for (const backend of backends)
       expect(await tuning({ txQueueLength: 1.5 })).toContain("txQueueLength 1.5 is not an integer")
     })
   })
+
+describe("TapPorts.resolveBackend", () => {
+  it("keeps an explicit backend, and resolves auto to io_uring where a ring can be set up (env overrides)", () => {
+    expect(TapPorts.resolveBackend("syscalls")).toBe("syscalls")
+    expect(TapPorts.resolveBackend("io_uring")).toBe("io_uring")
+    const saved = process.env.LVS_TAP_BACKEND
+    try {
+      delete process.env.LVS_TAP_BACKEND
+      // io_uring is there unless the host disabled it (kernel.io_uring_disabled = 2 for everyone).
+      let disabled = false
+      try {
+        disabled = readFileSync("/proc/sys/kernel/io_uring_disabled", "utf8").trim() === "2"
+      } catch {
+        // no such sysctl: older kernel, io_uring not disableable
+      }
+      expect(TapPorts.resolveBackend("auto")).toBe(disabled ? "syscalls" : "io_uring")
+      process.env.LVS_TAP_BACKEND = "syscalls"
+      expect(TapPorts.resolveBackend("auto")).toBe("syscalls")
+      process.env.LVS_TAP_BACKEND = "bogus"
+      expect(TapPorts.resolveBackend("auto")).toBe(disabled ? "syscalls" : "io_uring")
+    } finally {
+      if (saved === undefined) delete process.env.LVS_TAP_BACKEND
+      else process.env.LVS_TAP_BACKEND = saved
+    }
+  })
+})

@@ -24,6 +24,9 @@ const arg = (name: string, fallback: string) => {
 const name = arg("--name", "lvs-bench")
 const method = arg("--method", "nat") as VST.Method
 const plan = Lab.plan({ name })
+/** `--backend syscalls|io_uring|auto`: the TAP I/O backend (default: the Director's, `auto`). */
+const backendArg = arg("--backend", "")
+const backend = backendArg === "syscalls" || backendArg === "io_uring" || backendArg === "auto" ? backendArg : undefined
 
 /** The bench's table: HTTP round robin over both servers, iperf3 and the UDP sink on rs1 only. */
 export const services = (p: Lab.Plan, m: VST.Method): Array<Director.ServiceConfig> => {
@@ -50,6 +53,7 @@ export const services = (p: Lab.Plan, m: VST.Method): Array<Director.ServiceConf
 const program = Effect.scoped(
   Effect.gen(function* () {
     const director = yield* LabDirector.start(plan, services(plan, method), {
+      ...(backend !== undefined ? { backend } : {}),
       logNoDestination: false,
       log: (line) => console.error(line)
     })
@@ -59,6 +63,7 @@ const program = Effect.scoped(
         console.log(`counters ${JSON.stringify({ ...snapshot, handler })}`)
       )
     })
+    console.error(`director: TAP backend ${director.ports.backend}`)
     console.log("ready")
     return yield* Effect.never
   })

@@ -101,11 +101,20 @@ const TIMER = ((KIND_SPECIAL << 30) | 2) >>> 0
 const refs = new Int32Array(layout.slotsPerWorker)
 const workerStart = queue * layout.slotsPerWorker * layout.slotSize
 
+/**
+ * WRITEs queued since the last `io_uring_enter`. A write to a tap completes inline while it is submitted,
+ * so the loop's next enter, which submits them, waits for one completion more than that: it then returns
+ * with the next frame read instead of at once with only the writes' completions (which cost a second
+ * enter per wake-up).
+ */
+let writesQueued = 0
+
 const prepOrFlush = (opcode: number, fd: number, address: number, length: number, flags: number, userData: number) => {
   const r = ring!
   if (!Uring.prep(r, opcode, fd, address, length, flags, userData)) {
     counters[wb + PortCounters.WorkerField.polls]!++
     Uring.submit(r, 0)
+    writesQueued = 0
     Uring.prep(r, opcode, fd, address, length, flags, userData)
   }
 }
@@ -127,6 +136,7 @@ const sendQueued = (port: number, offset: number, length: number): boolean => {
     return false
   }
   refs[local]!++
+  writesQueued++
   prepOrFlush(Uring.OP_WRITE, fds[port]!, base + offset, length, 0, (KIND_WRITE << 30) | (port << 16) | local)
   return true
 }
@@ -138,6 +148,7 @@ const flush = uring
       if (ring!.pending > 0) {
         counters[wb + PortCounters.WorkerField.polls]!++
         Uring.submit(ring!, 0)
+        writesQueued = 0
       }
     }
   : () => {}
@@ -410,8 +421,12 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     for (let local = p * perPort; local < (p + 1) * perPort; local++) if (held[local] === KERNEL) armRead(local)
   }
   const pollWake = () => prepOrFlush(Uring.OP_POLL_ADD, input.wakeFd, 0, 0, Libc.POLLIN, WAKE)
-  // struct __kernel_timespec { int64 tv_sec; int64 tv_nsec } for the tick timer.
-  const timespec = new Uint8Array(16)
+  // struct __kernel_timespec { int64 tv_sec; int64 tv_nsec } for the tick timer (kernels without
+  // IORING_ENTER_EXT_ARG only). The kernel reads it at every re-arm through an address taken once, so it
+  // lives in a SharedArrayBuffer, whose backing store is outside the JS heap. (With a 16-byte Uint8Array
+  // here, some end-to-end runs saw the timer complete at once, ETIME or EINVAL, thousands of times a
+  // second: a spinning loop. The cause was not pinned down; the EXT_ARG path uses no timer request.)
+  const timespec = new Uint8Array(new SharedArrayBuffer(16))
   const ts = new DataView(timespec.buffer)
   ts.setUint32(0, Math.floor(input.pollTimeoutMs / 1000), true)
   ts.setUint32(8, (input.pollTimeoutMs % 1000) * 1_000_000, true)
@@ -439,8 +454,23 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   for (let p = 0; p < nports; p++) if (legacy[p] === 0) multishotPorts++
   counters[wb + PortCounters.WorkerField.ioMode] = multishotPorts === nports ? 2 : 1
   pollWake()
-  // The timer also bounds every wait, so the stop flag is seen even if a wake-up were lost.
-  armTimer()
+  // Ticks: where the kernel has IORING_ENTER_EXT_ARG each enter's wait is bounded by the time to the next
+  // tick (no request, nothing for the kernel to read later); elsewhere a TIMEOUT request stands in. Either
+  // also bounds every wait, so the stop flag is seen even if a wake-up were lost.
+  const timed = r.extArg
+  const period = input.pollTimeoutMs
+  let nextTick = performance.now() + period
+  if (!timed) armTimer()
+  const tick = (now: number) => {
+    counters[wb + PortCounters.WorkerField.pollTimeouts]!++
+    if (onTick !== undefined) {
+      try {
+        onTick(now)
+      } catch {
+        counters[wb + PortCounters.WorkerField.handlerErrors]!++
+      }
+    }
+  }
 
   let stopping = false
   let failures = 0
@@ -452,9 +482,23 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
   while (!stopping && Atomics.load(stop, queue) === 0) {
     counters[wb + PortCounters.WorkerField.polls]!++
-    const rc = Uring.submit(r, 1)
+    const want = writesQueued + 1
+    writesQueued = 0
+    let rc: number
+    if (timed) {
+      const now = performance.now()
+      if (now >= nextTick) {
+        nextTick = now + period
+        tick(now)
+      }
+      rc = Uring.submitAndWait(r, want, nextTick - now)
+    } else {
+      rc = Uring.submit(r, want)
+    }
     if (rc < 0) {
-      if (c.errno() !== Libc.EINTR) {
+      const errno = c.errno()
+      if (errno === Uring.ETIME) continue // the wait reached the next tick
+      if (errno !== Libc.EINTR) {
         counters[wb + PortCounters.WorkerField.pollErrors]!++
         if (++failures > 100) break // a broken ring: give up instead of spinning
       }
@@ -546,14 +590,13 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
           pollWake()
         }
       } else if (ud === TIMER) {
-        good = true
-        counters[wb + PortCounters.WorkerField.pollTimeouts]!++
-        if (onTick !== undefined) {
-          try {
-            onTick(performance.now())
-          } catch {
-            counters[wb + PortCounters.WorkerField.handlerErrors]!++
-          }
+        if (res === -Uring.ETIME) {
+          good = true
+          tick(performance.now())
+        } else {
+          // A timer that fails at once (it should not) must not keep the loop busy: counted, and left to the
+          // fruitless-round back-off below when nothing else happened.
+          counters[wb + PortCounters.WorkerField.pollErrors]!++
         }
         armTimer()
       }

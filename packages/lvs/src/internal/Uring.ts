@@ -17,6 +17,12 @@ const SYS_io_uring_register = 427
 const IORING_REGISTER_PBUF_RING = 22
 const MAP_PRIVATE_ANONYMOUS = 0x2 | 0x20
 export const IORING_ENTER_GETEVENTS = 1
+/** `io_uring_enter` takes a `struct io_uring_getevents_arg` (with a wait timeout) instead of a sigmask. */
+const IORING_ENTER_EXT_ARG = 1 << 3
+/** Linux 5.11+: the kernel understands {@link IORING_ENTER_EXT_ARG}. */
+const IORING_FEAT_EXT_ARG = 1 << 8
+/** Size of `struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz; u32 min_wait_usec; u64 ts }`. */
+const GETEVENTS_ARG_SIZE = 24
 const IORING_OFF_SQ_RING = 0
 const IORING_OFF_SQES = 0x10000000
 const IORING_FEAT_SINGLE_MMAP = 1
@@ -75,6 +81,20 @@ const bindings = (): Bindings => {
   return bound
 }
 
+/**
+ * Whether this process may use io_uring as the TAP worker does: `io_uring_setup` succeeds (it fails with
+ * ENOSYS on kernels before 5.1 or where a seccomp profile blocks it, EPERM with `kernel.io_uring_disabled`)
+ * and the kernel has IORING_FEAT_SINGLE_MMAP (5.4+). The probe ring is closed again at once.
+ */
+export const available = (): boolean => {
+  const b = bindings()
+  const params = new Uint32Array(30)
+  const fd = b.setup(SYS_io_uring_setup, 4, params)
+  if (fd < 0) return false
+  b.close(fd)
+  return (params[5]! & IORING_FEAT_SINGLE_MMAP) !== 0
+}
+
 /** Clears O_NONBLOCK on an fd (io_uring completes reads on a non-blocking fd with -EAGAIN instead of waiting). */
 export const setBlocking = (fd: number): boolean => {
   const b = bindings()
@@ -106,6 +126,15 @@ export interface Ring {
   pending: number
   /** Every mapping made for this ring (rings, SQEs, buffer rings) as [address, length]. */
   readonly maps: Array<[number, number]>
+  /** Whether {@link submitAndWait} can bound its wait itself (Linux 5.11+); else use a TIMEOUT request. */
+  readonly extArg: boolean
+  /**
+   * The wait's `io_uring_getevents_arg` (bytes 0-23) and its `__kernel_timespec` (bytes 32-47), in a
+   * SharedArrayBuffer: its backing store lives outside the JS heap and never moves, so one address taken at
+   * creation stays valid (a small ArrayBuffer may live inside the heap, where the collector moves it).
+   */
+  readonly waitArg: DataView
+  readonly waitArgAddress: number
 }
 
 /** Creates a ring with `entries` SQ entries (rounded up to a power of two by the kernel). */
@@ -143,6 +172,12 @@ export const create = (entries: number): Ring | string => {
     return `mmap of the io_uring rings failed: errno ${koffi.errno()}`
   }
   const ring = new Uint32Array(koffi.view(ringPtr, ringSize))
+  const waitMemory = new Uint8Array(new SharedArrayBuffer(64))
+  const waitArgAddress = Number(koffi.address(waitMemory))
+  const waitArg = new DataView(waitMemory.buffer)
+  // arg.ts points at the timespec 32 bytes further; sigmask stays NULL (no signal mask change).
+  waitArg.setUint32(16, (waitArgAddress + 32) % 0x100000000, true)
+  waitArg.setUint32(20, Math.floor((waitArgAddress + 32) / 0x100000000), true)
   return {
     fd,
     sqEntries,
@@ -162,7 +197,10 @@ export const create = (entries: number): Ring | string => {
     maps: [
       [Number(koffi.address(ringPtr)), ringSize],
       [Number(koffi.address(sqesPtr)), sqEntries * 64]
-    ]
+    ],
+    extArg: (features & IORING_FEAT_EXT_ARG) !== 0,
+    waitArg,
+    waitArgAddress
   }
 }
 
@@ -214,6 +252,30 @@ export const submit = (r: Ring, minComplete: number): number => {
     minComplete > 0 ? IORING_ENTER_GETEVENTS : 0,
     0,
     8
+  )
+}
+
+/**
+ * Publishes queued SQEs, enters the kernel once to submit them and waits until `minComplete` completions
+ * are in the CQ or `timeoutMs` passed (needs {@link Ring.extArg}). One system call per loop round: the
+ * batch's writes go in and the next reads come out of the same `io_uring_enter`. Returns the raw result:
+ * -1 with errno ETIME when the wait timed out.
+ */
+export const submitAndWait = (r: Ring, minComplete: number, timeoutMs: number): number => {
+  Atomics.store(r.ring, r.sqTail, r.tail)
+  const toSubmit = (r.tail - Atomics.load(r.ring, r.sqHead)) >>> 0
+  r.pending = 0
+  const ms = Math.max(0, Math.ceil(timeoutMs))
+  r.waitArg.setUint32(32, Math.floor(ms / 1000), true)
+  r.waitArg.setUint32(40, (ms % 1000) * 1_000_000, true)
+  return bindings().enter(
+    SYS_io_uring_enter,
+    r.fd,
+    toSubmit,
+    minComplete,
+    IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+    r.waitArgAddress,
+    GETEVENTS_ARG_SIZE
   )
 }
 
