@@ -23,6 +23,7 @@ import type { ConnectionParams } from "./ConnectionParams.ts"
 import * as Destinations from "./Destinations.ts"
 import * as Direction from "./Direction.ts"
 import { fold6, hash3 } from "./internal/hash.ts"
+import { type GrowableSharedArrayBuffer, growable } from "./internal/shared.ts"
 import * as Protocol from "./Protocol.ts"
 import * as SctpState from "./SctpState.ts"
 import * as TcpState from "./TcpState.ts"
@@ -231,6 +232,8 @@ const WHEEL_BITS = 17
 const WHEEL_SIZE = 1 << WHEEL_BITS
 const WHEEL_MASK = WHEEL_SIZE - 1
 const TICK_MS = 8
+// The wheel's extra list: entries an advance() call ran out of budget for (see advance).
+const PENDING_SLOT = WHEEL_SIZE
 
 const INITIAL_TIMEOUT_MS = 3000
 const RELINGER_MS = 60000
@@ -251,6 +254,9 @@ const SEQUENTIAL_MIN_SLOTS = 1 << 16
 // 2^-32: the home slot of hash h in an index of n slots is floor(h * n / 2^32) (any n, not only powers of two).
 const TWO_TO_MINUS_32 = 2.3283064365386963e-10
 const EVICT_PROBES = 16
+// Index buffers up to this many slots (1 GiB) are growable and recycled; larger ones (tables of more than about 170 M
+// entries) are plain shared buffers.
+const MAX_RECYCLED_SLOTS = 1 << 28
 const NO_TEMPLATE_PORT = 0xffff
 
 /**
@@ -301,7 +307,7 @@ export class ConnectionTable {
 
   private capacity = 0
   // Address space reserved for chunks not created yet (see reserve()).
-  private reservation: ArrayBuffer | null = null
+  private reservation: SharedArrayBuffer | null = null
   private reserved = 0
   private high = 0
   private freeHead = 0
@@ -309,8 +315,8 @@ export class ConnectionTable {
   private readonly maxChunks: number
 
   // Open-addressed indexes (see MAX_LOAD): in = (protocol, client, virtual); out = the reply tuple. While a resize
-  // runs, entries below `migrateAt` are all in the new (current) index; the others may still be in the old one,
-  // which only loses entries (tombstones) until it is dropped.
+  // runs, an entry is in the new (current) index or still in the old one, which only loses entries (moved in slot
+  // order, or tombstones) until it is drained and recycled.
   private inIdx: Int32Array
   private outIdx: Int32Array
   private slots: number // in index
@@ -319,7 +325,16 @@ export class ConnectionTable {
   private oldOutIdx: Int32Array | null = null
   private oldInSlots = 0
   private oldOutSlots = 0
-  private migrateAt = 0
+  // Slot-order migration of an old index: slots start .. start + done - 1 (circularly) are moved and zeroed. `start`
+  // is an empty slot, so no probe run crosses it; lookups in the old index start at the cursor when their home slot
+  // is already behind it (everything there has moved).
+  private oldInStart = 0
+  private oldInDone = 0
+  private oldOutStart = 0
+  private oldOutDone = 0
+  // Index buffers: growable SharedArrayBuffers (see acquireIndex), recycled once a migration has zeroed them.
+  private readonly indexSpares: Array<GrowableSharedArrayBuffer> = []
+  private readonly maxIndexBytes: number
   // Slot layout: the low entryBits hold entry + 1, the high bits a fingerprint (hash bits) of the key.
   private readonly entryBits: number
   private readonly entryMask: number
@@ -334,11 +349,10 @@ export class ConnectionTable {
   private okSrcPart = 0
   private okDstPart = 0
 
-  private readonly wheel = new Int32Array(WHEEL_SIZE)
+  private readonly wheel = new Int32Array(WHEEL_SIZE + 1) // + the pending list (see advance)
   private tick: number
 
   private rng: number
-  private spareIn: Int32Array | null = null
   private batchHash = new Int32Array(0)
   private batchSlot = new Int32Array(0)
   /**
@@ -369,8 +383,13 @@ export class ConnectionTable {
     // initialBuckets counted chain heads at load 2; two slots each keeps the same starting capacity.
     this.slots = buckets * 2
     this.outSlots = this.slots
-    this.inIdx = new Int32Array(this.slots)
-    this.outIdx = new Int32Array(this.slots)
+    // The largest index this table can need (one growth step beyond the last trigger, for the fallbacks), capped so
+    // that a huge maxConnections does not reserve terabytes of address space (bigger indexes are not recycled).
+    let most = this.slots
+    while (max > MAX_LOAD * most) most = grownSlots(most)
+    this.maxIndexBytes = Math.min(grownSlots(most), MAX_RECYCLED_SLOTS) * 4
+    this.inIdx = this.acquireIndex(this.slots)
+    this.outIdx = this.acquireIndex(this.slots)
     this.tick = Math.floor((options.startTime ?? 0) / TICK_MS)
     this.timeouts = options.timeouts ?? Timeouts.make()
     this.destinations = options.destinations ?? Destinations.makeCounters(Destinations.NONE)
@@ -424,10 +443,10 @@ export class ConnectionTable {
   /** Bytes held by every typed array of the table: columns, indexes (both during a resize), wheel, IPv6 pool. */
   byteSize(): number {
     let bytes = this.capacity * BYTES_PER_ENTRY
-    bytes += this.inIdx.byteLength + this.outIdx.byteLength
-    if (this.oldInIdx !== null) bytes += this.oldInIdx.byteLength
-    if (this.oldOutIdx !== null) bytes += this.oldOutIdx.byteLength
-    if (this.spareIn !== null) bytes += this.spareIn.byteLength
+    bytes += this.inIdx.buffer.byteLength + this.outIdx.buffer.byteLength
+    if (this.oldInIdx !== null) bytes += this.oldInIdx.buffer.byteLength
+    if (this.oldOutIdx !== null) bytes += this.oldOutIdx.buffer.byteLength
+    for (const spare of this.indexSpares) bytes += spare.byteLength
     bytes += this.wheel.byteLength
     for (const chunk of this.pool) bytes += chunk.byteLength
     return bytes
@@ -619,7 +638,7 @@ export class ConnectionTable {
     const e = this.probeIn(this.inIdx, this.slots, h, home(h, this.slots), a, b, ports, tag)
     const old = this.oldInIdx
     if (e >= 0 || old === null) return e
-    return this.probeIn(old, this.oldInSlots, h, home(h, this.oldInSlots), a, b, ports, tag)
+    return this.probeIn(old, this.oldInSlots, h, this.oldInFrom(h), a, b, ports, tag)
   }
 
   /**
@@ -700,7 +719,7 @@ export class ConnectionTable {
         }
       }
       if (e < 0 && old !== null)
-        e = this.probeIn(old, this.oldInSlots, hs[i]!, home(hs[i]!, this.oldInSlots), a, b, ports, tag)
+        e = this.probeIn(old, this.oldInSlots, hs[i]!, this.oldInFrom(hs[i]!), a, b, ports, tag)
       out[i] = e
       if (e >= 0) hits++
     }
@@ -778,7 +797,7 @@ export class ConnectionTable {
     const e = this.probeOut(this.outIdx, this.outSlots, h, home(h, this.outSlots), src, dst, ports, tag)
     const old = this.oldOutIdx
     if (e >= 0 || old === null) return e
-    return this.probeOut(old, this.oldOutSlots, h, home(h, this.oldOutSlots), src, dst, ports, tag)
+    return this.probeOut(old, this.oldOutSlots, h, this.oldOutFrom(h), src, dst, ports, tag)
   }
 
   /**
@@ -847,7 +866,7 @@ export class ConnectionTable {
       // The candidate's records are cached now; the probe confirms it (or continues past a fingerprint collision).
       let e = candidate >= 0 ? this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag) : -1
       if (e < 0 && old !== null) {
-        e = this.probeOut(old, this.oldOutSlots, hs[i]!, home(hs[i]!, this.oldOutSlots), src, dst, ports, tag)
+        e = this.probeOut(old, this.oldOutSlots, hs[i]!, this.oldOutFrom(hs[i]!), src, dst, ports, tag)
       }
       out[i] = e
       if (e >= 0) hits++
@@ -868,10 +887,12 @@ export class ConnectionTable {
     const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
     const h = hash3(this.seed, fold6(source, sourceOffset), fold6(dest, destOffset), ports, (protocol & 0xff) | 0x100)
     const tag = (protocol & 0xff) | META_IPV6
-    const e = this.probeOut6(this.outIdx, this.outSlots, h, tag, ports, source, sourceOffset, dest, destOffset)
+    const n = this.outSlots
+    const e = this.probeOut6(this.outIdx, n, h, home(h, n), tag, ports, source, sourceOffset, dest, destOffset)
     const old = this.oldOutIdx
     if (e >= 0 || old === null) return e
-    return this.probeOut6(old, this.oldOutSlots, h, tag, ports, source, sourceOffset, dest, destOffset)
+    const from = this.oldOutFrom(h)
+    return this.probeOut6(old, this.oldOutSlots, h, from, tag, ports, source, sourceOffset, dest, destOffset)
   }
 
   // Probe of the in index from slot `from` for an IPv4 connection key (int32 words).
@@ -957,6 +978,7 @@ export class ConnectionTable {
     index: Int32Array,
     n: number,
     h: number,
+    from: number,
     tag: number,
     ports: number,
     source: Uint32Array,
@@ -966,7 +988,7 @@ export class ConnectionTable {
   ): number {
     const em = this.entryMask
     const fp = (h & this.fpMask) << this.entryBits
-    let s = home(h, n)
+    let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return -1
@@ -1112,7 +1134,7 @@ export class ConnectionTable {
     // probing safe if that assumption ever failed.
     if (this.oldInIdx !== null || this.oldOutIdx !== null) {
       const urgent = this.count > 0.95 * this.slots || this.count > 0.95 * this.outSlots
-      this.migrate(urgent ? this.high : MIGRATE_STEP)
+      this.migrate(urgent ? 0x7fffffff : MIGRATE_STEP)
     } else if (this.count > MAX_LOAD * this.slots) this.startGrowIn()
     else if (this.count > OUT_FALLBACK_LOAD * this.outSlots) this.startGrowOut()
     return i
@@ -1318,27 +1340,51 @@ export class ConnectionTable {
 
   /**
    * Advances the clock to `now` (ms): every entry whose expiry is <= now expires (a template that still controls
-   * others is re-armed for 60 s instead), telling the destinations. Also migrates some buckets of a running rehash.
+   * others is re-armed for 60 s instead), telling the destinations. Also moves a slice of a running index resize.
    * Returns the number of entries freed.
+   *
+   * The work of one call is bounded by `budget` (default {@link ADVANCE_BUDGET}): an expiry costs 4 units (it
+   * unhashes the entry from both indexes), walking past an entry that is not due yet (the wheel re-files entries
+   * whose timer was pushed later) 1 unit. When the budget runs out, the rest of the wheel slot is kept on a pending
+   * list that the next call walks first, so due entries then expire a call later (the kernel's timers also fire late
+   * under load). Pass `Infinity` for an exact, unbounded walk.
    */
-  advance(now: number): number {
+  advance(now: number, budget: number = ADVANCE_BUDGET): number {
     let freed = 0
+    let spent = 0
     let target = Math.floor(now / TICK_MS)
     if (target < this.tick) target = this.tick
     if (target - this.tick >= WHEEL_SIZE) this.tick = target - WHEEL_SIZE + 1
-    for (let t = this.tick; t <= target; t++) {
-      this.tick = t
-      const slot = t & WHEEL_MASK
-      let e = this.wheel[slot]!
-      this.wheel[slot] = 0
+    const wheel = this.wheel
+    // The pending list (what an earlier call left) first, then the slots up to the target tick.
+    for (let t = this.tick - 1; t <= target; t++) {
+      let slot = PENDING_SLOT
+      if (t >= this.tick) {
+        this.tick = t
+        slot = t & WHEEL_MASK
+      }
+      let e = wheel[slot]!
+      if (e === 0) continue
+      wheel[slot] = 0
       while (e !== 0) {
+        if (spent >= budget) {
+          // Out of budget: the rest of this list (a suffix of a detached list: only its head's back link needs
+          // fixing) becomes the pending list, walked first by the next call. The pending list itself was either
+          // walked completely before this slot or is the list being walked, so it is free.
+          wheel[PENDING_SLOT] = e
+          this.wPrevC[(e - 1) >>> CHUNK_BITS]![(e - 1) & CHUNK_MASK] = -(PENDING_SLOT + 1)
+          if (this.oldInIdx !== null || this.oldOutIdx !== null) this.migrate(MIGRATE_ADVANCE)
+          return freed
+        }
         const i = e - 1
         const c = i >>> CHUNK_BITS
         const s = i & CHUNK_MASK
         e = this.wNextC[c]![s]!
         if (this.expC[c]![s]! <= now) {
+          spent += 4
           if (this.expire(i, now, true)) freed++
         } else {
+          spent++
           this.file(i)
         }
       }
@@ -1530,10 +1576,10 @@ export class ConnectionTable {
     b6o: number
   ): number {
     const h = hash3(this.seed, a, b, ports, tag)
-    const e = this.probeInFull(this.inIdx, this.slots, h, tag, a, b, ports, a6, a6o, b6, b6o)
+    const e = this.probeInFull(this.inIdx, this.slots, h, home(h, this.slots), tag, a, b, ports, a6, a6o, b6, b6o)
     const old = this.oldInIdx
     if (e >= 0 || old === null) return e
-    return this.probeInFull(old, this.oldInSlots, h, tag, a, b, ports, a6, a6o, b6, b6o)
+    return this.probeInFull(old, this.oldInSlots, h, this.oldInFrom(h), tag, a, b, ports, a6, a6o, b6, b6o)
   }
 
   // Probe of the in index for any key (templates, IPv6: the record holds folded words, the pool the addresses).
@@ -1541,6 +1587,7 @@ export class ConnectionTable {
     index: Int32Array,
     n: number,
     h: number,
+    from: number,
     tag: number,
     a: number,
     b: number,
@@ -1553,7 +1600,7 @@ export class ConnectionTable {
     const em = this.entryMask
     const fp = (h & this.fpMask) << this.entryBits
     const keyC = this.keyC
-    let s = home(h, n)
+    let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return -1
@@ -1734,18 +1781,23 @@ export class ConnectionTable {
     }
   }
 
+  // Removes entry i from whichever index holds it: the live one (backward-shift deletion), else the old one being
+  // drained by a resize (a tombstone, so that index's probe runs stay intact).
   private unplace(out: boolean, h: number, i: number): void {
-    const old = out ? this.oldOutIdx : this.oldInIdx
-    if (old !== null && i >= this.migrateAt && this.bury(old, out ? this.oldOutSlots : this.oldInSlots, h, i)) return
-    if (out) this.erase(this.outIdx, this.outSlots, h, i, true)
-    else this.erase(this.inIdx, this.slots, h, i, false)
+    if (out) {
+      if (!this.erase(this.outIdx, this.outSlots, h, i, true) && this.oldOutIdx !== null) {
+        this.bury(this.oldOutIdx, this.oldOutSlots, this.oldOutFrom(h), i)
+      }
+    } else if (!this.erase(this.inIdx, this.slots, h, i, false) && this.oldInIdx !== null) {
+      this.bury(this.oldInIdx, this.oldInSlots, this.oldInFrom(h), i)
+    }
   }
 
   // Replaces entry i's slot with a tombstone: the index being drained by a resize keeps its probe runs intact and
   // never receives new entries. False when entry i is not in it.
-  private bury(index: Int32Array, n: number, h: number, i: number): boolean {
+  private bury(index: Int32Array, n: number, from: number, i: number): boolean {
     const em = this.entryMask
-    let s = home(h, n)
+    let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return false
@@ -1759,13 +1811,13 @@ export class ConnectionTable {
 
   // Removes entry i from the live index by backward-shift deletion (Knuth's algorithm R): later members of the run
   // move back into the hole unless their home lies between the hole and their slot, so the live index never holds
-  // tombstones and probe runs stay as short as the load factor makes them.
-  private erase(index: Int32Array, n: number, h: number, i: number, out: boolean): void {
+  // tombstones and probe runs stay as short as the load factor makes them. False when entry i is not in it.
+  private erase(index: Int32Array, n: number, h: number, i: number, out: boolean): boolean {
     const em = this.entryMask
     let s = home(h, n)
     for (;;) {
       const v = index[s]!
-      if (v === 0) return
+      if (v === 0) return false
       if ((v & em) === i + 1) break
       if (++s === n) s = 0
     }
@@ -1783,6 +1835,29 @@ export class ConnectionTable {
       }
     }
     index[hole] = 0
+    return true
+  }
+
+  // Where a probe of the old in index starts for hash h: its home slot, or the migration cursor when the home slot
+  // has already been moved and zeroed (the entries of runs that cross the cursor all sit at or after it).
+  private oldInFrom(h: number): number {
+    const n = this.oldInSlots
+    const s = home(h, n)
+    let d = s - this.oldInStart
+    if (d < 0) d += n
+    if (d >= this.oldInDone) return s
+    const c = this.oldInStart + this.oldInDone
+    return c >= n ? c - n : c
+  }
+
+  private oldOutFrom(h: number): number {
+    const n = this.oldOutSlots
+    const s = home(h, n)
+    let d = s - this.oldOutStart
+    if (d < 0) d += n
+    if (d >= this.oldOutDone) return s
+    const c = this.oldOutStart + this.oldOutDone
+    return c >= n ? c - n : c
   }
 
   // Starts the incremental resize of the in index, and of the out index with it while the indexes are small (below
@@ -1791,52 +1866,99 @@ export class ConnectionTable {
   private startGrowIn(): void {
     const both = this.slots < SEQUENTIAL_MIN_SLOTS && this.outSlots === this.slots
     const n = grownSlots(this.slots)
-    this.oldInIdx = this.inIdx
+    const old = this.inIdx
+    this.oldInIdx = old
     this.oldInSlots = this.slots
-    // Zero-filled by the allocator (lazily committed pages), so this costs no sweep; 0 means "empty". Normally
-    // prepared ahead by advance().
-    this.inIdx = this.spareIn !== null && this.spareIn.length === n ? this.spareIn : new Int32Array(n)
-    this.spareIn = null
+    this.oldInStart = firstEmpty(old)
+    this.oldInDone = 0
+    this.inIdx = this.acquireIndex(n)
     this.slots = n
-    this.migrateAt = 0
     if (both) this.startGrowOut()
   }
 
   private startGrowOut(): void {
     const n = grownSlots(this.outSlots)
-    this.oldOutIdx = this.outIdx
+    const old = this.outIdx
+    this.oldOutIdx = old
     this.oldOutSlots = this.outSlots
-    this.outIdx = new Int32Array(n)
+    this.oldOutStart = firstEmpty(old)
+    this.oldOutDone = 0
+    this.outIdx = this.acquireIndex(n)
     this.outSlots = n
-    this.migrateAt = 0
   }
 
-  // Moves the entries with indexes migrateAt .. migrateAt + limit - 1 from the old index (or indexes) being drained
-  // to the new one, in entry order, so the records are read sequentially. An entry not found in an old index was
-  // inserted (or re-keyed) after the resize began and is already in the new one.
+  // Moves up to `limit` slots of each old index (in slot order from its start, so the old index is read
+  // sequentially) to the new one and zeroes them; a fully drained old index is all zeros again and is recycled.
   private migrate(limit: number): void {
+    const em = this.entryMask
     const oldIn = this.oldInIdx
+    if (oldIn !== null) {
+      const n = this.oldInSlots
+      let done = this.oldInDone
+      const end = Math.min(n, done + limit)
+      let p = this.oldInStart + done
+      if (p >= n) p -= n
+      for (; done < end; done++) {
+        const v = oldIn[p]!
+        if (v !== 0) {
+          const e = (v & em) - 1
+          if (e >= 0) this.place(this.inIdx, this.slots, this.inHash(e), e, false, false)
+          oldIn[p] = 0
+        }
+        if (++p === n) p = 0
+      }
+      this.oldInDone = done
+      if (done === n) {
+        this.oldInIdx = null
+        this.oldInSlots = 0
+        this.releaseIndex(oldIn)
+      }
+    }
     const oldOut = this.oldOutIdx
-    const end = Math.min(this.high, this.migrateAt + limit)
-    for (let i = this.migrateAt; i < end; i++) {
-      const meta = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + K_META]!
-      if (meta === 0) continue
-      if (oldIn !== null) {
-        const h = this.inHash(i)
-        if (this.bury(oldIn, this.oldInSlots, h, i)) this.place(this.inIdx, this.slots, h, i, false, false)
+    if (oldOut !== null) {
+      const n = this.oldOutSlots
+      let done = this.oldOutDone
+      const end = Math.min(n, done + limit)
+      let p = this.oldOutStart + done
+      if (p >= n) p -= n
+      for (; done < end; done++) {
+        const v = oldOut[p]!
+        if (v !== 0) {
+          const e = (v & em) - 1
+          if (e >= 0) this.place(this.outIdx, this.outSlots, this.outHash(e), e, true, false)
+          oldOut[p] = 0
+        }
+        if (++p === n) p = 0
       }
-      if (oldOut !== null && (meta & META_TEMPLATE) === 0) {
-        const h = this.outHash(i)
-        if (this.bury(oldOut, this.oldOutSlots, h, i)) this.place(this.outIdx, this.outSlots, h, i, true, false)
+      this.oldOutDone = done
+      if (done === n) {
+        this.oldOutIdx = null
+        this.oldOutSlots = 0
+        this.releaseIndex(oldOut)
       }
     }
-    this.migrateAt = end
-    if (end >= this.high) {
-      this.oldInIdx = null
-      this.oldOutIdx = null
-      this.oldInSlots = 0
-      this.oldOutSlots = 0
+  }
+
+  // An index of n zeroed slots. Index memory comes from growable SharedArrayBuffers: V8 does not count shared
+  // memory as external memory, so creating or growing one never makes V8 start a garbage collection (an ArrayBuffer
+  // of this size did: scavenges and incremental markings whose final pauses took 1-4 ms inside whichever operation
+  // allocated). A drained old index (zeroed by its migration) is kept as a spare and grown in place for the next
+  // resize, so a resize commits only the difference, and no dead index waits for a garbage collection to be freed.
+  private acquireIndex(n: number): Int32Array {
+    const bytes = n * 4
+    if (bytes > this.maxIndexBytes) return new Int32Array(new SharedArrayBuffer(bytes))
+    const spare = this.indexSpares.pop()
+    if (spare !== undefined) {
+      if (spare.byteLength < bytes) spare.grow(bytes)
+      return new Int32Array(spare, 0, n)
     }
+    return new Int32Array(growable(bytes, this.maxIndexBytes), 0, n)
+  }
+
+  // Keeps a drained (all-zero) index buffer for the next resize.
+  private releaseIndex(index: Int32Array): void {
+    const buffer = index.buffer as GrowableSharedArrayBuffer
+    if (buffer.growable === true) this.indexSpares.push(buffer)
   }
 
   private file(i: number): void {
@@ -1982,7 +2104,7 @@ export class ConnectionTable {
   // columns (8-byte columns first for alignment), taken from the current reservation when there is one.
   private addChunk(): boolean {
     if (this.keyC.length >= this.maxChunks) return false
-    let buffer: ArrayBuffer
+    let buffer: SharedArrayBuffer
     let offset: number
     if (this.reserved > 0) {
       buffer = this.reservation!
@@ -1990,7 +2112,7 @@ export class ConnectionTable {
       this.reserved--
     } else {
       // Small tables: one 1.3 MB allocation per chunk, normally made ahead of need by advance().
-      buffer = new ArrayBuffer(CHUNK_BYTES)
+      buffer = new SharedArrayBuffer(CHUNK_BYTES)
       offset = 0
     }
     const take = (bytesPerEntry: number): number => {
@@ -2031,7 +2153,7 @@ export class ConnectionTable {
     const remaining = this.maxChunks - this.keyC.length
     if (this.maxChunks < RESERVE_MIN_CHUNKS || remaining <= 0 || this.reserved > 0) return
     const chunks = Math.min(remaining, RESERVE_CHUNKS)
-    this.reservation = new ArrayBuffer(Math.max(chunks, RESERVE_MIN_CHUNKS) * CHUNK_BYTES)
+    this.reservation = new SharedArrayBuffer(Math.max(chunks, RESERVE_MIN_CHUNKS) * CHUNK_BYTES)
     this.reserved = chunks
   }
 
@@ -2050,17 +2172,20 @@ export class ConnectionTable {
       }
       if (this.addChunk()) return
     }
-    // The next in index, shortly before its resize (at 98% of its trigger), and only if the table may still grow.
-    // The out index follows once the in resize is done: advance() allocates it as it starts that resize, so the
-    // spare never coexists with an old index.
+    // The buffer of the next in index, shortly before its resize (at 98% of its trigger), and only if the table may
+    // still grow: the spare left by the last resize, grown in place (committing nothing until touched).
     if (
-      this.spareIn === null &&
       this.oldInIdx === null &&
       this.oldOutIdx === null &&
       this.count > 0.98 * MAX_LOAD * this.slots &&
       this.maxConnections > MAX_LOAD * this.slots
     ) {
-      this.spareIn = new Int32Array(grownSlots(this.slots))
+      const bytes = grownSlots(this.slots) * 4
+      if (bytes > this.maxIndexBytes) return
+      const spare = this.indexSpares[this.indexSpares.length - 1]
+      if (spare === undefined) {
+        this.indexSpares.push(growable(bytes, this.maxIndexBytes))
+      } else if (spare.byteLength < bytes) spare.grow(bytes)
     }
   }
 
@@ -2070,7 +2195,8 @@ export class ConnectionTable {
       this.poolFree = this.pool[p >>> POOL_BITS]![(p & POOL_MASK) << 4]!
       return p
     }
-    if (this.poolHigh === this.pool.length << POOL_BITS) this.pool.push(new Uint32Array((1 << POOL_BITS) * 16))
+    if (this.poolHigh === this.pool.length << POOL_BITS)
+      this.pool.push(new Uint32Array(new SharedArrayBuffer((1 << POOL_BITS) * 64)))
     return this.poolHigh++
   }
 }
@@ -2097,6 +2223,18 @@ const home = (h: number, n: number): number => ((h >>> 0) * n * TWO_TO_MINUS_32)
 const grownSlots = (n: number): number => Math.ceil((n * GROWTH) / 16) * 16
 
 /**
+ * Default work bound of one {@link ConnectionTable.advance} call, in units of one wheel entry walked past (an expiry
+ * counts 4): about 0.2-0.5 ms on the reference VM, and 1,024 expiries per call (a million per second at one call
+ * per millisecond).
+ *
+ * @example
+ * ```ts
+ * table.advance(now, ConnectionTable.ADVANCE_BUDGET)
+ * ```
+ */
+export const ADVANCE_BUDGET = 4096
+
+/**
  * A new, empty table.
  *
  * @example
@@ -2105,3 +2243,11 @@ const grownSlots = (n: number): number => Math.ceil((n * GROWTH) / 16) * 16
  * ```
  */
 export const make = (options: Options): ConnectionTable => new ConnectionTable(options)
+
+// First empty slot of an index (one always exists: indexes stay below 0.95 full). A slot-order migration starts
+// there, so no probe run crosses its start.
+const firstEmpty = (index: Int32Array): number => {
+  let s = 0
+  while (index[s] !== 0) s++
+  return s
+}

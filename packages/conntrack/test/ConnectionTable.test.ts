@@ -306,6 +306,67 @@ describe("timers", () => {
     expect(table.advance(5 * 86_400_000)).toBe(1)
   })
 
+  it("advance() does bounded work per call: due entries left over expire in the following calls, none early", () => {
+    const { table, counters } = makeTable({ maxConnections: 20_000 })
+    const entries: Array<number> = []
+    for (let i = 0; i < 5000; i++) entries.push(table.insert(conn({ clientPort: 1000 + i, destination: i & 7 }), 0))
+    // 1000 more that are not due: their 3 s filing is walked past and re-filed at 60 s.
+    for (let i = 0; i < 1000; i++) {
+      const e = table.insert(conn({ clientPort: 20_000 + i }), 0)
+      table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    }
+    // Budget 400 units: an expiry costs 4, so at most 100 entries per call (the first call walks past 400 of the
+    // newest, not-due entries: the wheel's lists are newest first).
+    let freed = table.advance(3000, 400)
+    expect(freed).toBe(0)
+    freed += table.advance(3000, 400)
+    expect(freed).toBe(0)
+    freed += table.advance(3000, 400) // 200 walked past, then 50 expiries
+    expect(freed).toBe(50)
+    // An entry still waiting on the pending list can be expired directly (its wheel links stay consistent).
+    const waiting = entries.find((e) => table.isLive(e))!
+    expect(table.expireNow(waiting, 3000)).toBe(true)
+    let calls = 3
+    while (table.size > 1000) {
+      const n = table.advance(3000, 400)
+      expect(n).toBeLessThanOrEqual(100)
+      freed += n
+      calls++
+      expect(calls).toBeLessThan(200)
+    }
+    expect(freed).toBe(4999)
+    for (const e of entries) expect(table.isLive(e)).toBe(false)
+    expect(table.lookupIn(Protocol.TCP, CIP, 20_500, VIP, 80)).toBeGreaterThanOrEqual(0)
+    // Every expiry told its destination: only the 1000 SYN_RECV (active) connections are still counted.
+    let inactive = 0
+    for (let d = 0; d < 8; d++) inactive += counters.inactive[d]!
+    expect(inactive).toBe(0)
+    expect(counters.active[0]).toBe(1000)
+    // The re-filed ones expire at 60 s, not before.
+    expect(table.advance(59_999, Number.POSITIVE_INFINITY)).toBe(0)
+    expect(table.advance(60_000, Number.POSITIVE_INFINITY)).toBe(1000)
+    expect(table.size).toBe(0)
+  })
+
+  it("an entry re-armed earlier while on the pending list still expires on time", () => {
+    const { table } = makeTable()
+    for (let i = 0; i < 50; i++) table.insert(conn({ clientPort: 1000 + i }), 0)
+    const e = table.insert(conn({ clientPort: 999 }), 0)
+    table.packet(e, Direction.INPUT, TcpState.SYN, 60, 0)
+    table.packet(e, Direction.INPUT, TcpState.ACK, 60, 0) // ESTABLISHED, 900 s, still filed at 3 s
+    // Budget 8: two entries per call; the rest of the 3 s slot waits on the pending list.
+    table.advance(3000, 8)
+    table.packet(e, Direction.INPUT, TcpState.RST, 40, 3000) // CLOSE: 10 s, moved earlier out of the pending list
+    expect(table.expiresAt(e)).toBe(13_000)
+    let freed = 0
+    for (let i = 0; i < 100 && table.size > 1; i++) freed += table.advance(3000, 8)
+    expect(freed + 2).toBeGreaterThanOrEqual(50)
+    expect(table.isLive(e)).toBe(true)
+    expect(table.advance(12_999, Number.POSITIVE_INFINITY)).toBe(0)
+    expect(table.advance(13_000, Number.POSITIVE_INFINITY)).toBe(1)
+    expect(table.size).toBe(0)
+  })
+
   it("--set tcp tcpfin udp changes the ESTABLISHED, FIN_WAIT and UDP timeouts for the next packet", () => {
     const { table } = makeTable()
     table.timeouts.setIpvsadm({ tcp: 3600, tcpfin: 30, udp: 0 })
