@@ -335,6 +335,35 @@ for (const backend of backends)
       }
     })
 
+    it("keeps reading at full speed when a burst uses every receive buffer and each frame is written back", async () => {
+      const ns = Netns.create(`dry${suffix}`)
+      const capture = Capture.allocate()
+      // 4 receive buffers: a queued burst runs them dry at once, and with io_uring they come back only
+      // through the completions of the writes sent from them.
+      const { ports, close } = await open(
+        { backend, netns: ns, ports: [{ name: "lvst0" }], batchSize: 4, pollTimeoutMs: 100 },
+        capture
+      )
+      try {
+        Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+        Netns.ip("-n", ns, "neigh", "replace", "10.9.0.2", "lladdr", "02:00:00:00:00:02", "dev", "lvst0")
+        await Effect.runPromise(ports.control({ type: "echo" } satisfies Capture.Control))
+        await Effect.runPromise(ports.control({ type: "hold" } satisfies Capture.Control))
+        await Netns.run(ns, "ping", ["-q", "-n", "-c", "300", "-l", "300", "-W", "0.1", "-w", "1", "10.9.0.2"])
+        const released = performance.now()
+        Capture.release(capture)
+        // At a batch per tick (the bug this guards against) 300 frames took 7.5 s; at full speed a few ms.
+        expect(await Netns.waitFor(() => Capture.read(capture).length >= 300, 1500)).toBe(true)
+        const ours = (await counters(ports)).ports[0]!
+        expect(ours.rxFrames).toBeGreaterThanOrEqual(300)
+        expect(await Netns.waitFor(() => Netns.linkStats(ns, "lvst0").rx.packets >= 300, 1500)).toBe(true)
+        expect(performance.now() - released).toBeLessThan(1500)
+      } finally {
+        await close()
+        Netns.remove(ns)
+      }
+    })
+
     it("sleeps while idle (no spinning wait) and needs one wait per wake-up when each frame is answered", async () => {
       const ns = Netns.create(`wait${suffix}`)
       const scope = Scope.makeUnsafe()

@@ -14,9 +14,9 @@
  * ```
  *
  * Variants: `haproxy` (TCP mode, one thread, as bench:e2e), `nat` / `dr` (the lvs-ts bench director,
- * backend `syscalls`), `nat-uring` / `dr-uring` (backend `io_uring`). Extra environment (e.g.
- * `LVS_TAP_REALTIME_PRIORITY`) is passed to the director as is; the worker runs at `SCHED_FIFO` 10 unless
- * `--rt N` says otherwise, as in bench:e2e.
+ * backend `syscalls`), `nat-uring` / `dr-uring` (backend `io_uring`). The lvs-ts I/O worker and HAProxy run
+ * at `SCHED_FIFO` 10 unless `--rt N` says otherwise (0: normal threads), as in bench:e2e. The `perf stat`
+ * tracepoints cost a little per system call, more for the variant that makes more of them.
  *
  * @module
  */
@@ -139,9 +139,11 @@ const start = async (variant: string): Promise<{ pid: number; child: ChildProces
     T.nsExec(d.netns, "ip", ["addr", "replace", "10.200.2.1/24", "dev", d.serverPort.bridge])
     const file = join(runDir, "haproxy.cfg")
     writeFileSync(file, haproxyConfig)
+    // At the lvs-ts worker's SCHED_FIFO priority, as in bench:e2e.
+    const chrt = rt !== "0" ? ["chrt", "-f", rt] : []
     const child = spawn(
       "taskset",
-      ["-c", String(directorCpu), "ip", "netns", "exec", d.netns, "haproxy", "-db", "-f", file],
+      ["-c", String(directorCpu), ...chrt, "ip", "netns", "exec", d.netns, "haproxy", "-db", "-f", file],
       { stdio: ["ignore", "ignore", "inherit"] }
     )
     for (let i = 0; i < 100; i++) {

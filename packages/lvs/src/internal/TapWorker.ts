@@ -390,18 +390,35 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   const legacy = new Uint8Array(nports)
   const needArm = new Uint8Array(nports)
   const starved = new Uint8Array(nports)
+  /** Buffers each port's ring holds for the kernel (provided, not yet consumed by a read). */
+  const inRing = new Int32Array(nports)
   const dirty = new Uint8Array(nports)
   const bufferRings: Array<Uring.BufferRing | undefined> = []
   const slotAddress = (local: number) => base + slotOffset0 + local * layout.slotSize
+  /**
+   * Per port: whether a read is armed, i.e. a frame arriving there completes something: the multishot READ
+   * is active (multishot ports), or at least one plain READ is in flight (legacy ports).
+   */
+  const multishotArmed = new Uint8Array(nports)
+  const readsInFlight = new Int32Array(nports)
+  const allReadsArmed = () => {
+    for (let p = 0; p < nports; p++) {
+      if (legacy[p] === 1 ? readsInFlight[p]! === 0 : multishotArmed[p] === 0) return false
+    }
+    return true
+  }
   const armRead = (local: number) => {
     const p = Math.floor(local / perPort)
+    readsInFlight[p]!++
     prepOrFlush(Uring.OP_READ, fds[p]!, slotAddress(local), readCapacity, 0, (KIND_READ << 30) | (p << 16) | local)
   }
   const armMultishot = (p: number) => {
     const userData = (KIND_READ << 30) | (p << 16) | MULTISHOT
+    multishotArmed[p] = 1
     if (!Uring.prepReadMultishot(r, fds[p]!, p, userData)) {
       counters[wb + PortCounters.WorkerField.polls]!++
       Uring.submit(r, 0)
+      writesQueued = 0
       Uring.prepReadMultishot(r, fds[p]!, p, userData)
     }
   }
@@ -412,6 +429,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       armRead(local)
     } else {
       Uring.provideBuffer(bufferRings[p]!, slotAddress(local), readCapacity, local)
+      inRing[p]!++
       dirty[p] = 1
     }
   }
@@ -482,7 +500,10 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
   while (!stopping && Atomics.load(stop, queue) === 0) {
     counters[wb + PortCounters.WorkerField.polls]!++
-    const want = writesQueued + 1
+    // Wait past the writes' own completions only while every port has a read armed: a port whose reads
+    // wait for buffers that those very write completions give back (a flood used them all) must have its
+    // completions reaped at once, else it would stay unread until the next tick.
+    const want = allReadsArmed() ? writesQueued + 1 : 1
     writesQueued = 0
     let rc: number
     if (timed) {
@@ -495,10 +516,10 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     } else {
       rc = Uring.submit(r, want)
     }
-    if (rc < 0) {
-      const errno = c.errno()
-      if (errno === Uring.ETIME) continue // the wait reached the next tick
-      if (errno !== Libc.EINTR) {
+    // ETIME: the wait reached the next tick; completions that came meanwhile (fewer than wanted) are
+    // reaped below all the same.
+    if (rc < 0 && c.errno() !== Uring.ETIME) {
+      if (c.errno() !== Libc.EINTR) {
         counters[wb + PortCounters.WorkerField.pollErrors]!++
         if (++failures > 100) break // a broken ring: give up instead of spinning
       }
@@ -519,7 +540,10 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
         let local = ud & 0xffff
         if (local === MULTISHOT) {
           const flags = r.ring[w + 3]!
-          if ((flags & Uring.CQE_F_MORE) === 0) needArm[p] = 1
+          if ((flags & Uring.CQE_F_MORE) === 0) {
+            needArm[p] = 1
+            multishotArmed[p] = 0
+          }
           if ((flags & Uring.CQE_F_BUFFER) === 0) {
             // No buffer consumed: out of buffers, unsupported, or cancelled at shutdown.
             if (res === -Uring.ENOBUFS) {
@@ -533,6 +557,9 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
             continue
           }
           local = flags >>> 16
+          inRing[p]!--
+        } else {
+          readsInFlight[p]!--
         }
         if (res > layout.frameCapacity) {
           counters[pb[p]! + PortCounters.PortField.rxOversize]!++
@@ -643,8 +670,11 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
         Uring.publishBuffers(bufferRings[p]!)
         dirty[p] = 0
       }
-      // After running out of buffers, re-arm only once some came back (else it would fail again at once).
-      if (needArm[p] === 1 && (starved[p] === 0 || provided)) {
+      // After running out of buffers, re-arm only once the ring holds some again (else it would fail again
+      // at once). Whether any came back *in this round* is not the test: when the out-of-buffers completion
+      // is reaped a round after the last buffers were given back, nothing comes back any more and the port
+      // would never be read again (seen under a flood: the director stopped forwarding for good).
+      if (needArm[p] === 1 && (starved[p] === 0 || inRing[p]! > 0)) {
         needArm[p] = 0
         starved[p] = 0
         armMultishot(p)
