@@ -1,18 +1,39 @@
 /**
  * The IPVS connection table (ip_vs_conn.c + the protocols' state handlers), rebuilt for ten million entries.
  *
- * Storage is struct-of-arrays in 16384-entry chunks (one ArrayBuffer per chunk, carved into typed-array columns), so
- * growing never copies entries. The in key -- client address, virtual address, both ports, protocol/flags/state --
- * is one 16-byte record (four per cache line); the rest of the reply tuple (real-server address and ports, FULLNAT
- * local address) and the timeout form a second 16-byte record; every other field (expiry, wheel links, ids,
- * counters) is its own column. Two open-addressed indexes (linear probing over one flat Int32Array each; a slot holds
- * a fingerprint of the key and the entry number) find an entry from both directions: "in" on (protocol, client,
- * virtual) and "out" on the reply tuple (real server -> client for NAT, real server -> local address for FULLNAT,
- * VIP -> client for DR/TUN/local). A miss reads one index line and nothing else; a hit reads one index line and the
- * entry's record. The indexes grow by 1.25 when 0.8 full, moving a few entries per insert from the old index to the
- * new one, so no single operation pauses. Expiry uses a hashed timing wheel driven by the `now`
- * (milliseconds) the caller passes in: O(1) per entry, and re-arming an entry on every packet touches no list unless
- * its expiry moves earlier.
+ * Storage is struct-of-arrays in 16384-entry chunks (views over one reserved shared buffer, carved into typed-array
+ * columns), so growing never copies entries. The in key -- client address, virtual address, both ports,
+ * protocol/flags/state -- is one 16-byte record (four per cache line); the rest of the reply tuple (real-server
+ * address and ports, FULLNAT local address) and the timeout form a second 16-byte record; every other field (expiry,
+ * wheel links, ids, counters) is its own column. Two open-addressed indexes (linear probing over one flat Int32Array
+ * each; a slot holds a fingerprint of the key and the entry number) find an entry from both directions: "in" on
+ * (protocol, client, virtual) and "out" on the reply tuple (real server -> client for NAT, real server -> local
+ * address for FULLNAT, VIP -> client for DR/TUN/local). A miss reads one index line and nothing else; a hit reads one
+ * index line and the entry's record. The indexes grow by 1.25 when 0.8 full, moving a few slots per insert (in slot
+ * order) from the old index to the new one, so no single operation pauses. Expiry uses a hashed timing wheel driven
+ * by the `now` (milliseconds) the caller passes in: O(1) per entry, and re-arming an entry on every packet touches no
+ * list unless its expiry moves earlier; `advance()` does a bounded amount of work per call.
+ *
+ * No garbage collection from growth: every large buffer (the entry reservation, the indexes, the IPv6 pool) is a
+ * SharedArrayBuffer, which V8 does not count as external memory, so allocating it never starts a collection (plain
+ * ArrayBuffers of index size did: incremental markings whose final pauses took 1-4 ms inside an insert). Index
+ * buffers are growable: a drained old index is all zeros again (the slot-order migration zeroes what it moves) and is
+ * grown in place for the next resize, so no dead index waits for a collection to be freed.
+ *
+ * Bytes per IPv4 connection (what the 96-byte bound is measured against), at N live entries:
+ *   entry slot 76 (+ chunk slack: up to 16384 unused slots, 1.2 B at 1 M)
+ *   + two indexes of 4-byte slots at load 0.64..0.8: 2 x (5..6.25)
+ *   + one more index of about the in index's size: the old one during a resize, the recycled spare between them
+ *     (4..5), + the wheel (0.5 MB: 0.5 B at 1 M)
+ *   = 91..95 B (measured: peak 94.91 while growing 1 M -> 10 M, 90.65 at 10 M).
+ * Why a hit still reads two lines (index slot, then key record), although one dependent miss fewer is what would lift it most on this VM: a
+ * 16-byte index slot holding the whole IPv4 in key ([client, virtual, ports, protocol | entry]) makes the in index
+ * 16 / 0.8..0.64 = 20..25 B per connection instead of 5..6.25; the entry drops its 16-byte key record but must keep
+ * meta (4) and a way back to its slot (hash or slot number, 4): 68 B. 68 + 20..25 + out 5..6.25 + the old in index
+ * of a resize (16 / 0.8 = 20) + 0.5 = 114..120 B at the resize peak, 94..100 between resizes: over 96. It fits only
+ * with more changes together: one index keyed by the client tuple for both directions (the kernel's choice; FULLNAT
+ * entries a second slot), resized in many small segments one at a time (so only 1/64 of it is ever doubled) and a
+ * 32-bit expiry: 64 + 20..25 + 0.4 + 0.5 = 85..90 B.
  *
  * An entry is addressed by its index (a number); indexes are reused after an entry is freed.
  *
@@ -241,7 +262,7 @@ const RELINGER_MS = 60000
 // Index: open addressing with linear probing over one flat Int32Array per direction. A slot holds
 // fingerprint << entryBits | (entry + 1); 0 is empty, entry field 0 with a non-zero fingerprint part is a tombstone
 // (only ever in the index being drained by a resize). The index grows by GROWTH when its load passes MAX_LOAD;
-// MIGRATE_STEP entry slots move to the new index per insert (MIGRATE_ADVANCE per advance()).
+// MIGRATE_STEP slots of the old index move to the new one per insert (MIGRATE_ADVANCE per advance()).
 const MAX_LOAD = 0.8
 const GROWTH = 1.25
 const MIGRATE_STEP = 16
@@ -660,15 +681,16 @@ export class ConnectionTable {
     const index = this.inIdx
     const n = this.slots
     let touch = 0
-    // Pass 1: hash every key and touch its home slot (independent loads: their misses overlap).
+    // Pass 1: hash every key (arithmetic only). Pass 1b: touch every home slot in a loop of a few instructions per
+    // packet, so the out-of-order core keeps many of these independent misses in flight at once (hashing in the
+    // same loop left room for only a handful: 25-30% slower, measured).
     for (let i = 0; i < count; i++) {
       const q = offset + (i << 2)
       const h = hash3(seed, keys[q]! | 0, keys[q + 1]! | 0, keys[q + 2]! | 0, keys[q + 3]! & 0xff)
-      const s = home(h, n)
       hs[i] = h
-      ss[i] = s
-      touch |= index[s]!
+      ss[i] = home(h, n)
     }
+    for (let i = 0; i < count; i++) touch |= index[ss[i]!]!
     // Pass 2: walk each probe run (now cached) to its first fingerprint match.
     const em = this.entryMask
     const fpMask = this.fpMask
@@ -820,11 +842,10 @@ export class ConnectionTable {
     for (let i = 0; i < count; i++) {
       const q = offset + (i << 2)
       const h = hash3(seed, keys[q]! | 0, keys[q + 1]! | 0, keys[q + 2]! | 0, keys[q + 3]! & 0xff)
-      const s = home(h, n)
       hs[i] = h
-      ss[i] = s
-      touch |= index[s]!
+      ss[i] = home(h, n)
     }
+    for (let i = 0; i < count; i++) touch |= index[ss[i]!]!
     const em = this.entryMask
     const fpMask = this.fpMask
     const bits = this.entryBits
@@ -2142,14 +2163,14 @@ export class ConnectionTable {
     return true
   }
 
-  // Reserves address space for up to RESERVE_CHUNKS chunks in one ArrayBuffer of at least RESERVE_MIN_CHUNKS chunks
+  // Reserves address space for up to RESERVE_CHUNKS chunks in one shared buffer of at least RESERVE_MIN_CHUNKS chunks
   // (40 MB: above glibc's largest mmap threshold, so it is always a fresh mmap whose pages the kernel zeroes on first
   // touch). Allocating it costs microseconds and commits no memory; chunk views over it are created as needed.
   // Without it every 1.3 MB chunk would be a heap calloc: a memset plus hundreds of page faults, milliseconds under
   // nested paging, inside whichever operation allocates it.
   private reserve(): void {
     // Tables of fewer than RESERVE_MIN_CHUNKS chunks allocate chunk by chunk (many small tables must not each hold
-    // 40 MB of address space, which V8 counts as external memory).
+    // 40 MB of address space).
     const remaining = this.maxChunks - this.keyC.length
     if (this.maxChunks < RESERVE_MIN_CHUNKS || remaining <= 0 || this.reserved > 0) return
     const chunks = Math.min(remaining, RESERVE_CHUNKS)
@@ -2159,8 +2180,8 @@ export class ConnectionTable {
 
   /**
    * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next resize is near, the next
-   * in index. New ArrayBuffers can make V8 collect garbage ("external memory pressure"), which takes
-   * milliseconds; doing it here keeps insert() free of allocations as long as advance() runs regularly.
+   * in index's buffer. Chunk views and buffer growth cost microseconds (and page faults later); doing them here keeps
+   * insert() free of allocations as long as advance() runs regularly.
    */
   private prepare(): void {
     // At most one allocation per call, so a single advance() stays short.
