@@ -1312,6 +1312,9 @@ export const make = FrameHandler.define((ctx) => {
       const dst = Ipv4.destination(b, l3)
       const src = Ipv4.source(b, l3)
       if (!isLocal(dst) || src === 0 || src >>> 28 >= 14) return
+      // Never an ICMP error about an ICMP error (RFC 1122 3.2.2).
+      const ihl = (b[l3]! & 0x0f) << 2
+      if (b[l3 + 9] === IpProtocol.Icmp && n > ihl && Icmp.isError(b[l3 + ihl]!)) return
       b[out + 12] = 0x08
       b[out + 13] = 0x00
       total = Ipv4.HEADER_LENGTH + Icmp.HEADER_LENGTH + n
@@ -1325,6 +1328,9 @@ export const make = FrameHandler.define((ctx) => {
       Icmp.updateChecksum(b, l4, Icmp.HEADER_LENGTH + n)
     } else {
       if (b[l3 + Ipv6.SOURCE] === 0xff) return
+      // Never an ICMPv6 error about an ICMPv6 error (RFC 4443 2.4): the fragment header's next header.
+      const u = n >= 48 && b[l3 + 6] === 44 ? l3 + 40 : -1
+      if (u >= 0 && b[u] === IpProtocol.Icmpv6 && n >= 49 && Icmpv6.isError(b[u + 8]!)) return
       b[out + 12] = 0x86
       b[out + 13] = 0xdd
       const local = isLocal6(b, l3 + Ipv6.DESTINATION)

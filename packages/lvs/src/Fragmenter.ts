@@ -62,7 +62,8 @@ export const writeIpv4 = (
   const start = index * per
   const n = Math.min(per, payload - start)
   if (outL3 + ihl + n > out.length) return 0
-  if (out !== b || outL3 !== l3) for (let i = 0; i < ihl; i++) out[outL3 + i] = b[l3 + i]!
+  if (out === b) out.copyWithin(outL3, l3, l3 + ihl)
+  else for (let i = 0; i < ihl; i++) out[outL3 + i] = b[l3 + i]!
   if (index > 0 && ihl > 20) {
     // ip_options_fragment: options without the copied flag become NOPs in later fragments.
     for (let j = outL3 + 20; j < outL3 + ihl; ) {
@@ -86,7 +87,8 @@ export const writeIpv4 = (
   write16(out, outL3 + 6, (ff & 0x4000) | (more ? 0x2000 : 0) | (((base + start) >>> 3) & 0x1fff))
   const src = l3 + ihl + start
   const dst = outL3 + ihl
-  if (out === b && dst > src) out.copyWithin(dst, src, src + n)
+  // Within one buffer (the director's pool) a native memmove; across buffers a plain loop.
+  if (out === b) out.copyWithin(dst, src, src + n)
   else for (let i = 0; i < n; i++) out[dst + i] = b[src + i]!
   write16(out, outL3 + 10, 0)
   write16(out, outL3 + 10, Checksum.compute(out, outL3, ihl))
@@ -140,7 +142,7 @@ export const ipv6Count = (l3Length: number, unfragmentable: number, maxSize: num
  * Writes IPv6 fragment `index` of the packet at `b[l3..l3 + l3Length)` (unfragmentable part of
  * `unfragmentable` bytes, see {@link ipv6Unfragmentable}) with fragment id `id` at `out[outL3..]`, and
  * returns its length (0 past the last fragment or when `maxSize` is too small). `out` must not overlap the
- * source packet.
+ * source packet (in the same buffer the copies are `copyWithin`, a native memmove).
  *
  * @example
  * ```ts
@@ -164,7 +166,8 @@ export const writeIpv6 = (
   const start = index * per
   const n = Math.min(per, payload - start)
   if (outL3 + unfragmentable + 8 + n > out.length) return 0
-  for (let i = 0; i < unfragmentable; i++) out[outL3 + i] = b[l3 + i]!
+  if (out === b) out.copyWithin(outL3, l3, l3 + unfragmentable)
+  else for (let i = 0; i < unfragmentable; i++) out[outL3 + i] = b[l3 + i]!
   // The next-header field that named the first fragmentable header now names the fragment header.
   let nhAt = 6
   for (let at = 40; at < unfragmentable; at += (b[l3 + at + 1]! + 1) << 3) nhAt = at
@@ -179,7 +182,8 @@ export const writeIpv6 = (
   out[fh + 6] = (id >>> 8) & 0xff
   out[fh + 7] = id & 0xff
   const src = l3 + unfragmentable + start
-  for (let i = 0; i < n; i++) out[fh + 8 + i] = b[src + i]!
+  if (out === b) out.copyWithin(fh + 8, src, src + n)
+  else for (let i = 0; i < n; i++) out[fh + 8 + i] = b[src + i]!
   write16(out, outL3 + 4, unfragmentable - 40 + 8 + n)
   return unfragmentable + 8 + n
 }
