@@ -604,6 +604,24 @@ const report = (results: ReadonlyArray<Result>) => {
       `${v}: CPU µs/req ${list("kaAttributedUs", 1)}; µs/conn ${list("connAttributedUs", 1)}; quiet core busy % ${rs.map((r) => fmt(r.quietBusy * 100)).join(" / ")}`
     )
   }
+  // Paired by repetition: each lvs-ts figure against HAProxy's of the same repetition (minutes apart, so
+  // slow drift in the machine's other load affects both), then the median of those ratios.
+  for (const v of variants.filter((x) => x.startsWith("lvs-"))) {
+    const ratios = (k: keyof Result) => {
+      const out: Array<number> = []
+      for (const r of results.filter((x) => x.variant === v)) {
+        const h = results.find((x) => x.variant === "haproxy" && x.rep === r.rep)
+        if (h !== undefined) out.push((r[k] as number) / (h[k] as number))
+      }
+      return out
+    }
+    const ka = ratios("kaAttributedUs")
+    const conn = ratios("connAttributedUs")
+    if (ka.length > 0)
+      perRep.push(
+        `${v} / haproxy, same repetition: per request ${ka.map((x) => fmt(x, 2)).join(" / ")} (median ${fmt(median(ka), 2)}); per connection ${conn.map((x) => fmt(x, 2)).join(" / ")} (median ${fmt(median(conn), 2)})`
+      )
+  }
   console.log(`\nPer repetition (in run order):\n${perRep.map((t) => `- ${t}`).join("\n")}`)
   const targets: Array<string> = []
   const h = med.haproxy
