@@ -227,10 +227,12 @@ const K_PORTS = 2
 const K_META = 3
 // Reply record, 4 words: the rest of what an out lookup compares, plus the timeout every packet re-arms with.
 const REPLY_WORDS = 4
-const R_LADDR = 0 // FULLNAT local address (IPv4)
-const R_TIMEOUT = 1 // current timeout in ms
-const R_DADDR = 2 // IPv6 entries: index into the IPv6 pool
-const R_RPORTS = 3 // destination port << 16 | local port
+// Words 0-2 are the reply tuple as lookupOut compares it for NAT and FULLNAT (source, destination, ports), so a
+// reply hit reads this record and not the key record.
+const R_DADDR = 0 // real-server address (the reply's source); IPv6 entries: index into the IPv6 pool
+const R_DST = 1 // the reply's destination: FULLNAT local address, else the client address (IPv4; 0 for IPv6)
+const R_PORTS = 2 // destination port << 16 | (FULLNAT local port, else client port)
+const R_TIMEOUT = 3 // current timeout in ms
 // Meta word: protocol bits 0..7, flags bits 8..23, state bits 24..31.
 const META_FLAGS_SHIFT = 8
 const META_STATE_SHIFT = 24
@@ -279,6 +281,14 @@ const EVICT_PROBES = 16
 // entries) are plain shared buffers.
 const MAX_RECYCLED_SLOTS = 1 << 28
 const NO_TEMPLATE_PORT = 0xffff
+// Out index slots carry a 4-bit tag below the fingerprint, exact where the fingerprint is not: the protocol (code 0
+// TCP, 1 UDP, 2 SCTP), IPv6, and whether the reply's source is the VIP (DR/TUN/local: confirmed against the key
+// record) rather than the real server (NAT/FULLNAT: confirmed against the reply record alone).
+const OUT_TAG_BITS = 4
+const OUT_TAG_V6 = 4
+const OUT_TAG_VIP = 8
+// Entry numbers need at most 28 bits so the out tag and some fingerprint fit beside them.
+const MAX_CONNECTIONS = (1 << 28) - CHUNK_SIZE
 
 /**
  * The connection table. Create it with {@link make}.
@@ -360,6 +370,7 @@ export class ConnectionTable {
   private readonly entryBits: number
   private readonly entryMask: number
   private readonly fpMask: number
+  private readonly outFpMask: number
   private readonly tombstone: number
   private readonly seed: number
   // outKey() results (fields, so computing a reply tuple allocates nothing).
@@ -384,8 +395,8 @@ export class ConnectionTable {
 
   constructor(options: Options) {
     const max = options.maxConnections
-    if (!Number.isInteger(max) || max < 1 || max > 0x7fff0000) {
-      throw new RangeError(`ConnectionTable: maxConnections ${max} is outside 1..${0x7fff0000}`)
+    if (!Number.isInteger(max) || max < 1 || max > MAX_CONNECTIONS) {
+      throw new RangeError(`ConnectionTable: maxConnections ${max} is outside 1..${MAX_CONNECTIONS}`)
     }
     const buckets = options.initialBuckets ?? 4096
     if (!Number.isInteger(buckets) || buckets < 4 || (buckets & (buckets - 1)) !== 0 || buckets > 1 << 28) {
@@ -398,8 +409,9 @@ export class ConnectionTable {
     this.rng = this.seed | 1
     // Enough bits for entry + 1 of every slot the table may ever hold; the rest of the word is fingerprint.
     this.entryBits = 32 - Math.clz32(this.maxChunks * CHUNK_SIZE)
-    this.entryMask = this.entryBits >= 31 ? 0x7fffffff : (1 << this.entryBits) - 1
-    this.fpMask = this.entryBits >= 31 ? 1 : (1 << (32 - this.entryBits)) - 1
+    this.entryMask = (1 << this.entryBits) - 1
+    this.fpMask = (1 << (32 - this.entryBits)) - 1
+    this.outFpMask = (1 << (32 - this.entryBits - OUT_TAG_BITS)) - 1
     this.tombstone = 1 << this.entryBits
     // initialBuckets counted chain heads at load 2; two slots each keeps the same starting capacity.
     this.slots = buckets * 2
@@ -550,15 +562,17 @@ export class ConnectionTable {
   }
   /** Real-server port. */
   destinationPort(entry: number): number {
-    return this.repC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + R_RPORTS]! >>> 16
+    return this.repC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + R_PORTS]! >>> 16
   }
   /** FULLNAT local address (IPv4). */
   localAddress(entry: number): number {
-    return this.repC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + R_LADDR]!
+    if (this.method(entry) !== ConnectionFlags.FULLNAT || this.isIpv6(entry)) return 0
+    return this.repC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + R_DST]!
   }
   /** FULLNAT local port. */
   localPort(entry: number): number {
-    return this.repC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + R_RPORTS]! & 0xffff
+    if (this.method(entry) !== ConnectionFlags.FULLNAT) return 0
+    return this.repC[entry >>> CHUNK_BITS]![((entry & CHUNK_MASK) << 2) + R_PORTS]! & 0xffff
   }
   /** Copies an IPv6 entry's client address into `out` at `offset`. */
   readClientAddress6(entry: number, out: Uint32Array, offset: number): void {
@@ -847,17 +861,21 @@ export class ConnectionTable {
     }
     for (let i = 0; i < count; i++) touch |= index[ss[i]!]!
     const em = this.entryMask
-    const fpMask = this.fpMask
+    const outFpMask = this.outFpMask
     const bits = this.entryBits
+    const vip = OUT_TAG_VIP << bits
+    const mask = ~em & ~vip
     for (let i = 0; i < count; i++) {
-      const fp = (hs[i]! & fpMask) << bits
+      const want =
+        ((hs[i]! & outFpMask) << (bits + OUT_TAG_BITS)) | (protocolCode(keys[offset + (i << 2) + 3]! & 0xff) << bits)
       let s = ss[i]!
       let candidate = -1
       for (;;) {
         const v = index[s]!
         if (v === 0) break
-        if ((v & ~em) === fp && (v & em) !== 0) {
-          candidate = (v & em) - 1
+        if ((v & mask) === want && (v & em) !== 0) {
+          // NAT/FULLNAT: the reply record confirms; DR/TUN/local (marked negative): the key record.
+          candidate = (v & vip) === 0 ? (v & em) - 1 : -(v & em) - 1
           break
         }
         if (++s === n) s = 0
@@ -865,14 +883,13 @@ export class ConnectionTable {
       ss[i] = s
       out[i] = candidate
     }
+    // Pass 3: touch the one record each candidate is confirmed against.
     const keyI = this.keyI
     const repI = this.repI
     for (let i = 0; i < count; i++) {
-      const candidate = out[i]!
-      if (candidate >= 0) {
-        const o = (candidate & CHUNK_MASK) << 2
-        touch |= keyI[candidate >>> CHUNK_BITS]![o]! | repI[candidate >>> CHUNK_BITS]![o]!
-      }
+      const c = out[i]!
+      if (c >= 0) touch |= repI[c >>> CHUNK_BITS]![(c & CHUNK_MASK) << 2]!
+      else if (c < -1) touch |= keyI[(-c - 2) >>> CHUNK_BITS]![((-c - 2) & CHUNK_MASK) << 2]!
     }
     this.batchTouch = touch
     let hits = 0
@@ -884,8 +901,16 @@ export class ConnectionTable {
       const dst = keys[q + 1]! | 0
       const ports = keys[q + 2]! | 0
       const tag = keys[q + 3]! & 0xff
-      // The candidate's records are cached now; the probe confirms it (or continues past a fingerprint collision).
-      let e = candidate >= 0 ? this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag) : -1
+      // The candidate's record is cached now and confirms it; a fingerprint collision continues the probe.
+      let e = -1
+      if (candidate >= 0) {
+        const r = repI[candidate >>> CHUNK_BITS]!
+        const o = (candidate & CHUNK_MASK) << 2
+        e =
+          r[o + R_DADDR] === src && r[o + R_DST] === dst && r[o + R_PORTS] === ports
+            ? candidate
+            : this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag)
+      } else if (candidate < -1) e = this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag)
       if (e < 0 && old !== null) {
         e = this.probeOut(old, this.oldOutSlots, hs[i]!, this.oldOutFrom(hs[i]!), src, dst, ports, tag)
       }
@@ -907,13 +932,12 @@ export class ConnectionTable {
   ): number {
     const ports = (((sourcePort & 0xffff) << 16) | (destPort & 0xffff)) >>> 0
     const h = hash3(this.seed, fold6(source, sourceOffset), fold6(dest, destOffset), ports, (protocol & 0xff) | 0x100)
-    const tag = (protocol & 0xff) | META_IPV6
     const n = this.outSlots
-    const e = this.probeOut6(this.outIdx, n, h, home(h, n), tag, ports, source, sourceOffset, dest, destOffset)
+    const e = this.probeOut6(this.outIdx, n, h, home(h, n), protocol, ports, source, sourceOffset, dest, destOffset)
     const old = this.oldOutIdx
     if (e >= 0 || old === null) return e
     const from = this.oldOutFrom(h)
-    return this.probeOut6(old, this.oldOutSlots, h, from, tag, ports, source, sourceOffset, dest, destOffset)
+    return this.probeOut6(old, this.oldOutSlots, h, from, protocol, ports, source, sourceOffset, dest, destOffset)
   }
 
   // Probe of the in index from slot `from` for an IPv4 connection key (int32 words).
@@ -946,7 +970,9 @@ export class ConnectionTable {
     }
   }
 
-  // Probe of the out index from slot `from` for an IPv4 reply tuple (int32 words).
+  // Probe of the out index from slot `from` for an IPv4 reply tuple (int32 words). The slot's tag confirms the
+  // protocol; a NAT/FULLNAT candidate is confirmed by its reply record alone (one line), a DR/TUN/local one by its
+  // key record.
   private probeOut(
     index: Int32Array,
     n: number,
@@ -955,40 +981,29 @@ export class ConnectionTable {
     src: number,
     dst: number,
     ports: number,
-    tag: number
+    protocol: number
   ): number {
     const em = this.entryMask
-    const fp = (h & this.fpMask) << this.entryBits
+    const bits = this.entryBits
+    const want = ((h & this.outFpMask) << (bits + OUT_TAG_BITS)) | (protocolCode(protocol) << bits)
+    const vip = OUT_TAG_VIP << bits
+    const mask = ~em & ~vip
     const keyI = this.keyI
     const repI = this.repI
     let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return -1
-      if ((v & ~em) === fp && (v & em) !== 0) {
+      if ((v & mask) === want && (v & em) !== 0) {
         const i = (v & em) - 1
-        // Key and reply words sit in two arrays; both addresses derive from i, so the two misses overlap.
-        const k = keyI[i >>> CHUNK_BITS]!
-        const r = repI[i >>> CHUNK_BITS]!
         const o = (i & CHUNK_MASK) << 2
-        const meta = k[o + K_META]!
-        const rp = r[o + R_RPORTS]!
-        if ((meta & (0xff | META_IPV6)) === tag) {
-          const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+        if ((v & vip) === 0) {
+          const r = repI[i >>> CHUNK_BITS]!
+          if (r[o + R_DADDR] === src && r[o + R_DST] === dst && r[o + R_PORTS] === ports) return i
+        } else {
+          const k = keyI[i >>> CHUNK_BITS]!
           const kp = k[o + K_PORTS]!
-          if (fwd === ConnectionFlags.MASQ) {
-            if (r[o + R_DADDR] === src && k[o + K_CLIENT] === dst && ((rp & 0xffff0000) | (kp >>> 16)) === ports) {
-              return i
-            }
-          } else if (fwd === ConnectionFlags.FULLNAT) {
-            if (r[o + R_DADDR] === src && rp === ports && r[o + R_LADDR] === dst) return i
-          } else if (
-            k[o + K_VIRTUAL] === src &&
-            k[o + K_CLIENT] === dst &&
-            (((kp & 0xffff) << 16) | ((kp >>> 16) & 0xffff)) === ports
-          ) {
-            return i
-          }
+          if (k[o + K_VIRTUAL] === src && k[o + K_CLIENT] === dst && ((kp << 16) | (kp >>> 16)) === ports) return i
         }
       }
       if (++s === n) s = 0
@@ -1000,7 +1015,7 @@ export class ConnectionTable {
     n: number,
     h: number,
     from: number,
-    tag: number,
+    protocol: number,
     ports: number,
     source: Uint32Array,
     sourceOffset: number,
@@ -1008,41 +1023,36 @@ export class ConnectionTable {
     destOffset: number
   ): number {
     const em = this.entryMask
-    const fp = (h & this.fpMask) << this.entryBits
+    const bits = this.entryBits
+    const want = ((h & this.outFpMask) << (bits + OUT_TAG_BITS)) | ((protocolCode(protocol) | OUT_TAG_V6) << bits)
+    const vip = OUT_TAG_VIP << bits
+    const mask = ~em & ~vip
     let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return -1
-      if ((v & ~em) === fp && (v & em) !== 0) {
+      if ((v & mask) === want && (v & em) !== 0) {
         const i = (v & em) - 1
-        const meta = this.meta(i)
-        if ((meta & (0xff | META_IPV6)) === tag) {
-          const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
-          const rp = this.repC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + R_RPORTS]!
-          const kp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + K_PORTS]!
-          let want: number
-          let srcPart: number
-          let dstPart: number
-          if (fwd === ConnectionFlags.MASQ) {
-            want = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
-            srcPart = P_DEST
-            dstPart = P_CLIENT
-          } else if (fwd === ConnectionFlags.FULLNAT) {
-            want = rp
-            srcPart = P_DEST
-            dstPart = P_LOCAL
-          } else {
-            want = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
-            srcPart = P_VIRTUAL
-            dstPart = P_CLIENT
-          }
-          if (
-            want === ports &&
-            this.equal6(i, srcPart, source, sourceOffset) &&
-            this.equal6(i, dstPart, dest, destOffset)
-          ) {
-            return i
-          }
+        const rp = this.repC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + R_PORTS]!
+        const kp = this.keyC[i >>> CHUNK_BITS]![((i & CHUNK_MASK) << 2) + K_PORTS]!
+        let wantPorts: number
+        let srcPart: number
+        let dstPart: number
+        if ((v & vip) !== 0) {
+          wantPorts = (((kp & 0xffff) << 16) | (kp >>> 16)) >>> 0
+          srcPart = P_VIRTUAL
+          dstPart = P_CLIENT
+        } else {
+          wantPorts = rp
+          srcPart = P_DEST
+          dstPart = this.method(i) === ConnectionFlags.FULLNAT ? P_LOCAL : P_CLIENT
+        }
+        if (
+          wantPorts === ports &&
+          this.equal6(i, srcPart, source, sourceOffset) &&
+          this.equal6(i, dstPart, dest, destOffset)
+        ) {
+          return i
         }
       }
       if (++s === n) s = 0
@@ -1107,19 +1117,20 @@ export class ConnectionTable {
       chunk.set(params.destinationAddress6, po + P_DEST)
       chunk.set(params.localAddress6, po + P_LOCAL)
       this.repC[c]![(s << 2) + R_DADDR] = p
-      this.repC[c]![(s << 2) + R_LADDR] = 0
+      this.repC[c]![(s << 2) + R_DST] = 0
       k[o + K_CLIENT] = fold6(params.clientAddress6, 0)
       k[o + K_VIRTUAL] = fold6(params.virtualAddress6, 0)
     } else {
       this.repC[c]![(s << 2) + R_DADDR] = params.destinationAddress >>> 0
-      this.repC[c]![(s << 2) + R_LADDR] = method === ConnectionFlags.FULLNAT ? params.localAddress >>> 0 : 0
+      this.repC[c]![(s << 2) + R_DST] =
+        method === ConnectionFlags.FULLNAT ? params.localAddress >>> 0 : params.clientAddress >>> 0
       k[o + K_CLIENT] = params.clientAddress >>> 0
       k[o + K_VIRTUAL] = params.virtualAddress >>> 0
     }
     k[o + K_PORTS] = ((cport << 16) | params.virtualPort) >>> 0
     k[o + K_META] = ((flags << META_FLAGS_SHIFT) | (protocol & 0xff)) >>> 0
-    this.repC[c]![(s << 2) + R_RPORTS] =
-      ((params.destinationPort << 16) | (method === ConnectionFlags.FULLNAT ? params.localPort : 0)) >>> 0
+    this.repC[c]![(s << 2) + R_PORTS] =
+      ((params.destinationPort << 16) | (method === ConnectionFlags.FULLNAT ? params.localPort : cport)) >>> 0
     const timeout = params.timeout > 0 ? params.timeout : INITIAL_TIMEOUT_MS
     this.repC[c]![(s << 2) + R_TIMEOUT] = timeout
     this.expC[c]![s] = now + timeout
@@ -1346,8 +1357,8 @@ export class ConnectionTable {
         const c = template >>> CHUNK_BITS
         const s = template & CHUNK_MASK
         this.keyC[c]![(s << 2) + K_PORTS] = NO_TEMPLATE_PORT
-        this.repC[c]![(s << 2) + R_RPORTS] =
-          ((NO_TEMPLATE_PORT << 16) | (this.repC[c]![(s << 2) + R_RPORTS]! & 0xffff)) >>> 0
+        this.repC[c]![(s << 2) + R_PORTS] =
+          ((NO_TEMPLATE_PORT << 16) | (this.repC[c]![(s << 2) + R_PORTS]! & 0xffff)) >>> 0
         this.hashIn(template)
         this.stats.templatesInvalidated++
       }
@@ -1685,8 +1696,6 @@ export class ConnectionTable {
     const r = this.repC[c]!
     const meta = k[o + K_META]!
     const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
-    const kp = k[o + K_PORTS]!
-    const rp = r[o + R_RPORTS]!
     const v6 = (meta & META_IPV6) !== 0
     this.okTag = (meta & 0xff) | (v6 ? 0x100 : 0)
     if (fwd === ConnectionFlags.MASQ) {
@@ -1694,14 +1703,15 @@ export class ConnectionTable {
       this.okDstPart = P_CLIENT
       this.okSrc = v6 ? this.fold6Of(i, P_DEST) : r[o + R_DADDR]!
       this.okDst = k[o + K_CLIENT]!
-      this.okPorts = ((rp & 0xffff0000) | (kp >>> 16)) >>> 0
+      this.okPorts = r[o + R_PORTS]!
     } else if (fwd === ConnectionFlags.FULLNAT) {
       this.okSrcPart = P_DEST
       this.okDstPart = P_LOCAL
       this.okSrc = v6 ? this.fold6Of(i, P_DEST) : r[o + R_DADDR]!
-      this.okDst = v6 ? this.fold6Of(i, P_LOCAL) : r[o + R_LADDR]!
-      this.okPorts = rp
+      this.okDst = v6 ? this.fold6Of(i, P_LOCAL) : r[o + R_DST]!
+      this.okPorts = r[o + R_PORTS]!
     } else {
+      const kp = k[o + K_PORTS]!
       this.okSrcPart = P_VIRTUAL
       this.okDstPart = P_CLIENT
       this.okSrc = k[o + K_VIRTUAL]!
@@ -1767,12 +1777,22 @@ export class ConnectionTable {
     this.unplace(true, this.outHash(i), i)
   }
 
+  // The high part of entry i's out index slot: fingerprint bits of the reply hash, then the tag (see OUT_TAG_BITS).
+  private outSlotHigh(h: number, i: number): number {
+    const meta = this.meta(i)
+    const fwd = (meta >>> META_FLAGS_SHIFT) & ConnectionFlags.FWD_MASK
+    let tag = protocolCode(meta & 0xff)
+    if ((meta & META_IPV6) !== 0) tag |= OUT_TAG_V6
+    if (fwd !== ConnectionFlags.MASQ && fwd !== ConnectionFlags.FULLNAT) tag |= OUT_TAG_VIP
+    return ((h & this.outFpMask) << (this.entryBits + OUT_TAG_BITS)) | (tag << this.entryBits)
+  }
+
   // Adds entry i at the end of its probe run. With `newestFirst`, entries with the same key already in the run
   // each move on to the next one's slot (the last to the free slot), so the newest is found first, like the
   // kernel's list_add at the chain head. Fingerprints make the key comparisons rare.
   private place(index: Int32Array, n: number, h: number, i: number, out: boolean, newestFirst: boolean): void {
     const em = this.entryMask
-    const fp = (h & this.fpMask) << this.entryBits
+    const fp = out ? this.outSlotHigh(h, i) : (h & this.fpMask) << this.entryBits
     let s = home(h, n)
     let first = -1
     for (;;) {
@@ -2272,3 +2292,7 @@ const firstEmpty = (index: Int32Array): number => {
   while (index[s] !== 0) s++
   return s
 }
+
+// Out index tag code of a protocol (see OUT_TAG_BITS); 3 for any other, which no out index slot holds.
+const protocolCode = (protocol: number): number =>
+  protocol === Protocol.TCP ? 0 : protocol === Protocol.UDP ? 1 : protocol === Protocol.SCTP ? 2 : 3
