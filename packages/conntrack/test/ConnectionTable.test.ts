@@ -29,6 +29,33 @@ describe("lookups in both directions", () => {
     expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 51234)).toBe(-1)
   })
 
+  it("out lookups tell methods and protocols apart exactly (the reply record and the out slot's tag)", () => {
+    const { table } = makeTable()
+    // A DR entry's reply record holds RIP and the client too, but a DR reply comes from the VIP.
+    const dr = table.insert(conn({ method: ConnectionFlags.DROUTE, clientPort: 1000 }), 0)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 1000)).toBe(-1)
+    expect(table.lookupOut(Protocol.TCP, VIP, 80, CIP, 1000)).toBe(dr)
+    const nat = table.insert(conn({ clientPort: 1000 }), 0)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 1000)).toBe(nat)
+    expect(table.lookupOut(Protocol.TCP, VIP, 80, CIP, 1000)).toBe(dr)
+    // Same tuple, other protocols: no match until one exists.
+    expect(table.lookupOut(Protocol.UDP, RIP, 80, CIP, 1000)).toBe(-1)
+    expect(table.lookupOut(Protocol.SCTP, RIP, 80, CIP, 1000)).toBe(-1)
+    expect(table.lookupOut(47, RIP, 80, CIP, 1000)).toBe(-1)
+    const udp = table.insert(conn({ protocol: Protocol.UDP, clientPort: 1000 }), 0)
+    expect(table.lookupOut(Protocol.UDP, RIP, 80, CIP, 1000)).toBe(udp)
+    expect(table.lookupOut(Protocol.TCP, RIP, 80, CIP, 1000)).toBe(nat)
+    // NAT keeps no local address or port even though its reply record holds the client there.
+    expect(table.localAddress(nat)).toBe(0)
+    expect(table.localPort(nat)).toBe(0)
+    expect(table.destinationAddress(dr)).toBe(RIP)
+  })
+
+  it("maxConnections is bounded so entry numbers fit the index slots", () => {
+    expect(() => ConnectionTable.make({ maxConnections: 2 ** 28 })).toThrow(/maxConnections/)
+    expect(ConnectionTable.make({ maxConnections: 2 ** 28 - 16384 }).maxConnections).toBe(2 ** 28 - 16384)
+  })
+
   it("FULLNAT: out matches RIP -> local address", () => {
     const { table } = makeTable()
     const p = conn({ method: ConnectionFlags.FULLNAT })

@@ -39,7 +39,7 @@ const DADDRS = [0xc0a80a01, 0xc0a80a02, 0x8000000a] // one above 2^31: int32 com
 const shapeArb: fc.Arbitrary<Shape> = fc.record({
   v6: fc.boolean(),
   template: fc.nat(9).map((n) => n < 2),
-  proto: fc.constantFrom(Protocol.TCP, Protocol.UDP),
+  proto: fc.constantFrom(Protocol.TCP, Protocol.UDP, Protocol.SCTP),
   method: fc.constantFrom(...METHODS),
   client: fc.nat(24),
   cport: fc.nat(2),
@@ -185,6 +185,39 @@ describe("open-addressed indexes against a list model", () => {
           expect(table.size).toBeLessThanOrEqual(0.95 * table.bucketCount + 1)
         }
         for (const l of live) check(shapes.get(l.entry)!)
+        // Every live entry reads back the tuple it was created with (what listings print): the reply record holds
+        // the reply tuple, so the getters must undo its per-method layout.
+        for (const l of live) {
+          const sh = shapes.get(l.entry)!
+          expect(table.protocol(l.entry)).toBe(sh.proto)
+          expect(table.method(l.entry)).toBe(sh.method)
+          expect(table.isIpv6(l.entry)).toBe(sh.v6)
+          expect(table.clientPort(l.entry)).toBe(cportOf(sh))
+          expect(table.virtualPort(l.entry)).toBe(sh.vport)
+          expect(table.destinationPort(l.entry)).toBe(sh.dport)
+          expect(table.localPort(l.entry)).toBe(sh.method === ConnectionFlags.FULLNAT ? lportOf(sh) : 0)
+          if (sh.v6) {
+            const w = new Uint32Array(4)
+            table.readClientAddress6(l.entry, w, 0)
+            expect([...w]).toEqual([...v6Of(clientOf(sh))])
+            table.readDestinationAddress6(l.entry, w, 0)
+            expect([...w]).toEqual([...v6Of(daddrOf(sh))])
+            expect(table.localAddress(l.entry)).toBe(0)
+          } else {
+            expect(table.clientAddress(l.entry)).toBe(clientOf(sh))
+            expect(table.virtualAddress(l.entry)).toBe(vipOf(sh))
+            expect(table.destinationAddress(l.entry)).toBe(daddrOf(sh))
+            expect(table.localAddress(l.entry)).toBe(sh.method === ConnectionFlags.FULLNAT ? laddrOf(sh) : 0)
+          }
+        }
+        // The same tuples under another protocol are absent in both directions (the out slot's tag is exact).
+        for (const l of live.slice(0, 20)) {
+          const sh = shapes.get(l.entry)!
+          const other = { ...sh, proto: sh.proto === Protocol.TCP ? Protocol.SCTP : Protocol.TCP }
+          if (!live.some((m) => m.inKey === inKey(other))) expect(lookupInOf(table, other)).toBe(-1)
+          const ok = outKey(other)
+          if (ok !== null && !live.some((m) => m.outKey === ok)) expect(lookupOutOf(table, other)).toBe(-1)
+        }
         // Absent keys: clients never inserted.
         for (const l of live.slice(0, 20)) {
           const s = { ...shapes.get(l.entry)!, client: 1000, lport: 1000 }
