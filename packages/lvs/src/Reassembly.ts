@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer"
 import { Checksum } from "@lvs-ts/packet"
 
 /**
@@ -156,15 +157,14 @@ const read32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) 
 const copy = (dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void => {
   for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!
 }
+const nodeCopy = Buffer.prototype.copy
 /**
- * Bulk copy between two buffers, four bytes per step through DataViews (big-endian on both sides, so the
- * bytes land unchanged): several times faster than a byte loop, and, unlike `set(subarray())`, it
- * allocates nothing.
+ * Bulk copy between two buffers with Node's native `Buffer#copy` (a memmove through a V8 fast API call,
+ * applied to plain `Uint8Array`s): it creates no view, unlike `set(subarray())`, and is about 10 times
+ * faster than a JavaScript byte loop (2.5 times faster than 4-byte DataView steps).
  */
-const copyBulk = (dst: DataView, at: number, src: DataView, from: number, n: number): void => {
-  let i = 0
-  for (const end = n - 3; i < end; i += 4) dst.setUint32(at + i, src.getUint32(from + i))
-  for (; i < n; i++) dst.setUint8(at + i, src.getUint8(from + i))
+const copyBulk = (dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void => {
+  nodeCopy.call(src, dst, at, from, from + n)
 }
 const write16 = (b: Uint8Array, o: number, v: number) => {
   b[o] = v >>> 8
@@ -217,12 +217,6 @@ export class Reassembler {
   port = 0
 
   readonly #arena: Uint8Array
-  readonly #arenaView: DataView
-  // DataViews over the callers' buffers, made once per buffer (a handler always passes the same pool).
-  #inBuffer: Uint8Array = new Uint8Array(0)
-  #inView: DataView = new DataView(new ArrayBuffer(0))
-  #outBuffer: Uint8Array = new Uint8Array(0)
-  #outView: DataView = new DataView(new ArrayBuffer(0))
   readonly #freePages: Int32Array
   #freePageCount: number
   readonly #pageTable: Int32Array
@@ -276,7 +270,6 @@ export class Reassembler {
     this.maxQueues = maxQueues
     const pages = Math.floor(high / PAGE)
     this.#arena = new Uint8Array(pages * PAGE)
-    this.#arenaView = new DataView(this.#arena.buffer)
     this.#freePages = new Int32Array(pages)
     for (let i = 0; i < pages; i++) this.#freePages[i] = pages - 1 - i
     this.#freePageCount = pages
@@ -781,7 +774,7 @@ export class Reassembler {
       const within = pos & (PAGE - 1)
       const n = Math.min(PAGE - within, end - pos)
       const src = data + (pos - offset)
-      copyBulk(this.#arenaView, page * PAGE + within, this.#viewIn(b), src, n)
+      copyBulk(this.#arena, page * PAGE + within, b, src, n)
       pos += n
     }
     this.memory += charge
@@ -846,27 +839,12 @@ export class Reassembler {
     return Outcome.Queued
   }
 
-  #viewIn(b: Uint8Array): DataView {
-    if (b !== this.#inBuffer) {
-      this.#inBuffer = b
-      this.#inView = new DataView(b.buffer, b.byteOffset, b.byteLength)
-    }
-    return this.#inView
-  }
-  #viewOut(b: Uint8Array): DataView {
-    if (b !== this.#outBuffer) {
-      this.#outBuffer = b
-      this.#outView = new DataView(b.buffer, b.byteOffset, b.byteLength)
-    }
-    return this.#outView
-  }
-
   #copyData(q: number, out: Uint8Array, at: number, len: number): void {
     const pt = q * PAGES_PER_QUEUE
     for (let pos = 0; pos < len; pos += PAGE) {
       const page = this.#pageTable[pt + (pos >>> PAGE_SHIFT)]!
       const n = Math.min(PAGE, len - pos)
-      copyBulk(this.#viewOut(out), at + pos, this.#arenaView, page * PAGE, n)
+      copyBulk(out, at + pos, this.#arena, page * PAGE, n)
     }
   }
 }
