@@ -224,14 +224,17 @@ export const prep = (
   const index = r.tail & r.sqMask
   const s = r.sqes
   const w = index * 16
-  s.fill(0, w, w + 16)
+  // Every one of the 16 words is written (plain stores: `fill` is a call into the runtime per SQE).
   s[w] = opcode
   s[w + 1] = fd
+  s[w + 2] = 0
+  s[w + 3] = 0
   s[w + 4] = address % 0x100000000
   s[w + 5] = Math.floor(address / 0x100000000)
   s[w + 6] = length
   s[w + 7] = opFlags
   s[w + 8] = userData
+  for (let i = 9; i < 16; i++) s[w + i] = 0
   r.ring[r.sqArray + index] = index
   r.tail = (r.tail + 1) >>> 0
   r.pending++
