@@ -360,6 +360,8 @@ interface Result {
   kaCpuUs: number
   kaAttributedUs: number
   quietBusy: number
+  /** 1-minute load average when the variant's measurements started (the machine is shared). */
+  loadAverage: number
   connRps: number
   connP50: number
   connP99: number
@@ -487,9 +489,10 @@ const measure = async (variant: Variant, rep: number, httpOnly = false): Promise
     // Warm up: a few requests so ARP, conntrack and JIT are in place.
     T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
     const baseline = await waitQuiet()
+    const loadAverage = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0])
     const ka = measureHttp(r, false, baseline)
     log(
-      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.attributedUs.toFixed(1)} µs CPU/req (core busy ${ka.cpuUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy)`
+      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.attributedUs.toFixed(1)} µs CPU/req (core busy ${ka.cpuUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy, load average ${loadAverage})`
     )
     const conn = measureHttp(r, true, baseline)
     log(
@@ -525,6 +528,7 @@ const measure = async (variant: Variant, rep: number, httpOnly = false): Promise
       kaCpuUs: ka.cpuUs,
       kaAttributedUs: ka.attributedUs,
       quietBusy: baseline,
+      loadAverage,
       connRps: conn.rps,
       connP50: conn.p50ms,
       connP99: conn.p99ms,
@@ -601,7 +605,7 @@ const report = (results: ReadonlyArray<Result>) => {
     const rs = results.filter((r) => r.variant === v)
     const list = (k: keyof Result, digits: number) => rs.map((r) => fmt(r[k] as number, digits)).join(" / ")
     perRep.push(
-      `${v}: CPU µs/req ${list("kaAttributedUs", 1)}; µs/conn ${list("connAttributedUs", 1)}; quiet core busy % ${rs.map((r) => fmt(r.quietBusy * 100)).join(" / ")}`
+      `${v}: CPU µs/req ${list("kaAttributedUs", 1)}; µs/conn ${list("connAttributedUs", 1)}; quiet core busy % ${rs.map((r) => fmt(r.quietBusy * 100)).join(" / ")}; load average ${rs.map((r) => fmt(r.loadAverage, 1)).join(" / ")}`
     )
   }
   // Paired by repetition: each lvs-ts figure against HAProxy's of the same repetition (minutes apart, so
