@@ -440,7 +440,11 @@ for (let k = 0; k < slowCount; k++) {
   })
 }
 worst.sort((x, y) => (y["wallMs"] as number) - (x["wallMs"] as number))
-console.table(worst.slice(0, 12))
+console.log("slowest operations by wall clock:")
+console.table(worst.slice(0, 8))
+worst.sort((x, y) => (y["onCpuMs"] as number) - (x["onCpuMs"] as number))
+console.log("slowest operations excluding runqueue wait:")
+console.table(worst.slice(0, 10))
 console.log(
   `table: size=${table.size} slots=${table.allocatedEntries} buckets=${table.bucketCount} ` +
     `bytes=${table.byteSize()} (${fmt(table.byteSize() / 2 ** 30, 3)} GiB), ${fmt(table.byteSize() / table.allocatedEntries)} B/slot, ` +
