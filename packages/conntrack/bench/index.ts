@@ -9,7 +9,7 @@
 // The growth pause is measured with performance.now() around every insert (allocation-free); the time the thread
 // spent runnable-but-waiting (from /proc/self/schedstat, per window of 32 operations) is reported separately, so a
 // pause caused by the scheduler giving the core to another process is not blamed on the table.
-import { openSync, readSync } from "node:fs"
+import { openSync, readFileSync, readSync } from "node:fs"
 import { PerformanceObserver } from "node:perf_hooks"
 import { Bench } from "tinybench"
 import {
@@ -239,6 +239,65 @@ const timedFill = (from: number, to: number): Pause => {
   return r
 }
 
+// Control run: the same harness (one clock reading per operation, runqueue wait per WINDOW) around an operation
+// that does not touch the table: four dependent random reads and a write over a 512 MiB array, about what an
+// insert touches, for as long as the growth took. It measures how often THIS machine stalls a thread for over 1 ms when nothing in the process
+// pauses (no allocation, no GC, no resize): stalls it shows are the machine's (hypervisor steal, host memory
+// management), and the table's figures above are to be read against them.
+const CONTROL_WORDS = 1 << 27 // 512 MiB
+const controlMem = new Int32Array(CONTROL_WORDS)
+interface Control {
+  ops: number
+  maxWallMs: number
+  maxOnCpuMs: number
+  wallOver1ms: number
+  onCpuOver1ms: number
+}
+const controlFill = (durationMs: number): Control => {
+  const r: Control = { ops: 0, maxWallMs: 0, maxOnCpuMs: 0, wallOver1ms: 0, onCpuOver1ms: 0 }
+  const mask = CONTROL_WORDS - 1
+  let x = 0x9e3779b9 | 0
+  let slowWallInWindow = 0
+  let windowStart = waitNs()
+  let t = performance.now()
+  const end = t + durationMs
+  let i = 0
+  for (; t < end; i++) {
+    x = (Math.imul(x, 0x2c1b3c6d) + i) | 0
+    let v = controlMem[x & mask]!
+    v = controlMem[(v ^ x) & mask]!
+    v = controlMem[(v + x) & mask]!
+    v = controlMem[(v ^ (x >>> 7)) & mask]!
+    controlMem[(x >>> 3) & mask] = v + i
+    const t1 = performance.now()
+    const d = t1 - t
+    if (d > r.maxWallMs) r.maxWallMs = d
+    if (d > 1) r.wallOver1ms++
+    if (d > slowWallInWindow) slowWallInWindow = d
+    t = t1
+    if (i % WINDOW === WINDOW - 1) {
+      const wv = waitNs()
+      const onCpu = Math.max(0, slowWallInWindow - (wv - windowStart) / 1e6)
+      windowStart = wv
+      if (onCpu > r.maxOnCpuMs) r.maxOnCpuMs = onCpu
+      if (onCpu > 1) r.onCpuOver1ms++
+      slowWallInWindow = 0
+      t = performance.now()
+    }
+  }
+  r.ops = i
+  return r
+}
+// Hypervisor steal of the whole machine, in USER_HZ ticks (8th field of the "cpu" line of /proc/stat).
+const stealTicks = (): number => {
+  try {
+    const line = readFileSync("/proc/stat", "latin1").split("\n", 1)[0]!
+    return Number(line.trim().split(/\s+/)[8] ?? 0)
+  } catch {
+    return 0
+  }
+}
+
 // Lookup keys, materialised sequentially (as a packet burst would be) so only the table's memory traffic counts.
 const hitA = new Uint32Array(BATCH)
 const hitP = new Uint16Array(BATCH)
@@ -349,9 +408,11 @@ await measure(`${SMALL / 1e6} M`, SMALL)
 gc()
 w = performance.now()
 c = cpuMs()
+const stealBefore = stealTicks()
 const growthStart = performance.now()
 const pause = timedFill(SMALL, LARGE)
 const growthEnd = performance.now()
+const growthSteal = stealTicks() - stealBefore
 rows.push({
   task: `insert + SYN, ${SMALL / 1e6} M -> ${LARGE / 1e6} M (every op timed)`,
   "M/s wall (best)": fmt((LARGE - SMALL) / (performance.now() - w) / 1e3),
@@ -395,6 +456,10 @@ await measure(`${LARGE / 1e6} M`, LARGE)
     "M/s cpu (best)": fmt(removed / (cpuMs() - c) / 1e3)
   })
 }
+gc()
+const controlStealBefore = stealTicks()
+const control = controlFill(growthEnd - growthStart)
+const controlSteal = stealTicks() - controlStealBefore
 await new Promise((resolve) => setTimeout(resolve, 50))
 let growthGc = 0
 let growthScavenges = 0
@@ -425,7 +490,12 @@ console.log(
     `  bytes per connection: peak ${fmt(pause.peakBytesPerConn)} at ${pause.peakAt} entries (mid-resize); ` +
     `over 96 at ${pause.samplesOver96} of ${pause.samples} advance() points\n` +
     `  GC during growth: ${growthGc} events (${growthScavenges} scavenges), longest ${fmt(gcMax, 3)} ms; ` +
-    `${slowCount} operations over ${SLOW_MS} ms`
+    `${slowCount} operations over ${SLOW_MS} ms; machine steal ${growthSteal} ticks\n` +
+    `control (same harness, as long as the growth: ${fmt(control.ops / 1e6)} M operations of 4 dependent random ` +
+    `reads + 1 write over ` +
+    `512 MiB, no table, no allocation): longest ${fmt(control.maxWallMs, 3)} ms wall, ` +
+    `${fmt(control.maxOnCpuMs, 3)} ms excluding runqueue wait; over 1 ms: ${control.wallOver1ms} wall, ` +
+    `${control.onCpuOver1ms} excluding wait; machine steal ${controlSteal} ticks`
 )
 const worst: Array<Record<string, string | number | boolean>> = []
 for (let k = 0; k < slowCount; k++) {
