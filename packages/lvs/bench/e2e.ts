@@ -94,7 +94,6 @@ const runDir = join(plan.stateDir, "..", `${name}-bench`)
 mkdirSync(runDir, { recursive: true })
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-const mask = (cpu: number) => (1 << cpu).toString(16)
 
 // ------------------------------------------------------------------------------------------ variants
 
@@ -126,28 +125,7 @@ const nftRules = `table ip lvs_bench {
 }
 `
 
-const haproxyConfig = `global
-  maxconn 4000
-  nbthread 1
-  pidfile ${runDir}/haproxy.pid
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend web
-  bind ${plan.vip}:80
-  default_backend web
-backend web
-  balance roundrobin
-  server rs1 ${rs1.address}:80
-  server rs2 ${rs2.address}:80
-frontend bulk
-  bind ${plan.vip}:5201
-  default_backend bulk
-backend bulk
-  server rs1 ${rs1.address}:5201
-`
+const haproxyConfig = T.haproxyConfig(plan, { pidfile: `${runDir}/haproxy.pid`, bulk: true })
 
 const waitForLine = (child: ChildProcess, line: string, ms: number) =>
   new Promise<boolean>((resolve) => {
@@ -225,33 +203,8 @@ const flushNeighbours = () => {
 }
 
 const setRps = () => {
-  // The lab's bridges stand for cables and a switch: no netfilter on bridged frames (br_netfilter, when the
-  // host has it, turns it on in every new namespace and costs ~3 µs per bridged frame here), for every
-  // variant alike. Routed and local traffic (kernel, nft, HAProxy) still passes the IP hooks as usual.
-  for (const key of ["iptables", "ip6tables", "arptables"])
-    try {
-      T.nsWrite(d.netns, `/proc/sys/net/bridge/bridge-nf-call-${key}`, "0")
-    } catch {
-      // no br_netfilter on this host: nothing to turn off
-    }
-  const directorSide = ["vc", "vs1", "vs2", "vc2"]
-  for (const dev of directorSide)
-    try {
-      T.nsWrite(d.netns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(directorCpu))
-    } catch {
-      // vc2 exists only with DR
-    }
-  for (const [ns, dev] of [
-    [client, "eth0"],
-    [client, "eth1"],
-    [rs1.netns, "eth0"],
-    [rs2.netns, "eth0"]
-  ] as const)
-    try {
-      T.nsWrite(ns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(loadCpu))
-    } catch {
-      // eth1 exists only with DR
-    }
+  T.bridgeNetfilterOff(d.netns)
+  T.steerReceiveWork(plan, directorCpu, loadCpu)
 }
 
 /**
@@ -667,8 +620,7 @@ const main = async () => {
   process.once("SIGTERM", onSignal)
   try {
     const state = JSON.parse(readFileSync(join(plan.stateDir, "state.json"), "utf8")) as Lab.State
-    for (const server of state.servers)
-      T.nsQuiet(client, "taskset", ["-a", "-p", "-c", String(loadCpu), String(server.pid)])
+    T.pinServers(plan, state, loadCpu)
     setRps()
     // The servers drop the UDP sink's datagrams at ingress (counted, then dropped before the IP stack), so
     // the shared load core has more left for the generator: the kernel variants' loss-free rate is otherwise

@@ -6,6 +6,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
+import type * as Lab from "../../src/Lab.ts"
 
 /** Runs a command in a namespace; throws with its stderr on failure. */
 export const nsExec = (netns: string, command: string, args: ReadonlyArray<string>, timeoutMs = 30_000): string =>
@@ -280,4 +281,83 @@ export const iperf3 = (
   } catch {
     return { bps: Number.NaN, raw: `${r.stdout}${r.stderr}` }
   }
+}
+
+/** `rps_cpus` / `taskset` mask of one CPU. */
+export const cpuMask = (cpu: number): string => (1 << cpu).toString(16)
+
+/**
+ * The benches' CPU layout on a lab: the kernel's receive work of the director namespace is steered to the director
+ * core with RPS (director-side veths; `vc2` exists only with DR) and that of the client and the real servers to the
+ * load core (`eth1` of the client exists only with DR), as if the director were a machine whose NIC interrupts
+ * land on its one core. Devices that do not exist are skipped.
+ */
+export const steerReceiveWork = (plan: Lab.Plan, directorCpu: number, loadCpu: number): void => {
+  const write = (netns: string, dev: string, cpu: number) => {
+    try {
+      nsWrite(netns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, cpuMask(cpu))
+    } catch {
+      // a DR-only device, absent now
+    }
+  }
+  for (const dev of ["vc", "vs1", "vs2", "vc2"]) write(plan.director.netns, dev, directorCpu)
+  write(plan.client.netns, "eth0", loadCpu)
+  write(plan.client.netns, "eth1", loadCpu)
+  for (const rs of plan.realServers) write(rs.netns, "eth0", loadCpu)
+}
+
+/**
+ * No netfilter on the lab's bridged frames: the bridges stand for cables and a switch, and `br_netfilter`, when the
+ * host has it, turns the hooks on in every new namespace (~3 µs per bridged frame here). Routed and local traffic
+ * still passes the IP hooks as usual. A host without `br_netfilter` has nothing to turn off.
+ */
+export const bridgeNetfilterOff = (netns: string): void => {
+  for (const key of ["iptables", "ip6tables", "arptables"])
+    try {
+      nsWrite(netns, `/proc/sys/net/bridge/bridge-nf-call-${key}`, "0")
+    } catch {
+      // no br_netfilter on this host
+    }
+}
+
+/** Pins every thread of the lab's HTTP servers to the load core. */
+export const pinServers = (plan: Lab.Plan, state: Lab.State, loadCpu: number): void => {
+  for (const server of state.servers)
+    nsQuiet(plan.client.netns, "taskset", ["-a", "-p", "-c", String(loadCpu), String(server.pid)])
+}
+
+/**
+ * HAProxy in TCP mode, one thread: VIP:80 round robin over the first two real servers, and with `bulk` VIP:5201 to
+ * the first (iperf3).
+ */
+export const haproxyConfig = (
+  plan: Lab.Plan,
+  options: { readonly pidfile?: string; readonly bulk?: boolean }
+): string => {
+  const [rs1, rs2] = plan.realServers
+  return `global
+  maxconn 4000
+  nbthread 1
+${options.pidfile === undefined ? "" : `  pidfile ${options.pidfile}\n`}defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend web
+  bind ${plan.vip}:80
+  default_backend web
+backend web
+  balance roundrobin
+  server rs1 ${rs1!.address}:80
+  server rs2 ${rs2!.address}:80
+${
+  options.bulk === true
+    ? `frontend bulk
+  bind ${plan.vip}:5201
+  default_backend bulk
+backend bulk
+  server rs1 ${rs1!.address}:5201
+`
+    : ""
+}`
 }

@@ -49,7 +49,7 @@ const [rs1, rs2] = plan.realServers as [Lab.RealServer, Lab.RealServer]
 const client = plan.client.netns
 const runDir = join(plan.stateDir, "..", `${name}-run`)
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-const mask = (cpu: number) => (1 << cpu).toString(16)
+const mask = T.cpuMask
 
 interface ThreadSample {
   readonly comm: string
@@ -115,22 +115,7 @@ const ioCounters = async (child: ChildProcess): Promise<IoCounters | undefined> 
   return latest.counters
 }
 
-const haproxyConfig = `global
-  maxconn 4000
-  nbthread 1
-defaults
-  mode tcp
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend web
-  bind ${plan.vip}:80
-  default_backend web
-backend web
-  balance roundrobin
-  server rs1 ${rs1.address}:80
-  server rs2 ${rs2.address}:80
-`
+const haproxyConfig = T.haproxyConfig(plan, {})
 
 const start = async (variant: string): Promise<{ pid: number; child: ChildProcess }> => {
   if (variant === "haproxy") {
@@ -368,18 +353,9 @@ const main = async () => {
   await Effect.runPromise(Lab.up({ name }))
   try {
     const state = JSON.parse(readFileSync(`${plan.stateDir}/state.json`, "utf8")) as Lab.State
-    for (const server of state.servers)
-      T.nsQuiet(client, "taskset", ["-a", "-p", "-c", String(loadCpu), String(server.pid)])
-    for (const dev of ["vc", "vs1", "vs2"])
-      T.nsWrite(d.netns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(directorCpu))
-    for (const [ns, dev] of [
-      [client, "eth0"],
-      [rs1.netns, "eth0"],
-      [rs2.netns, "eth0"]
-    ] as const)
-      T.nsWrite(ns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(loadCpu))
-    for (const key of ["iptables", "ip6tables", "arptables"])
-      T.nsQuiet(d.netns, "sh", ["-c", `echo 0 > /proc/sys/net/bridge/bridge-nf-call-${key}`])
+    T.pinServers(plan, state, loadCpu)
+    T.steerReceiveWork(plan, directorCpu, loadCpu)
+    T.bridgeNetfilterOff(d.netns)
     for (let rep = 1; rep <= reps; rep++) for (const v of variants) await measure(v, rep)
   } finally {
     await Effect.runPromise(Effect.ignore(Lab.down({ name })))

@@ -46,7 +46,6 @@ const plan = Lab.plan({ name })
 const d = plan.director
 const [rs1, rs2] = plan.realServers as [Lab.RealServer, Lab.RealServer]
 const client = plan.client.netns
-const mask = (cpu: number) => (1 << cpu).toString(16)
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 interface Threads {
@@ -106,16 +105,8 @@ const main = async () => {
   let child: ChildProcess | undefined
   try {
     const state = JSON.parse(readFileSync(`${plan.stateDir}/state.json`, "utf8")) as Lab.State
-    for (const server of state.servers)
-      T.nsQuiet(client, "taskset", ["-a", "-p", "-c", String(loadCpu), String(server.pid)])
-    for (const dev of ["vc", "vs1", "vs2"])
-      T.nsWrite(d.netns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(directorCpu))
-    for (const [ns, dev] of [
-      [client, "eth0"],
-      [rs1.netns, "eth0"],
-      [rs2.netns, "eth0"]
-    ] as const)
-      T.nsWrite(ns, `/sys/class/net/${dev}/queues/rx-0/rps_cpus`, mask(loadCpu))
+    T.pinServers(plan, state, loadCpu)
+    T.steerReceiveWork(plan, directorCpu, loadCpu)
     let pid: number | undefined
     let target = plan.vip
     if (variant === "kernel") {
@@ -167,9 +158,7 @@ const main = async () => {
         T.nsExec(d.netns, "ip", ["link", "set", tap, "txqueuelen", txqlen])
     if (argv.includes("--sink-drop")) for (const rs of [rs1, rs2]) T.udpSinkDrop(rs.netns)
     // As bench:e2e: no netfilter on the lab's bridged frames (`--brnf` keeps the host's default).
-    if (!argv.includes("--brnf"))
-      for (const key of ["iptables", "ip6tables", "arptables"])
-        T.nsQuiet(d.netns, "sh", ["-c", `echo 0 > /proc/sys/net/bridge/bridge-nf-call-${key}`])
+    if (!argv.includes("--brnf")) T.bridgeNetfilterOff(d.netns)
     const nice = text("--nice")
     if (nice !== undefined && pid !== undefined)
       for (const tid of readdirSync(`/proc/${pid}/task`))
