@@ -152,28 +152,7 @@ const stopChild = async (child: ChildProcess) => {
   if (child.exitCode === null) child.kill("SIGKILL")
 }
 
-/**
- * The classic LVS-DR real-server set-up (VIP on `lo` /32, `arp_ignore=1`, `arp_announce=2`) and a second
- * client leg on the server network so replies bypass the director: the lab's own set-up, IPv4 only, kept
- * here so the bench's before/after stays exact whatever the lab grows.
- */
-const setupDirectRouting = () => {
-  T.nsExec(d.netns, "ip", ["link", "add", "vc2", "type", "veth", "peer", "name", "eth1", "netns", client])
-  T.nsExec(d.netns, "ip", ["link", "set", "vc2", "master", d.serverPort.bridge])
-  T.nsExec(d.netns, "ip", ["link", "set", "vc2", "up"])
-  T.nsExec(client, "ip", ["addr", "replace", "10.200.2.10/24", "dev", "eth1"])
-  T.nsExec(client, "ip", ["link", "set", "eth1", "up"])
-  T.nsWrite(client, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")
-  T.nsWrite(client, "/proc/sys/net/ipv4/conf/eth1/rp_filter", "0")
-  for (const rs of plan.realServers) {
-    for (const dev of ["all", "eth0"]) {
-      T.nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, "1")
-      T.nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_announce`, "2")
-    }
-    T.nsExec(rs.netns, "ip", ["addr", "replace", `${plan.vip}/32`, "dev", "lo"])
-    T.nsExec(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", "10.200.2.10"])
-  }
-}
+const setupDirectRouting = () => T.setupDirectRouting(plan)
 
 /**
  * Puts the lab back to its plain state whatever a variant (or its failed start) left: no addresses on the
@@ -189,12 +168,8 @@ const reset = () => {
   }
   T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.clientPort.bridge])
   T.nsQuiet(d.netns, "ip", ["addr", "flush", "dev", d.serverPort.bridge])
-  T.nsQuiet(d.netns, "ip", ["link", "del", "vc2"])
   T.nsQuiet(client, "ip", ["route", "del", plan.serverNetwork, "via", "10.200.1.1"])
-  for (const rs of plan.realServers) {
-    T.nsQuiet(rs.netns, "ip", ["addr", "del", `${plan.vip}/32`, "dev", "lo"])
-    T.nsQuiet(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", d.serverPort.addresses[0]!])
-  }
+  T.undoDirectRouting(plan)
   flushNeighbours()
 }
 

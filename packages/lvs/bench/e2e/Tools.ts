@@ -361,3 +361,38 @@ backend bulk
     : ""
 }`
 }
+
+/**
+ * The classic LVS-DR real-server set-up (VIP on `lo` /32, `arp_ignore=1`, `arp_announce=2`) and a second client leg
+ * (`eth1`, 10.200.2.10, peer `vc2` on the director's server bridge) so replies bypass the director: the lab's own
+ * set-up, IPv4 only, kept here so the benches' before/after stays exact whatever the lab grows.
+ */
+export const setupDirectRouting = (plan: Lab.Plan): void => {
+  const d = plan.director
+  const client = plan.client.netns
+  nsExec(d.netns, "ip", ["link", "add", "vc2", "type", "veth", "peer", "name", "eth1", "netns", client])
+  nsExec(d.netns, "ip", ["link", "set", "vc2", "master", d.serverPort.bridge])
+  nsExec(d.netns, "ip", ["link", "set", "vc2", "up"])
+  nsExec(client, "ip", ["addr", "replace", "10.200.2.10/24", "dev", "eth1"])
+  nsExec(client, "ip", ["link", "set", "eth1", "up"])
+  nsWrite(client, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")
+  nsWrite(client, "/proc/sys/net/ipv4/conf/eth1/rp_filter", "0")
+  for (const rs of plan.realServers) {
+    for (const dev of ["all", "eth0"]) {
+      nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, "1")
+      nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_announce`, "2")
+    }
+    nsExec(rs.netns, "ip", ["addr", "replace", `${plan.vip}/32`, "dev", "lo"])
+    nsExec(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", "10.200.2.10"])
+  }
+}
+
+/** Undoes {@link setupDirectRouting}: no DR leg, no VIP on the servers, their route to clients via the director. */
+export const undoDirectRouting = (plan: Lab.Plan): void => {
+  const d = plan.director
+  nsQuiet(d.netns, "ip", ["link", "del", "vc2"])
+  for (const rs of plan.realServers) {
+    nsQuiet(rs.netns, "ip", ["addr", "del", `${plan.vip}/32`, "dev", "lo"])
+    nsQuiet(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", d.serverPort.addresses[0]!])
+  }
+}

@@ -49,7 +49,6 @@ const [rs1, rs2] = plan.realServers as [Lab.RealServer, Lab.RealServer]
 const client = plan.client.netns
 const runDir = join(plan.stateDir, "..", `${name}-run`)
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-const mask = T.cpuMask
 
 interface ThreadSample {
   readonly comm: string
@@ -188,31 +187,10 @@ const stopVariant = async (variant: string, child: ChildProcess) => {
 }
 
 const setupDr = () => {
-  T.nsExec(d.netns, "ip", ["link", "add", "vc2", "type", "veth", "peer", "name", "eth1", "netns", client])
-  T.nsExec(d.netns, "ip", ["link", "set", "vc2", "master", d.serverPort.bridge])
-  T.nsExec(d.netns, "ip", ["link", "set", "vc2", "up"])
-  T.nsWrite(d.netns, "/sys/class/net/vc2/queues/rx-0/rps_cpus", mask(directorCpu))
-  T.nsExec(client, "ip", ["addr", "replace", "10.200.2.10/24", "dev", "eth1"])
-  T.nsExec(client, "ip", ["link", "set", "eth1", "up"])
-  T.nsWrite(client, "/sys/class/net/eth1/queues/rx-0/rps_cpus", mask(loadCpu))
-  T.nsWrite(client, "/proc/sys/net/ipv4/conf/all/rp_filter", "0")
-  T.nsWrite(client, "/proc/sys/net/ipv4/conf/eth1/rp_filter", "0")
-  for (const rs of plan.realServers) {
-    for (const dev of ["all", "eth0"]) {
-      T.nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_ignore`, "1")
-      T.nsWrite(rs.netns, `/proc/sys/net/ipv4/conf/${dev}/arp_announce`, "2")
-    }
-    T.nsExec(rs.netns, "ip", ["addr", "replace", `${plan.vip}/32`, "dev", "lo"])
-    T.nsExec(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", "10.200.2.10"])
-  }
+  T.setupDirectRouting(plan)
+  T.steerReceiveWork(plan, directorCpu, loadCpu)
 }
-const undoDr = () => {
-  T.nsQuiet(d.netns, "ip", ["link", "del", "vc2"])
-  for (const rs of plan.realServers) {
-    T.nsQuiet(rs.netns, "ip", ["addr", "del", `${plan.vip}/32`, "dev", "lo"])
-    T.nsQuiet(rs.netns, "ip", ["route", "replace", plan.clientNetwork, "via", d.serverPort.addresses[0]!])
-  }
-}
+const undoDr = () => T.undoDirectRouting(plan)
 
 const perfEvents = [
   "cpu-clock",
