@@ -394,6 +394,38 @@ const measure = async (label: string, live: number): Promise<void> => {
 }
 
 console.log(`conntrack bench: ${SMALL} and ${LARGE} entries, node ${process.version}, ${new Date().toISOString()}`)
+// The machine's dependent random-read latency (a pointer chase over one random cycle of 64-byte lines), printed so
+// rates measured on different days (this shared VM's speed varies) can be compared: a scalar hit is two such reads.
+const chaseNs = (bytes: number): number => {
+  const lines = bytes >>> 6
+  const next = new Int32Array(lines * 16)
+  const order = new Int32Array(lines)
+  for (let i = 0; i < lines; i++) order[i] = i
+  for (let i = lines - 1; i > 0; i--) {
+    const j = next32() % (i + 1)
+    const t = order[i]!
+    order[i] = order[j]!
+    order[j] = t
+  }
+  for (let i = 0; i < lines; i++) next[order[i]! * 16] = order[(i + 1) % lines]! * 16
+  const steps = 2_000_000
+  let at = 0
+  const t0 = performance.now()
+  for (let i = 0; i < steps; i++) at = next[at]!
+  const ns = ((performance.now() - t0) * 1e6) / steps
+  return at === -1 ? 0 : ns
+}
+let chaseState = 0x2545f491
+const next32 = (): number => {
+  chaseState ^= chaseState << 13
+  chaseState ^= chaseState >>> 17
+  chaseState ^= chaseState << 5
+  return chaseState >>> 0
+}
+console.log(
+  `machine: dependent random read ${fmt(chaseNs(4 << 20), 1)} ns within 4 MiB, ${fmt(chaseNs(16 << 20), 1)} ns ` +
+    `within 16 MiB, ${fmt(chaseNs(64 << 20), 1)} ns within 64 MiB`
+)
 gc()
 let w = performance.now()
 let c = cpuMs()
