@@ -147,6 +147,25 @@ describe("echo reply options (Linux ip_options_echo behaviour)", () => {
     expect(reply([68, 8, 5, 2, ...be(0)])).toBeNull() // unknown flag
   })
 
+  it("a refused request leaves the output untouched (found by the property below: RR of length 2)", () => {
+    const refused = [
+      [7, 2], // Record Route too short for a pointer
+      [7, 3, 2], // pointer below the minimum
+      [7, 7, 4, 0, 0, 0, 0, 68, 4, 4, 0], // a valid Record Route, then a Timestamp with a pointer below 5
+      [7, 7, 8, 0, 0, 0, 0, 68, 8, 5, 2, 0, 0, 0, 0] // a full Record Route, then a Timestamp with an unknown flag
+    ]
+    for (const options of refused) {
+      const f = ipv4Frame({ protocol: 1, src: CLIENT, dst: OUR_IP, raw: ECHO, ipOptions: options })
+      expect(p.parse(f.buf, 0, f.len), `${options}`).toBe(ParseResult.Ok)
+      out.fill(0xee)
+      expect(Icmp.writeEchoReply(out, 0, f.buf, p, TS), `${options}`).toBe(0)
+      expect(
+        out.every((b) => b === 0xee),
+        `${options}`
+      ).toBe(true)
+    }
+  })
+
   it("never writes outside the reply for any option bytes", () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 40 }), (options) => {

@@ -63,20 +63,19 @@ export const writeEchoOptions = (
     else if (kind === TIMESTAMP && ts < 0) ts = i
     i += len
   }
+  // Everything that refuses the request is decided on the request's bytes before the first byte of the reply is
+  // written: a refused request leaves `out` untouched.
+  if (rr >= 0 && !recordRouteEchoable(frame, rr)) return REFUSE
+  if (ts >= 0 && !timestampEchoable(frame, ts)) return REFUSE
   let o = d
   if (rr >= 0) {
     const n = copyOption(out, o, frame, rr)
-    if (n < 3) return REFUSE
     let ptr = out[o + 2]!
-    if (ptr < 4) return REFUSE
     if (ptr <= n) {
-      if (ptr + 3 > n) return REFUSE
       // Input: the host records itself; the reply records it again if another address fits.
       write32(out, o + ptr - 1, self)
       ptr += 4
       if (ptr <= n) {
-        // Linux refuses to echo a Record Route option whose remaining room is not a whole address.
-        if (ptr + 3 > n) return REFUSE
         write32(out, o + ptr - 1, self)
         ptr += 4
       }
@@ -86,14 +85,10 @@ export const writeEchoOptions = (
   }
   if (ts >= 0) {
     const n = copyOption(out, o, frame, ts)
-    if (n < 4) return REFUSE
     const flag = out[o + 3]! & 0x0f
     let ptr = out[o + 2]!
-    if (ptr < 5) return REFUSE
-    if (flag !== TS_ONLY && flag !== TS_AND_ADDRESS && flag !== TS_PRESPECIFIED) return REFUSE
     let recorded = false
     if (ptr <= n) {
-      if (ptr + (flag === TS_ONLY ? 3 : 7) > n) return REFUSE
       if (flag === TS_ONLY) {
         write32(out, o + ptr - 1, timestamp)
         ptr += 4
@@ -109,10 +104,8 @@ export const writeEchoOptions = (
         recorded = true
       }
     } else {
-      // No room: count the overflow; a counter that would wrap makes the option invalid.
-      const overflow = (out[o + 3]! >>> 4) + 1
-      if (overflow === 16) return REFUSE
-      out[o + 3] = (overflow << 4) | flag
+      // No room: count the overflow (timestampEchoable refused a counter that would wrap).
+      out[o + 3] = (((out[o + 3]! >>> 4) + 1) << 4) | flag
     }
     // The reply records the host again only with room for a whole 8-byte entry (Linux asks for 8 whatever the
     // flag, and compares with the option length, so the last 8 bytes of an option are never used here); a pointer
@@ -136,6 +129,35 @@ export const writeEchoOptions = (
   }
   while ((o - d) & 3) out[o++] = EOL
   return o - d
+}
+
+/**
+ * Whether Linux echoes the Record Route option at `frame[i..]`: at least 3 bytes, a pointer of at least 4, and
+ * room for a whole address wherever the host records itself (on input, and again in the reply if it fits).
+ */
+const recordRouteEchoable = (frame: Uint8Array, i: number): boolean => {
+  const n = frame[i + 1]!
+  let ptr = frame[i + 2]!
+  if (n < 3 || ptr < 4) return false
+  if (ptr > n) return true
+  if (ptr + 3 > n) return false
+  ptr += 4
+  // Linux refuses to echo a Record Route option whose remaining room is not a whole address.
+  return ptr > n || ptr + 3 <= n
+}
+
+/**
+ * Whether Linux echoes the Timestamp option at `frame[i..]`: at least 4 bytes, a pointer of at least 5, a known
+ * flag, room for a whole entry where the host records itself, and an overflow counter that does not wrap.
+ */
+const timestampEchoable = (frame: Uint8Array, i: number): boolean => {
+  const n = frame[i + 1]!
+  const ptr = frame[i + 2]!
+  const flag = frame[i + 3]! & 0x0f
+  if (n < 4 || ptr < 5) return false
+  if (flag !== TS_ONLY && flag !== TS_AND_ADDRESS && flag !== TS_PRESPECIFIED) return false
+  if (ptr <= n) return ptr + (flag === TS_ONLY ? 3 : 7) <= n
+  return (frame[i + 3]! >>> 4) + 1 !== 16
 }
 
 const copyOption = (out: Uint8Array, d: number, frame: Uint8Array, s: number): number => {
