@@ -414,6 +414,8 @@ export const make = FrameHandler.define((ctx) => {
 
   // ---- ports, owned addresses, routes ----
   const macs = new Uint8Array(6 * nports)
+  /** Each port's MAC as a view into `macs`, made once: ARP/NDP writers take a view, and a `subarray` per call allocates. */
+  const portMac = Array.from({ length: nports }, (_, p) => macs.subarray(p * 6, p * 6 + 6))
   const portAddresses: Array<Uint32Array> = []
   const primary = new Uint32Array(nports)
   const mtus = new Int32Array(nports)
@@ -536,7 +538,7 @@ export const make = FrameHandler.define((ctx) => {
           source4: primary[port]!,
           destination4: d.addressValue,
           destinationMac: mac,
-          sourceMac: macs.subarray(port * 6, port * 6 + 6)
+          sourceMac: portMac[port]!
         })
       }
     }
@@ -668,7 +670,7 @@ export const make = FrameHandler.define((ctx) => {
   }
   const sendArpRequest = (port: number, target: number) => {
     const o = ctx.scratch[1]!
-    const n = Arp.writeRequest(b, o, macs.subarray(port * 6, port * 6 + 6), sourceFor(port, target), target)
+    const n = Arp.writeRequest(b, o, portMac[port]!, sourceFor(port, target), target)
     if (ctx.send(port, o, n)) stats[Stat.arpRequests]!++
     ctx.flush()
   }
@@ -1621,7 +1623,7 @@ export const make = FrameHandler.define((ctx) => {
           source6: primary6.slice(port * 16, port * 16 + 16),
           destination6: d.address6,
           destinationMac: mac,
-          sourceMac: macs.subarray(port * 6, port * 6 + 6)
+          sourceMac: portMac[port]!
         })
       }
     }
@@ -2130,16 +2132,7 @@ export const make = FrameHandler.define((ctx) => {
       // A DAD probe for one of our addresses (RFC 4862 §5.4.3): defend it with an advertisement to all
       // nodes, override set, solicited clear (RFC 4861 §7.2.4), as Linux does.
       const out = ctx.scratch[1]!
-      const n = Ndp.writeUnsolicitedAdvertisement(
-        b,
-        out,
-        macs.subarray(port * 6, port * 6 + 6),
-        b,
-        target,
-        b,
-        target,
-        forwarding
-      )
+      const n = Ndp.writeUnsolicitedAdvertisement(b, out, portMac[port]!, b, target, b, target, forwarding)
       if (n > 0 && ctx.send(port, out, n)) {
         stats[Stat.ndpAdvertisements]!++
         stats[Stat.dadDefences]!++
@@ -2151,7 +2144,7 @@ export const make = FrameHandler.define((ctx) => {
     const n = Ndp.writeAdvertisement(
       b,
       out,
-      macs.subarray(port * 6, port * 6 + 6),
+      portMac[port]!,
       b,
       target,
       b.subarray(o + 6, o + 12),
@@ -2299,16 +2292,7 @@ export const make = FrameHandler.define((ctx) => {
     for (let i = 0; i < addresses.length; i += 16) {
       for (let port = 0; port < nports; port++) {
         if (!ownsOnPort6(port, addresses, i)) continue
-        const n = Ndp.writeUnsolicitedAdvertisement(
-          b,
-          o,
-          macs.subarray(port * 6, port * 6 + 6),
-          addresses,
-          i,
-          addresses,
-          i,
-          forwarding
-        )
+        const n = Ndp.writeUnsolicitedAdvertisement(b, o, portMac[port]!, addresses, i, addresses, i, forwarding)
         if (n > 0 && ctx.send(port, o, n)) stats[Stat.unsolicitedAdvertisements]!++
         ctx.flush()
       }
@@ -2384,7 +2368,7 @@ export const make = FrameHandler.define((ctx) => {
     for (const ip of addresses) {
       for (let port = 0; port < nports; port++) {
         if (!ownsOnPort(port, ip)) continue
-        const n = Arp.writeGratuitous(b, o, macs.subarray(port * 6, port * 6 + 6), ip)
+        const n = Arp.writeGratuitous(b, o, portMac[port]!, ip)
         if (ctx.send(port, o, n)) stats[Stat.gratuitousArps]!++
         ctx.flush()
       }

@@ -14,12 +14,7 @@
  * @module
  */
 import { Checksum } from "@lvs-ts/packet"
-
-const read16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!
-const write16 = (b: Uint8Array, o: number, v: number) => {
-  b[o] = (v >>> 8) & 0xff
-  b[o + 1] = v & 0xff
-}
+import * as Frames from "./internal/Frames.ts"
 
 /**
  * Number of IPv4 fragments of at most `maxSize` bytes for a datagram of `l3Length` bytes whose header is
@@ -79,19 +74,19 @@ export const writeIpv4 = (
       j += len
     }
   }
-  const ff = read16(b, l3 + 6)
+  const ff = Frames.readU16(b, l3 + 6)
   const base = (ff & 0x1fff) << 3
   const last = start + n >= payload
   const more = !last || (ff & 0x2000) !== 0
-  write16(out, outL3 + 2, ihl + n)
-  write16(out, outL3 + 6, (ff & 0x4000) | (more ? 0x2000 : 0) | (((base + start) >>> 3) & 0x1fff))
+  Frames.writeU16(out, outL3 + 2, ihl + n)
+  Frames.writeU16(out, outL3 + 6, (ff & 0x4000) | (more ? 0x2000 : 0) | (((base + start) >>> 3) & 0x1fff))
   const src = l3 + ihl + start
   const dst = outL3 + ihl
   // Within one buffer (the director's pool) a native memmove; across buffers a plain loop.
   if (out === b) out.copyWithin(dst, src, src + n)
   else for (let i = 0; i < n; i++) out[dst + i] = b[src + i]!
-  write16(out, outL3 + 10, 0)
-  write16(out, outL3 + 10, Checksum.compute(out, outL3, ihl))
+  Frames.writeU16(out, outL3 + 10, 0)
+  Frames.writeU16(out, outL3 + 10, Checksum.compute(out, outL3, ihl))
   return ihl + n
 }
 
@@ -176,7 +171,7 @@ export const writeIpv6 = (
   const fh = outL3 + unfragmentable
   out[fh] = next
   out[fh + 1] = 0
-  write16(out, fh + 2, (start & 0xfff8) | (start + n < payload ? 1 : 0))
+  Frames.writeU16(out, fh + 2, (start & 0xfff8) | (start + n < payload ? 1 : 0))
   out[fh + 4] = (id >>> 24) & 0xff
   out[fh + 5] = (id >>> 16) & 0xff
   out[fh + 6] = (id >>> 8) & 0xff
@@ -184,6 +179,6 @@ export const writeIpv6 = (
   const src = l3 + unfragmentable + start
   if (out === b) out.copyWithin(fh + 8, src, src + n)
   else for (let i = 0; i < n; i++) out[fh + 8 + i] = b[src + i]!
-  write16(out, outL3 + 4, unfragmentable - 40 + 8 + n)
+  Frames.writeU16(out, outL3 + 4, unfragmentable - 40 + 8 + n)
   return unfragmentable + 8 + n
 }

@@ -24,6 +24,7 @@
  */
 import { Buffer } from "node:buffer"
 import { Checksum } from "@lvs-ts/packet"
+import * as Frames from "./internal/Frames.ts"
 
 /**
  * What happened to a fragment given to {@link Reassembler.add4} / {@link Reassembler.add6}.
@@ -151,8 +152,6 @@ const F_FIRST = 1
 const F_LAST = 2
 const F_L2 = 4
 
-const read16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!
-const read32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0
 /** Byte copy between buffers without creating a view (`subarray` would allocate per fragment). */
 const copy = (dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void => {
   for (let i = 0; i < n; i++) dst[at + i] = src[from + i]!
@@ -166,11 +165,6 @@ const nodeCopy = Buffer.prototype.copy
 const copyBulk = (dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void => {
   nodeCopy.call(src, dst, at, from, from + n)
 }
-const write16 = (b: Uint8Array, o: number, v: number) => {
-  b[o] = v >>> 8
-  b[o + 1] = v & 0xff
-}
-
 /**
  * Minimum bytes of an upper-layer header that a first fragment must carry (RFC 1858 / RFC 7112): TCP 20
  * (more with options), UDP 8, ICMP/ICMPv6 8, SCTP 12; other protocols 0.
@@ -322,10 +316,10 @@ export class Reassembler {
     c[Counter.fragments]!++
     if (available < 20 || b[l3]! >>> 4 !== 4) return this.#bad()
     const ihl = (b[l3]! & 0x0f) << 2
-    const total = read16(b, l3 + 2)
+    const total = Frames.readU16(b, l3 + 2)
     if (ihl < 20 || ihl > available || total > available || total < ihl) return this.#bad()
     if (Checksum.compute(b, l3, ihl) !== 0) return this.#bad()
-    const ff = read16(b, l3 + 6)
+    const ff = Frames.readU16(b, l3 + 6)
     const offset = (ff & 0x1fff) << 3
     const more = (ff & 0x2000) !== 0
     if (offset === 0 && !more) {
@@ -340,15 +334,15 @@ export class Reassembler {
     if (more) len &= ~7 // the kernel trims a non-final fragment to a multiple of 8
     const end = offset + len
     const k = this.#k
-    k[0] = read32(b, l3 + 12)
+    k[0] = Frames.readU32(b, l3 + 12)
     k[1] = 0
     k[2] = 0
     k[3] = 0
-    k[4] = read32(b, l3 + 16)
+    k[4] = Frames.readU32(b, l3 + 16)
     k[5] = 0
     k[6] = 0
     k[7] = 0
-    k[8] = read16(b, l3 + 4)
+    k[8] = Frames.readU16(b, l3 + 4)
     k[9] = (4 << 8) | protocol
     let q = this.#find()
     if (ihl + end > 65535) {
@@ -383,7 +377,7 @@ export class Reassembler {
     const c = this.counters
     c[Counter.fragments]!++
     if (available < 40 || b[l3]! >>> 4 !== 6) return this.#bad()
-    const l3End = l3 + 40 + read16(b, l3 + 4)
+    const l3End = l3 + 40 + Frames.readU16(b, l3 + 4)
     if (l3End > l3 + available) return this.#bad()
     let nh = b[l3 + 6]!
     let nhAt = 6
@@ -404,7 +398,7 @@ export class Reassembler {
     if (fh + 8 > l3End) return this.#bad()
     const unfragmentable = fh - l3
     if (unfragmentable + 8 > MAX_L3_HEADER) return this.#bad()
-    const fo = read16(b, fh + 2)
+    const fo = Frames.readU16(b, fh + 2)
     const offset = fo & 0xfff8
     const more = (fo & 1) !== 0
     const data = fh + 8
@@ -415,10 +409,10 @@ export class Reassembler {
     const end = offset + len
     const k = this.#k
     for (let w = 0; w < 4; w++) {
-      k[w] = read32(b, l3 + 8 + w * 4)
-      k[4 + w] = read32(b, l3 + 24 + w * 4)
+      k[w] = Frames.readU32(b, l3 + 8 + w * 4)
+      k[4 + w] = Frames.readU32(b, l3 + 24 + w * 4)
     }
-    k[8] = read32(b, fh + 4)
+    k[8] = Frames.readU32(b, fh + 4)
     k[9] = 6 << 8
     let q = this.#find()
     if (unfragmentable - 40 + end > 65535) {
@@ -505,12 +499,12 @@ export class Reassembler {
     copy(out, at, this.#headers, h, header)
     if (v6) {
       out[at + this.#nextHeaderAt[q]!] = this.#nextHeader[q]!
-      write16(out, at + 4, total - 40)
+      Frames.writeU16(out, at + 4, total - 40)
     } else {
-      write16(out, at + 2, total)
-      write16(out, at + 6, this.dontFragment ? 0x4000 : 0)
-      write16(out, at + 10, 0)
-      write16(out, at + 10, Checksum.compute(out, at, header))
+      Frames.writeU16(out, at + 2, total)
+      Frames.writeU16(out, at + 6, this.dontFragment ? 0x4000 : 0)
+      Frames.writeU16(out, at + 10, 0)
+      Frames.writeU16(out, at + 10, Checksum.compute(out, at, header))
     }
     this.#copyData(q, out, at + header, len)
     this.counters[Counter.reassembled]!++
@@ -549,11 +543,11 @@ export class Reassembler {
         copy(out, at, this.#headers, h + L2, header)
         this.#copyData(q, out, at + header, data)
         n = header + data
-        if (this.family === 6) write16(out, at + 4, n - 40)
+        if (this.family === 6) Frames.writeU16(out, at + 4, n - 40)
         else {
-          write16(out, at + 2, n)
-          write16(out, at + 10, 0)
-          write16(out, at + 10, Checksum.compute(out, at, header))
+          Frames.writeU16(out, at + 2, n)
+          Frames.writeU16(out, at + 10, 0)
+          Frames.writeU16(out, at + 10, Checksum.compute(out, at, header))
         }
       }
     }

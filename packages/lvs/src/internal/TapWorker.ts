@@ -193,6 +193,23 @@ const load = async (): Promise<FrameHandler.Handler | undefined> => {
  */
 const SLEPT_MS = 0.005
 
+/**
+ * Rounds of a wait loop that find nothing but errors (a port whose device was deleted reports POLLERR
+ * forever, or fails every re-armed read at once; a failing poll()) must not become a hot loop: at
+ * real-time priority it would starve the core. After 64 fruitless rounds in a row, each further one first
+ * sleeps 1 ms on the wake pipe alone (so stopping still works at once), counted in `pollErrors`.
+ */
+let fruitless = 0
+const wakeOnly = new Uint8Array(Libc.POLLFD_SIZE)
+new Int32Array(wakeOnly.buffer)[0] = input.wakeFd
+new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
+const backOff = () => {
+  if (++fruitless > 64) {
+    counters[wb + PortCounters.WorkerField.pollErrors]!++
+    c.poll(wakeOnly, 1, 1)
+  }
+}
+
 const run = (handler: FrameHandler.Handler) => {
   const npoll = nports + 1
   const pollBuf = new Uint8Array(npoll * Libc.POLLFD_SIZE)
@@ -230,20 +247,6 @@ const run = (handler: FrameHandler.Handler) => {
   let window = 0
   /** performance.now() until which to spin; 0 when the last wake-up handled no frame. */
   let spinUntil = 0
-  // A poll() that keeps reporting readiness with nothing to read (a port whose device was deleted reports
-  // POLLERR forever, a failing poll()) must not become a hot loop: at real-time priority it would starve
-  // the core. After 64 fruitless rounds in a row, each further one first sleeps 1 ms on the wake pipe alone
-  // (so stopping still works at once), counted in `pollErrors`.
-  let fruitless = 0
-  const wakeOnly = new Uint8Array(Libc.POLLFD_SIZE)
-  new Int32Array(wakeOnly.buffer)[0] = input.wakeFd
-  new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
-  const backOff = () => {
-    if (++fruitless > 64) {
-      counters[wb + PortCounters.WorkerField.pollErrors]!++
-      c.poll(wakeOnly, 1, 1)
-    }
-  }
 
   while (Atomics.load(stop, queue) === 0) {
     // Ticks run about every `timeout` ms whether or not traffic flows (ageing, timers); poll() waits at
@@ -492,12 +495,6 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
 
   let stopping = false
   let failures = 0
-  // As in the poll() loop: rounds whose completions are all errors (a deleted device fails every re-armed
-  // read at once) must not spin; after 64 in a row each further one sleeps 1 ms on the wake pipe.
-  let fruitless = 0
-  const wakeOnly = new Uint8Array(Libc.POLLFD_SIZE)
-  new Int32Array(wakeOnly.buffer)[0] = input.wakeFd
-  new Int16Array(wakeOnly.buffer)[2] = Libc.POLLIN
   while (!stopping && Atomics.load(stop, queue) === 0) {
     counters[wb + PortCounters.WorkerField.polls]!++
     // Wait past the writes' own completions only while every port has a read armed: a port whose reads
@@ -630,10 +627,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     }
     Atomics.store(r.ring, r.cqHead, head)
     if (good) fruitless = 0
-    else if (++fruitless > 64) {
-      counters[wb + PortCounters.WorkerField.pollErrors]!++
-      c.poll(wakeOnly, 1, 1)
-    }
+    else backOff()
     if (stopping) break
     for (let p = 0; p < nports; p++) {
       const b = batches[p]!
