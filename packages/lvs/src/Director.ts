@@ -78,6 +78,11 @@ export interface Options {
   readonly realtimePriority?: number
   /** Adaptive busy-poll window in microseconds (off by default: it measured as a loss); see `TapPorts.Options`. */
   readonly busyPollUs?: number
+  /**
+   * Receive-coalescing window in microseconds after a busy wake-up (io_uring; default 50, 0 off); see
+   * `TapPorts.Options`.
+   */
+  readonly coalesceUs?: number
   /** Minimum `txqueuelen` of every TAP port (default 4096). */
   readonly txQueueLength?: number
   /** Route transit traffic (default true). */
@@ -203,6 +208,7 @@ export const make = (options: Options): Effect.Effect<Director, DirectorError | 
       backend: options.backend ?? "auto",
       ...(options.realtimePriority !== undefined ? { realtimePriority: options.realtimePriority } : {}),
       ...(options.busyPollUs !== undefined ? { busyPollUs: options.busyPollUs } : {}),
+      ...(options.coalesceUs !== undefined ? { coalesceUs: options.coalesceUs } : {}),
       ...(options.txQueueLength !== undefined ? { txQueueLength: options.txQueueLength } : {}),
       pollTimeoutMs: 100,
       scratchSlots: ForwardingHandler.SCRATCH_SLOTS,

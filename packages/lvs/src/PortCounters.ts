@@ -87,7 +87,9 @@ export const WorkerField = {
   /** Zero-timeout `poll()` calls of the adaptive busy poll (each one a look at every fd without sleeping). */
   spins: 7,
   /** The worker's real-time priority once set (`SCHED_FIFO`), 0 when it runs as a normal thread, -errno when setting it failed. */
-  realtimePriority: 8
+  realtimePriority: 8,
+  /** io_uring waits that asked for a batch of frames (receive coalescing after a busy wake-up). */
+  coalescedWaits: 9
 } as const
 
 /**
@@ -174,6 +176,8 @@ export interface Worker {
   readonly ioMode: number
   /** Zero-timeout polls of the adaptive busy poll. */
   readonly spins: number
+  /** io_uring waits that asked for a batch (receive coalescing). */
+  readonly coalescedWaits: number
   /** `SCHED_FIFO` priority of the worker, 0 for a normal thread, -errno when it could not be set. */
   readonly realtimePriority: number
 }
@@ -236,6 +240,7 @@ export const snapshot = (counters: Float64Array, names: ReadonlyArray<string>, w
       handlerErrors: counters[base + WorkerField.handlerErrors]!,
       ioMode: counters[base + WorkerField.ioMode]!,
       spins: counters[base + WorkerField.spins]!,
+      coalescedWaits: counters[base + WorkerField.coalescedWaits]!,
       realtimePriority: counters[base + WorkerField.realtimePriority]!
     })
   }

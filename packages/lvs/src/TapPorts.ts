@@ -87,6 +87,16 @@ export interface Options {
    */
   readonly busyPollUs?: number
   /**
+   * Adaptive receive coalescing in microseconds (`io_uring` backend; a NIC's `rx-usecs` with adaptive
+   * moderation): after a wake-up that found two or more frames, the next wait asks the kernel for a
+   * batch and returns once it is there or after this window, whichever is first; after a wake-up that found
+   * at most one frame the worker waits for the next frame as usual, so sparse traffic is never held. Under
+   * load this trades at most one window of latency for fewer wake-ups and back-to-back writes (the kernel
+   * then sends one RPS interrupt for several frames). 0 disables it. Default {@link DEFAULT_COALESCE_US},
+   * or the `LVS_TAP_COALESCE_US` environment variable when set.
+   */
+  readonly coalesceUs?: number
+  /**
    * Run every I/O worker as a `SCHED_FIFO` thread of this priority (1-99; needs `CAP_SYS_NICE`). A
    * normal-priority forwarder loses its core to `ksoftirqd` when a flood arrives: the kernel then spends the
    * core bridging frames into the tap only to drop them at its full queue (receive livelock). At real-time
@@ -136,6 +146,19 @@ export const resolveBackend = (backend: Backend): "syscalls" | "io_uring" => {
  * ```
  */
 export const DEFAULT_BUSY_POLL_US = 0
+
+/**
+ * Default receive-coalescing window (µs): 50. Measured in the end-to-end lab (see the README), it cut the
+ * director core's time per forwarded frame at 90-130 kpps by 7-24% and per keep-alive request by about a
+ * tenth, and lowered HTTP p50 latency; sparse traffic is not held (the window applies only after a busy
+ * wake-up).
+ *
+ * @example
+ * ```ts
+ * TapPorts.make({ ports, handler, coalesceUs: TapPorts.DEFAULT_COALESCE_US })
+ * ```
+ */
+export const DEFAULT_COALESCE_US = 50
 
 /** A non-negative number from the environment, or `fallback` when unset or malformed. */
 const fromEnv = (name: string, fallback: number): number => {
@@ -235,6 +258,10 @@ const validate = (options: Options): TapPortsError | undefined => {
   if (!Number.isFinite(spin) || spin < 0 || spin > 1_000_000) {
     return fail("validate", `busyPollUs ${spin} is not a number of microseconds in 0..1000000`)
   }
+  const coalesce = options.coalesceUs ?? 0
+  if (!Number.isFinite(coalesce) || coalesce < 0 || coalesce > 100_000) {
+    return fail("validate", `coalesceUs ${coalesce} is not a number of microseconds in 0..100000`)
+  }
   const timeout = options.pollTimeoutMs ?? 1000
   if (!Number.isInteger(timeout) || timeout < 1 || timeout > 60_000) {
     return fail("validate", `pollTimeoutMs ${timeout} is not an integer in 1..60000`)
@@ -304,6 +331,7 @@ const startWorker = (input: {
   readonly rxSlotsPerPort: number
   readonly multishot: boolean
   readonly busyPollUs: number
+  readonly coalesceUs: number
   readonly realtimePriority: number
   readonly onEvent: (event: unknown) => void
 }) =>
@@ -334,6 +362,7 @@ const startWorker = (input: {
         rxSlotsPerPort: input.rxSlotsPerPort,
         multishot: input.multishot,
         busyPollUs: input.busyPollUs,
+        coalesceUs: input.coalesceUs,
         realtimePriority: input.realtimePriority
       },
       transferList: [port2],
@@ -501,6 +530,7 @@ export const make = (options: Options): Effect.Effect<Service, TapPortsError, Sc
           rxSlotsPerPort,
           multishot: options.ioUringMultishot ?? true,
           busyPollUs: options.busyPollUs ?? fromEnv("LVS_TAP_BUSY_POLL_US", DEFAULT_BUSY_POLL_US),
+          coalesceUs: options.coalesceUs ?? fromEnv("LVS_TAP_COALESCE_US", DEFAULT_COALESCE_US),
           realtimePriority:
             options.realtimePriority ?? Math.min(99, Math.floor(fromEnv("LVS_TAP_REALTIME_PRIORITY", 0))),
           onEvent

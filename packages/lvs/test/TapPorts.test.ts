@@ -428,6 +428,65 @@ for (const backend of backends)
     })
 
     if (backend === "io_uring") {
+      it("coalesces receive wake-ups after a busy one, and never holds a lone frame", async () => {
+        const ns = Netns.create("coal")
+        const scope = Scope.makeUnsafe()
+        // An 80 ms window, far longer than the default, so holding a frame would show in ping's round trip
+        // (sparse requests 50 ms apart would each wait up to 30 ms for the window to end).
+        const ports = await Effect.runPromise(
+          Scope.provide(
+            TapPorts.make({
+              backend,
+              netns: ns,
+              ports: [{ name: "lvst0", mac: "02:00:00:00:aa:08" }],
+              pollTimeoutMs: 100,
+              coalesceUs: 80_000,
+              handler: {
+                module: L2Responder.handlerModule,
+                options: { ports: [{ mac: "02:00:00:00:aa:08" }].map((p) => ({ ...p, addresses: ["10.9.0.8"] })) }
+              }
+            }),
+            scope
+          )
+        )
+        const rtt = (stdout: string) => {
+          const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(stdout)
+          return { avg: Number(m?.[2] ?? Number.NaN), max: Number(m?.[3] ?? Number.NaN) }
+        }
+        try {
+          Netns.ip("-n", ns, "addr", "add", "10.9.0.1/24", "dev", "lvst0")
+          // Sparse: one request every 50 ms, each alone in its wake-up, is answered at once.
+          const sparse = await Netns.run(ns, "ping", ["-q", "-n", "-c", "10", "-i", "0.05", "-W", "1", "10.9.0.8"])
+          expect(sparse.stdout).toContain("10 received")
+          expect(rtt(sparse.stdout).avg).toBeLessThan(10)
+          const a = await counters(ports)
+          // Busy: 16 requests kept in flight. Wake-ups with two or more frames switch the next wait to a
+          // batch: far fewer batches than frames, every request still answered.
+          const busy = await Netns.run(ns, "ping", ["-q", "-n", "-c", "400", "-l", "16", "-i", "0.002", "-W", "1", "10.9.0.8"])
+          expect(busy.stdout).toContain("400 received")
+          const b = await counters(ports)
+          const frames = b.ports[0]!.rxFrames - a.ports[0]!.rxFrames
+          const batches = b.ports[0]!.rxBatches - a.ports[0]!.rxBatches
+          expect(frames).toBeGreaterThanOrEqual(400)
+          expect(b.workers[0]!.coalescedWaits - a.workers[0]!.coalescedWaits).toBeGreaterThan(0)
+          expect(frames / batches).toBeGreaterThanOrEqual(4)
+          // No request waits longer than one window for its batch.
+          expect(rtt(busy.stdout).max).toBeLessThan(80 + 20)
+          // Idle again: the next wait after a batch that found nothing is the plain one (no 80 ms loop).
+          const idle0 = (await counters(ports)).workers[0]!
+          await new Promise((resolve) => setTimeout(resolve, 500))
+          const idle1 = (await counters(ports)).workers[0]!
+          expect(idle1.polls - idle0.polls).toBeLessThanOrEqual(10)
+          // And a lone request after the burst is again answered at once.
+          const after = await Netns.run(ns, "ping", ["-q", "-n", "-c", "5", "-i", "0.05", "-W", "1", "10.9.0.8"])
+          expect(after.stdout).toContain("5 received")
+          expect(rtt(after.stdout).avg).toBeLessThan(10)
+        } finally {
+          await Effect.runPromise(Scope.close(scope, Exit.void))
+          Netns.remove(ns)
+        }
+      })
+
       it("io_uring with one READ per slot (no multishot) reads a burst and answers ARP", async () => {
         const ns = Netns.create("slot")
         const capture = Capture.allocate()

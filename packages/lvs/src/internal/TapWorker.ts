@@ -44,6 +44,8 @@ export interface WorkerInput {
   readonly multishot: boolean
   /** Longest adaptive busy-poll window in microseconds (0: never spin). */
   readonly busyPollUs: number
+  /** io_uring: receive-coalescing window in microseconds after a busy wake-up (0: off). */
+  readonly coalesceUs: number
   /** `SCHED_FIFO` priority for this thread (0: stay a normal thread). */
   readonly realtimePriority: number
 }
@@ -495,12 +497,23 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
 
   let stopping = false
   let failures = 0
+  // Receive coalescing (see TapPorts.Options.coalesceUs): after a wake-up that found two or more frames,
+  // wait for a batch (up to half the receive slots of a port, at most 32) or the window, whichever comes
+  // first. With DEFER_TASKRUN the kernel does not wake the thread before that many completions are queued,
+  // so frames arriving within the window cost no wake-up each, and the batch's writes go out back to back
+  // (one RPS interrupt to the receiving core for several frames instead of one each). After a wake-up with
+  // at most one frame the wait is the plain one: sparse traffic is never held.
+  const coalesceMs = input.coalesceUs / 1000
+  const coalesceFrames = Math.max(2, Math.min(32, input.rxSlotsPerPort >>> 1))
+  let coalescing = false
   while (!stopping && Atomics.load(stop, queue) === 0) {
     counters[wb + PortCounters.WorkerField.polls]!++
     // Wait past the writes' own completions only while every port has a read armed: a port whose reads
     // wait for buffers that those very write completions give back (a flood used them all) must have its
     // completions reaped at once, else it would stay unread until the next tick.
-    const want = allReadsArmed() ? writesQueued + 1 : 1
+    // Coalesce only while every port has a read armed: a starved port needs its buffers back at once.
+    const batch = coalescing && timed && allReadsArmed()
+    const want = allReadsArmed() ? writesQueued + (batch ? coalesceFrames : 1) : 1
     writesQueued = 0
     let rc: number
     if (timed) {
@@ -509,7 +522,8 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
         nextTick = now + period
         tick(now)
       }
-      rc = Uring.submitAndWait(r, want, nextTick - now)
+      if (batch) counters[wb + PortCounters.WorkerField.coalescedWaits]!++
+      rc = Uring.submitAndWait(r, want, batch ? Math.min(coalesceMs, nextTick - now) : nextTick - now)
     } else {
       rc = Uring.submit(r, want)
     }
@@ -629,6 +643,9 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     if (good) fruitless = 0
     else backOff()
     if (stopping) break
+    let framesThisRound = 0
+    for (let p = 0; p < nports; p++) framesThisRound += batches[p]!.count
+    coalescing = coalesceMs > 0 && framesThisRound >= 2
     for (let p = 0; p < nports; p++) {
       const b = batches[p]!
       const count = b.count

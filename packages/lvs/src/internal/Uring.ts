@@ -260,7 +260,8 @@ export const submit = (r: Ring, minComplete: number): number => {
 
 /**
  * Publishes queued SQEs, enters the kernel once to submit them and waits until `minComplete` completions
- * are in the CQ or `timeoutMs` passed (needs {@link Ring.extArg}). One system call per loop round: the
+ * are in the CQ or `timeoutMs` passed (fractional milliseconds, to the nanosecond: the receive-coalescing
+ * window is tens of microseconds; needs {@link Ring.extArg}). One system call per loop round: the
  * batch's writes go in and the next reads come out of the same `io_uring_enter`. Returns the raw result:
  * -1 with errno ETIME when the wait timed out.
  */
@@ -268,9 +269,9 @@ export const submitAndWait = (r: Ring, minComplete: number, timeoutMs: number): 
   Atomics.store(r.ring, r.sqTail, r.tail)
   const toSubmit = (r.tail - Atomics.load(r.ring, r.sqHead)) >>> 0
   r.pending = 0
-  const ms = Math.max(0, Math.ceil(timeoutMs))
-  r.waitArg.setUint32(32, Math.floor(ms / 1000), true)
-  r.waitArg.setUint32(40, (ms % 1000) * 1_000_000, true)
+  const ns = Math.max(0, Math.ceil(timeoutMs * 1_000_000))
+  r.waitArg.setUint32(32, Math.floor(ns / 1_000_000_000), true)
+  r.waitArg.setUint32(40, ns % 1_000_000_000, true)
   return bindings().enter(
     SYS_io_uring_enter,
     r.fd,
