@@ -27,6 +27,25 @@ const open = async (options: Omit<TapPorts.Options, "handler">, capture: SharedA
   return { ports, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
+/** One port answered by the L2 responder (ARP and ping for `address`), in a scope the test closes. */
+const openResponder = async (options: Omit<TapPorts.Options, "handler" | "ports">, mac: string, address: string) => {
+  const scope = Scope.makeUnsafe()
+  const ports = await Effect.runPromise(
+    Scope.provide(
+      TapPorts.make({
+        ...options,
+        ports: [{ name: "lvst0", mac }],
+        handler: {
+          module: L2Responder.handlerModule,
+          options: { ports: [{ mac, addresses: [address] }], gratuitousArp: false }
+        }
+      }),
+      scope
+    )
+  )
+  return { ports, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
 const send = (ports: TapPorts.Service, port: number, frame: Uint8Array, headroomBytes = 0) =>
   Effect.runPromise(ports.control({ type: "send", port, frame, headroomBytes } satisfies Capture.Control))
 
@@ -366,21 +385,10 @@ for (const backend of backends)
 
     it("sleeps while idle (no spinning wait) and needs one wait per wake-up when each frame is answered", async () => {
       const ns = Netns.create(`wait${suffix}`)
-      const scope = Scope.makeUnsafe()
-      const ports = await Effect.runPromise(
-        Scope.provide(
-          TapPorts.make({
-            backend,
-            netns: ns,
-            ports: [{ name: "lvst0", mac: "02:00:00:00:aa:07" }],
-            pollTimeoutMs: 100,
-            handler: {
-              module: L2Responder.handlerModule,
-              options: { ports: [{ mac: "02:00:00:00:aa:07", addresses: ["10.9.0.7"] }], gratuitousArp: false }
-            }
-          }),
-          scope
-        )
+      const { ports, close } = await openResponder(
+        { backend, netns: ns, pollTimeoutMs: 100 },
+        "02:00:00:00:aa:07",
+        "10.9.0.7"
       )
       try {
         expect(ports.backend).toBe(backend)
@@ -402,7 +410,7 @@ for (const backend of backends)
         // 50 echo requests plus an ARP exchange or two; ticks add ~6 waits.
         expect(b.polls - a.polls).toBeLessThanOrEqual(50 * 1.3)
       } finally {
-        await Effect.runPromise(Scope.close(scope, Exit.void))
+        await close()
         Netns.remove(ns)
       }
     })
@@ -430,24 +438,12 @@ for (const backend of backends)
     if (backend === "io_uring") {
       it("coalesces receive wake-ups after a busy one, and never holds a lone frame", async () => {
         const ns = Netns.create("coal")
-        const scope = Scope.makeUnsafe()
         // An 80 ms window, far longer than the default, so holding a frame would show in ping's round trip
         // (sparse requests 50 ms apart would each wait up to 30 ms for the window to end).
-        const ports = await Effect.runPromise(
-          Scope.provide(
-            TapPorts.make({
-              backend,
-              netns: ns,
-              ports: [{ name: "lvst0", mac: "02:00:00:00:aa:08" }],
-              pollTimeoutMs: 100,
-              coalesceUs: 80_000,
-              handler: {
-                module: L2Responder.handlerModule,
-                options: { ports: [{ mac: "02:00:00:00:aa:08" }].map((p) => ({ ...p, addresses: ["10.9.0.8"] })) }
-              }
-            }),
-            scope
-          )
+        const { ports, close } = await openResponder(
+          { backend, netns: ns, pollTimeoutMs: 100, coalesceUs: 80_000 },
+          "02:00:00:00:aa:08",
+          "10.9.0.8"
         )
         const rtt = (stdout: string) => {
           const m = /= ([\d.]+)\/([\d.]+)\/([\d.]+)/.exec(stdout)
@@ -462,7 +458,19 @@ for (const backend of backends)
           const a = await counters(ports)
           // Busy: 16 requests kept in flight. Wake-ups with two or more frames switch the next wait to a
           // batch: far fewer batches than frames, every request still answered.
-          const busy = await Netns.run(ns, "ping", ["-q", "-n", "-c", "400", "-l", "16", "-i", "0.002", "-W", "1", "10.9.0.8"])
+          const busy = await Netns.run(ns, "ping", [
+            "-q",
+            "-n",
+            "-c",
+            "400",
+            "-l",
+            "16",
+            "-i",
+            "0.002",
+            "-W",
+            "1",
+            "10.9.0.8"
+          ])
           expect(busy.stdout).toContain("400 received")
           const b = await counters(ports)
           const frames = b.ports[0]!.rxFrames - a.ports[0]!.rxFrames
@@ -482,7 +490,7 @@ for (const backend of backends)
           expect(after.stdout).toContain("5 received")
           expect(rtt(after.stdout).avg).toBeLessThan(10)
         } finally {
-          await Effect.runPromise(Scope.close(scope, Exit.void))
+          await close()
           Netns.remove(ns)
         }
       })
