@@ -1,10 +1,10 @@
 import { defineConfig } from "vitest/config"
+import { sourceResolution } from "./vitest.shared.ts"
 
 const packages = ["packet", "conntrack", "schedulers", "vrrp", "checkers", "lvs"]
 
 export default defineConfig({
-  resolve: { conditions: ["@lvs-ts/source"] },
-  ssr: { resolve: { conditions: ["@lvs-ts/source"] } },
+  ...sourceResolution,
   test: {
     projects: packages.map((name) => ({
       extends: true,
