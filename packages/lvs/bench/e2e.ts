@@ -420,11 +420,11 @@ const measure = async (variant: Variant, rep: number, httpOnly = false): Promise
     const loadAverage = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0])
     const ka = measureHttp(r, false, baseline)
     log(
-      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, ${ka.attributedUs.toFixed(1)} µs CPU/req (core busy ${ka.cpuUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy, load average ${loadAverage})`
+      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, core ${ka.cpuUs.toFixed(1)} µs/req (process + ticks ${ka.attributedUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy, load average ${loadAverage})`
     )
     const conn = measureHttp(r, true, baseline)
     log(
-      `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, ${conn.attributedUs.toFixed(1)} µs CPU/conn (core busy ${conn.cpuUs.toFixed(1)})`
+      `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, core ${conn.cpuUs.toFixed(1)} µs/conn (process + ticks ${conn.attributedUs.toFixed(1)})`
     )
     let udp = {
       lossFreePps: Number.NaN,
@@ -436,7 +436,7 @@ const measure = async (variant: Variant, rep: number, httpOnly = false): Promise
     if (r.udp && !httpOnly) {
       udp = await measureUdp(r, baseline)
       log(
-        `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, ${udp.pktAttributedUs.toFixed(2)} µs CPU/pkt (core busy ${udp.pktCpuUs.toFixed(2)})`
+        `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, core ${udp.pktCpuUs.toFixed(2)} µs/pkt (process + ticks ${udp.pktAttributedUs.toFixed(2)})`
       )
     }
     const bulk = httpOnly
@@ -512,7 +512,7 @@ const medians = (rs: ReadonlyArray<Result>) => {
 
 const report = (results: ReadonlyArray<Result>) => {
   const lines = [
-    "| variant | keep-alive req/s | p50 / p99 ms | CPU µs/req (core busy) | new conn/s | p50 / p99 ms | CPU µs/conn (core busy) | loss-free 60 B kpps | overload delivered kpps (offered) | CPU µs/pkt (core busy) | bulk TCP Mbit/s | quiet core busy |",
+    "| variant | keep-alive req/s | p50 / p99 ms | core µs/req (process + ticks) | new conn/s | p50 / p99 ms | core µs/conn (process + ticks) | loss-free 60 B kpps | overload delivered kpps (offered) | core µs/pkt (process + ticks) | bulk TCP Mbit/s | quiet core busy |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   ]
   const med: Partial<Record<Variant, ReturnType<typeof medians>>> = {}
@@ -521,7 +521,7 @@ const report = (results: ReadonlyArray<Result>) => {
     const row = medians(rs)
     med[v] = row
     lines.push(
-      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaAttributedUs, 1)} (${fmt(row.kaCpuUs, 1)}) | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connAttributedUs, 1)} (${fmt(row.connCpuUs, 1)}) | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktAttributedUs, 2)} (${fmt(row.pktCpuUs, 2)}) | ${fmt(row.bulkMbps)} | ${fmt(row.quietBusy * 100)}% |`
+      `| ${v} | ${fmt(row.kaRps)} | ${fmt(row.kaP50, 2)} / ${fmt(row.kaP99, 2)} | ${fmt(row.kaCpuUs, 1)} (${fmt(row.kaAttributedUs, 1)}) | ${fmt(row.connRps)} | ${fmt(row.connP50, 2)} / ${fmt(row.connP99, 2)} | ${fmt(row.connCpuUs, 1)} (${fmt(row.connAttributedUs, 1)}) | ${fmt(row.lossFreePps / 1000, 1)} | ${fmt(row.overloadDeliveredPps / 1000, 1)} (${fmt(row.overloadOfferedPps / 1000, 0)}) | ${fmt(row.pktCpuUs, 2)} (${fmt(row.pktAttributedUs, 2)}) | ${fmt(row.bulkMbps)} | ${fmt(row.quietBusy * 100)}% |`
     )
   }
   console.log(
@@ -533,7 +533,7 @@ const report = (results: ReadonlyArray<Result>) => {
     const rs = results.filter((r) => r.variant === v)
     const list = (k: keyof Result, digits: number) => rs.map((r) => fmt(r[k] as number, digits)).join(" / ")
     perRep.push(
-      `${v}: CPU µs/req ${list("kaAttributedUs", 1)}; µs/conn ${list("connAttributedUs", 1)}; quiet core busy % ${rs.map((r) => fmt(r.quietBusy * 100)).join(" / ")}; load average ${rs.map((r) => fmt(r.loadAverage, 1)).join(" / ")}`
+      `${v}: core µs/req ${list("kaCpuUs", 1)} (process + ticks ${list("kaAttributedUs", 1)}); core µs/conn ${list("connCpuUs", 1)} (process + ticks ${list("connAttributedUs", 1)}); quiet core busy % ${rs.map((r) => fmt(r.quietBusy * 100)).join(" / ")}; load average ${rs.map((r) => fmt(r.loadAverage, 1)).join(" / ")}`
     )
   }
   // Paired by repetition: each lvs-ts figure against HAProxy's of the same repetition (minutes apart, so
@@ -547,8 +547,8 @@ const report = (results: ReadonlyArray<Result>) => {
       }
       return out
     }
-    const ka = ratios("kaAttributedUs")
-    const conn = ratios("connAttributedUs")
+    const ka = ratios("kaCpuUs")
+    const conn = ratios("connCpuUs")
     if (ka.length > 0)
       perRep.push(
         `${v} / haproxy, same repetition: per request ${ka.map((x) => fmt(x, 2)).join(" / ")} (median ${fmt(median(ka), 2)}); per connection ${conn.map((x) => fmt(x, 2)).join(" / ")} (median ${fmt(median(conn), 2)})`
@@ -563,10 +563,10 @@ const report = (results: ReadonlyArray<Result>) => {
     if (row === undefined) continue
     if (h !== undefined) {
       targets.push(
-        `${v}: CPU per keep-alive request ${fmt(row.kaAttributedUs, 1)} µs vs HAProxy ${fmt(h.kaAttributedUs, 1)} µs: ${row.kaAttributedUs <= h.kaAttributedUs ? "holds" : "MISSED"} (core busy: ${fmt(row.kaCpuUs, 1)} vs ${fmt(h.kaCpuUs, 1)} µs)`
+        `${v}: director-core CPU per keep-alive request ${fmt(row.kaCpuUs, 1)} µs vs HAProxy ${fmt(h.kaCpuUs, 1)} µs: ${row.kaCpuUs <= h.kaCpuUs ? "holds" : "MISSED"} (process + ticks: ${fmt(row.kaAttributedUs, 1)} vs ${fmt(h.kaAttributedUs, 1)} µs)`
       )
       targets.push(
-        `${v}: CPU per new connection ${fmt(row.connAttributedUs, 1)} µs vs HAProxy ${fmt(h.connAttributedUs, 1)} µs: ${row.connAttributedUs <= h.connAttributedUs ? "holds" : "MISSED"} (core busy: ${fmt(row.connCpuUs, 1)} vs ${fmt(h.connCpuUs, 1)} µs)`
+        `${v}: director-core CPU per new connection ${fmt(row.connCpuUs, 1)} µs vs HAProxy ${fmt(h.connCpuUs, 1)} µs: ${row.connCpuUs <= h.connCpuUs ? "holds" : "MISSED"} (process + ticks: ${fmt(row.connAttributedUs, 1)} vs ${fmt(h.connAttributedUs, 1)} µs)`
       )
     }
     if (k !== undefined) {

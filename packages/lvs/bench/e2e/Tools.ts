@@ -39,8 +39,10 @@ const TICK = 100 // USER_HZ
 /**
  * CPU time of the director core: ticks of `irq` + `softirq` of one CPU (`/proc/stat`, the kernel's
  * forwarding work: bridge, routing, netfilter, veth/tap delivery) plus `utime` + `stime` of the
- * director process if there is one (`/proc/<pid>/stat`, every thread). The two are disjoint: a tick is
- * charged either to softirq/irq context or to the running task.
+ * director process if there is one (`/proc/<pid>/stat`, every thread). The two overlap: without
+ * `CONFIG_IRQ_TIME_ACCOUNTING` a tick in softirq context while a task runs counts both in that task's
+ * `stime` and in the CPU's softirq time, so the sum is only a secondary figure; `cpuSeconds().busy` (wall -
+ * idle) is the director core's CPU.
  */
 export interface CpuSample {
   readonly softirq: number
@@ -73,9 +75,9 @@ export const cpuSample = (cpu: number, pid: number | undefined): CpuSample => {
 }
 
 /**
- * Director-core CPU seconds between two samples: `attributed` (the process + the core's irq/softirq ticks)
- * and `busy` (wall - idle of the core, minus `baselineBusy` x wall: what the core did beyond its quiet
- * level, which catches the softirq work done while the core was otherwise idle that tick sampling misses).
+ * Director-core CPU seconds between two samples: `busy` (wall - idle of the core, minus `baselineBusy` x
+ * wall: what the core did beyond its quiet level, the figure the verdicts use) and `attributed` (the
+ * process + the core's irq/softirq ticks: overlapping, see {@link CpuSample}).
  */
 export const cpuSeconds = (
   a: CpuSample,
