@@ -167,12 +167,17 @@ export const udpgen = (
   timeoutMs: number,
   rawFrames?: string
 ): { ok: boolean; sent: number; seconds: number; raw: string } => {
+  // `taskset` before exec: every thread of the generator (V8's helpers included, which start before the script
+  // could pin itself) lives on the load core, none on the director core whose busy time is measured.
   const r = spawnSync(
     "ip",
     [
       "netns",
       "exec",
       netns,
+      "taskset",
+      "-c",
+      String(cpu),
       process.execPath,
       udpgenScript,
       dst,
