@@ -21,6 +21,7 @@ import {
   Protocol,
   TcpState
 } from "../src/index.ts"
+import { xorshift32 } from "./random.ts"
 
 const SMALL = 1_000_000
 const LARGE = Number(process.env["CONNTRACK_BENCH_MAX"] ?? 10_000_000)
@@ -70,13 +71,7 @@ new PerformanceObserver((list) => {
 const gcKindName = (kind: number): string =>
   kind === 1 ? "scavenge" : kind === 2 ? "minor mark-sweep" : kind === 4 ? "mark-compact" : `gc kind ${kind}`
 
-let rng = 0x9e3779b9
-const next = (): number => {
-  rng ^= rng << 13
-  rng ^= rng >>> 17
-  rng ^= rng << 5
-  return rng >>> 0
-}
+const next = xorshift32(0x9e3779b9)
 
 // Distinct clients by construction: address from the index, random port.
 const clients = new Uint32Array(LARGE)
@@ -415,13 +410,7 @@ const chaseNs = (bytes: number): number => {
   const ns = ((performance.now() - t0) * 1e6) / steps
   return at === -1 ? 0 : ns
 }
-let chaseState = 0x2545f491
-const next32 = (): number => {
-  chaseState ^= chaseState << 13
-  chaseState ^= chaseState >>> 17
-  chaseState ^= chaseState << 5
-  return chaseState >>> 0
-}
+const next32 = xorshift32(0x2545f491)
 console.log(
   `machine: dependent random read ${fmt(chaseNs(4 << 20), 1)} ns within 4 MiB, ${fmt(chaseNs(16 << 20), 1)} ns ` +
     `within 16 MiB, ${fmt(chaseNs(64 << 20), 1)} ns within 64 MiB`

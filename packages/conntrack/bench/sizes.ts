@@ -12,19 +12,14 @@ import {
   Protocol,
   TcpState
 } from "../src/index.ts"
+import { xorshift32 } from "./random.ts"
 
 const VIP = 0xcfaf2c6e
 const KEYS = 1 << 20
 const BURST = Number(process.env["CONNTRACK_BENCH_BURST"] ?? 64)
 const sizes = (process.env["CONNTRACK_BENCH_SIZES"] ?? "16384,65536,262144,1000000").split(",").map(Number)
 
-let rng = 0x9e3779b9
-const next = (): number => {
-  rng ^= rng << 13
-  rng ^= rng >>> 17
-  rng ^= rng << 5
-  return rng >>> 0
-}
+const next = xorshift32(0x9e3779b9)
 
 // Best of 6 passes over KEYS lookups, in millions per second.
 const rate = (fn: () => number, expected: number): number => {

@@ -148,10 +148,9 @@ export const resolveBackend = (backend: Backend): "syscalls" | "io_uring" => {
 export const DEFAULT_BUSY_POLL_US = 0
 
 /**
- * Default receive-coalescing window (µs): 50. Measured in the end-to-end lab (see the README), it cut the
- * director core's time per forwarded frame at 90-130 kpps by 7-24% and per keep-alive request by about a
- * tenth, and lowered HTTP p50 latency; sparse traffic is not held (the window applies only after a busy
- * wake-up).
+ * Default receive-coalescing window (µs): 50. Measured in the lab with `bench/e2e/profile.ts` (see the README),
+ * it cut the director core's busy time per forwarded NAT frame by 18-37% at 60 and 90 kpps; sparse traffic is
+ * not held (the window applies only after a busy wake-up).
  *
  * @example
  * ```ts

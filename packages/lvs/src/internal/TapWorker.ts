@@ -508,12 +508,12 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
   let coalescing = false
   while (!stopping && Atomics.load(stop, queue) === 0) {
     counters[wb + PortCounters.WorkerField.polls]!++
-    // Wait past the writes' own completions only while every port has a read armed: a port whose reads
-    // wait for buffers that those very write completions give back (a flood used them all) must have its
-    // completions reaped at once, else it would stay unread until the next tick.
-    // Coalesce only while every port has a read armed: a starved port needs its buffers back at once.
-    const batch = coalescing && timed && allReadsArmed()
-    const want = allReadsArmed() ? writesQueued + (batch ? coalesceFrames : 1) : 1
+    // Wait past the writes' own completions, or coalesce, only while every port has a read armed: a port
+    // whose reads wait for buffers that those very write completions give back (a flood used them all)
+    // must have its completions reaped at once, else it would stay unread until the next tick.
+    const armed = allReadsArmed()
+    const batch = armed && coalescing && timed
+    const want = armed ? writesQueued + (batch ? coalesceFrames : 1) : 1
     writesQueued = 0
     let rc: number
     if (timed) {
@@ -644,12 +644,11 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
     else backOff()
     if (stopping) break
     let framesThisRound = 0
-    for (let p = 0; p < nports; p++) framesThisRound += batches[p]!.count
-    coalescing = coalesceMs > 0 && framesThisRound >= 2
     for (let p = 0; p < nports; p++) {
       const b = batches[p]!
       const count = b.count
       if (count === 0) continue
+      framesThisRound += count
       const cb = pb[p]!
       let bytesIn = 0
       for (let i = 0; i < count; i++) bytesIn += b.lengths[i]!
@@ -674,6 +673,7 @@ const runUring = (handler: FrameHandler.Handler, r: Uring.Ring) => {
       }
       b.count = 0
     }
+    coalescing = coalesceMs > 0 && framesThisRound >= 2
     for (let p = 0; p < nports; p++) {
       if (legacy[p] === 1) continue
       const provided = dirty[p] === 1
