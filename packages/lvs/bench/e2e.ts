@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -41,7 +41,7 @@ if (argv.includes("--help") || argv.includes("-h")) {
   console.log(
     "usage: bench:e2e [--reps N=3] [--cpu-reps N=2] [--duration S=5 (wrk)] [--bulk S=3 (iperf3)] [--udp-trial S=0.5] [--steps N=8]\n" +
       "                 [--loss FRACTION=0.001] [--overload-count N=400000] [--connections N=16]\n" +
-      "                 [--variants kernel,nft,haproxy,lvs-nat,lvs-dr (also: lvs-nat-syscalls, lvs-dr-syscalls)]\n" +
+      "                 [--variants kernel,nft,haproxy,lvs-nat,lvs-dr (also: lvs-nat-syscalls, lvs-dr-syscalls, c-nat: the minimal C forwarder, UDP only)]\n" +
       "                 [--director-cpu 0] [--load-cpu 1] [--director-rt 10] [--quiet-max 0.05] [--udp-socket] [--json FILE] [--name lvs-bench] [--verbose]"
   )
   process.exit(0)
@@ -71,7 +71,16 @@ const overloadCount = Math.round(flag("--overload-count", 400_000))
 /** Use the UDP-socket generator instead of raw AF_PACKET frames (the old, slower generator). */
 const udpSocket = argv.includes("--udp-socket")
 const directorRt = argv.includes("--director-rt") ? Number(text("--director-rt")) : 10
-const allVariants = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr", "lvs-nat-syscalls", "lvs-dr-syscalls"] as const
+const allVariants = [
+  "kernel",
+  "nft",
+  "haproxy",
+  "lvs-nat",
+  "lvs-dr",
+  "lvs-nat-syscalls",
+  "lvs-dr-syscalls",
+  "c-nat"
+] as const
 type Variant = (typeof allVariants)[number]
 const defaultVariants: Array<Variant> = ["kernel", "nft", "haproxy", "lvs-nat", "lvs-dr"]
 const variants = (text("--variants")?.split(",") ?? defaultVariants) as Array<Variant>
@@ -104,6 +113,8 @@ interface Running {
   /** Where the client sends HTTP / iperf3 / UDP, and the next hop's MAC for raw UDP frames. */
   readonly target: string
   readonly udp: boolean
+  /** False for c-nat, which forwards the UDP stream only (no HTTP, no bulk TCP). */
+  readonly http?: boolean
   readonly stop: () => Promise<void>
 }
 
@@ -225,6 +236,42 @@ const startLvs = async (method: "nat" | "dr", backend?: "syscalls"): Promise<Run
   }
 }
 
+/**
+ * The issue's reference: a minimal C forwarder over the same taps (bench/e2e/cforward.c: ARP for the VIP, UDP to
+ * VIP rewritten to rs1, one read() and one write() per frame), at the same core and scheduling as lvs-ts's worker.
+ */
+const startC = async (): Promise<Running> => {
+  const source = new URL("./e2e/cforward.c", import.meta.url).pathname
+  const binary = join(runDir, "cforward")
+  execFileSync("cc", ["-O2", "-Wall", "-o", binary, source], { stdio: "inherit" })
+  const mac = T.nsExec(rs1.netns, "cat", ["/sys/class/net/eth0/address"]).trim()
+  const rt = directorRt > 0 ? ["chrt", "-f", String(directorRt)] : []
+  const child = spawn(
+    "taskset",
+    [
+      "-c",
+      String(directorCpu),
+      ...rt,
+      "ip",
+      "netns",
+      "exec",
+      d.netns,
+      binary,
+      d.clientPort.tap,
+      d.serverPort.tap,
+      plan.vip,
+      rs1.address,
+      mac
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] }
+  )
+  if (!(await waitForLine(child, "ready", 5000))) {
+    await stopChild(child)
+    throw new Error("the C forwarder did not start")
+  }
+  return { pid: child.pid, child, target: plan.vip, udp: true, http: false, stop: () => stopChild(child) }
+}
+
 const start = async (variant: Variant): Promise<Running> => {
   switch (variant) {
     case "kernel": {
@@ -273,6 +320,8 @@ const start = async (variant: Variant): Promise<Running> => {
       return startLvs("nat", "syscalls")
     case "lvs-dr-syscalls":
       return startLvs("dr", "syscalls")
+    case "c-nat":
+      return startC()
   }
 }
 
@@ -414,18 +463,29 @@ const measure = async (variant: Variant, rep: number, httpOnly = false): Promise
     throw e
   }
   try {
+    const http = r.http !== false
     // Warm up: a few requests so ARP, conntrack and JIT are in place.
-    T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
+    if (http) T.wrk(client, loadCpu, `http://${r.target}/`, 1, 4, false)
     const baseline = await waitQuiet()
     const loadAverage = Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0])
-    const ka = measureHttp(r, false, baseline)
-    log(
-      `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, core ${ka.cpuUs.toFixed(1)} µs/req (process + ticks ${ka.attributedUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy, load average ${loadAverage})`
-    )
-    const conn = measureHttp(r, true, baseline)
-    log(
-      `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, core ${conn.cpuUs.toFixed(1)} µs/conn (process + ticks ${conn.attributedUs.toFixed(1)})`
-    )
+    const none = {
+      rps: Number.NaN,
+      p50ms: Number.NaN,
+      p99ms: Number.NaN,
+      errors: 0,
+      cpuUs: Number.NaN,
+      attributedUs: Number.NaN
+    }
+    const ka = http ? measureHttp(r, false, baseline) : none
+    if (http)
+      log(
+        `${variant} rep ${rep}: keep-alive ${ka.rps.toFixed(0)} req/s, p50 ${ka.p50ms} ms, p99 ${ka.p99ms} ms, core ${ka.cpuUs.toFixed(1)} µs/req (process + ticks ${ka.attributedUs.toFixed(1)}; quiet core ${(baseline * 100).toFixed(0)}% busy, load average ${loadAverage})`
+      )
+    const conn = http ? measureHttp(r, true, baseline) : none
+    if (http)
+      log(
+        `${variant} rep ${rep}: new connections ${conn.rps.toFixed(0)}/s, p50 ${conn.p50ms} ms, p99 ${conn.p99ms} ms, core ${conn.cpuUs.toFixed(1)} µs/conn (process + ticks ${conn.attributedUs.toFixed(1)})`
+      )
     let udp = {
       lossFreePps: Number.NaN,
       offered: Number.NaN,
@@ -439,10 +499,11 @@ const measure = async (variant: Variant, rep: number, httpOnly = false): Promise
         `${variant} rep ${rep}: UDP loss-free ${(udp.lossFreePps / 1000).toFixed(1)} kpps; overload offered ${(udp.offered / 1000).toFixed(0)} kpps, delivered ${(udp.deliveredRate / 1000).toFixed(1)} kpps, core ${udp.pktCpuUs.toFixed(2)} µs/pkt (process + ticks ${udp.pktAttributedUs.toFixed(2)})`
       )
     }
-    const bulk = httpOnly
-      ? { bps: Number.NaN, raw: "" }
-      : T.iperf3(client, rs1.netns, loadCpu, r.target, bulkSeconds, join(runDir, "iperf3.pid"))
-    if (!httpOnly)
+    const bulk =
+      httpOnly || !http
+        ? { bps: Number.NaN, raw: "" }
+        : T.iperf3(client, rs1.netns, loadCpu, r.target, bulkSeconds, join(runDir, "iperf3.pid"))
+    if (!httpOnly && http)
       log(
         `${variant} rep ${rep}: bulk TCP ${(bulk.bps / 1e6).toFixed(0)} Mbit/s${bulk.raw ? ` (${bulk.raw.trim().slice(0, 200)})` : ""}`
       )
@@ -574,6 +635,18 @@ const report = (results: ReadonlyArray<Result>) => {
       targets.push(
         `${v}: loss-free small-packet rate ${fmt(row.lossFreePps / 1000, 1)} kpps = ${fmt(share * 100, 0)}% of kernel forwarding's ${fmt(k.lossFreePps / 1000, 1)} kpps (target >= 20%): ${share >= 0.2 ? "holds" : "MISSED"}`
       )
+    }
+  }
+  // The issue's reference point: the minimal C forwarder over the same taps, when it ran.
+  const c = med["c-nat"]
+  if (c !== undefined) {
+    const ofKernel =
+      k !== undefined ? ` = ${fmt((c.lossFreePps / k.lossFreePps) * 100, 0)}% of kernel forwarding's` : ""
+    targets.push(`c-nat (reference, not a target): loss-free ${fmt(c.lossFreePps / 1000, 1)} kpps${ofKernel}`)
+    for (const v of variants.filter((x) => x.startsWith("lvs-"))) {
+      const row = med[v]
+      if (row !== undefined)
+        targets.push(`${v}: loss-free ${fmt((row.lossFreePps / c.lossFreePps) * 100, 0)}% of the C forwarder's`)
     }
   }
   console.log(`\nTargets:\n${targets.map((t) => `- ${t}`).join("\n")}`)
