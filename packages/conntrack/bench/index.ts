@@ -35,14 +35,18 @@ const VIP = 0xcfaf2c6e
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const cpuMs = (): number => process.cpuUsage().user / 1000
 
+// A /proc file kept open for allocation-free re-reads, or -1 where this kernel does not have it.
+const openProc = (path: string): number => {
+  try {
+    return openSync(path, "r")
+  } catch {
+    return -1
+  }
+}
+
 // This thread's time on the CPU and runqueue wait in ns (first and second fields of /proc/self/schedstat), parsed
 // without allocating into schedRun and schedWait.
-let schedFd = -1
-try {
-  schedFd = openSync("/proc/self/schedstat", "r")
-} catch {
-  schedFd = -1
-}
+const schedFd = openProc("/proc/self/schedstat")
 const schedBuf = Buffer.alloc(96)
 let schedRun = 0
 let schedWait = 0
@@ -60,12 +64,7 @@ const readSched = (): void => {
 }
 // Minor page faults of this thread so far (10th field of /proc/thread-self/stat), parsed without allocating: a
 // slow operation's window of WINDOW operations says whether first touches of fresh memory happened in it.
-let statFd = -1
-try {
-  statFd = openSync("/proc/thread-self/stat", "r")
-} catch {
-  statFd = -1
-}
+const statFd = openProc("/proc/thread-self/stat")
 const statBuf = Buffer.alloc(512)
 const minorFaults = (): number => {
   if (statFd < 0) return 0
@@ -306,8 +305,10 @@ interface Control {
   maxExWaitMs: number
   exWaitOver1ms: number
 }
-const controlFill = (durationMs: number): Control => {
-  const r: Control = {
+// Stall accounting of the two controls: each operation's wall time, and per WINDOW operations the slowest one's
+// time excluding runqueue wait and on CPU (schedstat deltas of the window). Allocation-free per operation.
+class StallMeter {
+  readonly result: Control = {
     ops: 0,
     maxWallMs: 0,
     maxOnCpuMs: 0,
@@ -316,16 +317,45 @@ const controlFill = (durationMs: number): Control => {
     maxExWaitMs: 0,
     exWaitOver1ms: 0
   }
+  private slowestInWindow = 0
+  private runStart: number
+  private waitStart: number
+  constructor() {
+    readSched()
+    this.runStart = schedRun
+    this.waitStart = schedWait
+  }
+  operation(wallMs: number): void {
+    const r = this.result
+    r.ops++
+    if (wallMs > r.maxWallMs) r.maxWallMs = wallMs
+    if (wallMs > 1) r.wallOver1ms++
+    if (wallMs > this.slowestInWindow) this.slowestInWindow = wallMs
+  }
+  endWindow(): void {
+    readSched()
+    const waitMs = (schedWait - this.waitStart) / 1e6
+    const runMs = (schedRun - this.runStart) / 1e6
+    this.waitStart = schedWait
+    this.runStart = schedRun
+    const r = this.result
+    const exWait = Math.max(0, this.slowestInWindow - waitMs)
+    const onCpu = onCpuOf(this.slowestInWindow, waitMs, runMs)
+    if (onCpu > r.maxOnCpuMs) r.maxOnCpuMs = onCpu
+    if (onCpu > 1) r.onCpuOver1ms++
+    if (exWait > r.maxExWaitMs) r.maxExWaitMs = exWait
+    if (exWait > 1) r.exWaitOver1ms++
+    this.slowestInWindow = 0
+  }
+}
+
+const controlFill = (durationMs: number): Control => {
+  const meter = new StallMeter()
   const mask = CONTROL_WORDS - 1
   let x = 0x9e3779b9 | 0
-  let slowWallInWindow = 0
-  readSched()
-  let runStart = schedRun
-  let waitStart = schedWait
   let t = performance.now()
   const end = t + durationMs
-  let i = 0
-  for (; t < end; i++) {
+  for (let i = 0; t < end; i++) {
     x = (Math.imul(x, 0x2c1b3c6d) + i) | 0
     let v = controlMem[x & mask]!
     v = controlMem[(v ^ x) & mask]!
@@ -333,77 +363,35 @@ const controlFill = (durationMs: number): Control => {
     v = controlMem[(v ^ (x >>> 7)) & mask]!
     controlMem[(x >>> 3) & mask] = v + i
     const t1 = performance.now()
-    const d = t1 - t
-    if (d > r.maxWallMs) r.maxWallMs = d
-    if (d > 1) r.wallOver1ms++
-    if (d > slowWallInWindow) slowWallInWindow = d
+    meter.operation(t1 - t)
     t = t1
     if (i % WINDOW === WINDOW - 1) {
-      readSched()
-      const waitMs = (schedWait - waitStart) / 1e6
-      const runMs = (schedRun - runStart) / 1e6
-      waitStart = schedWait
-      runStart = schedRun
-      const exWait = Math.max(0, slowWallInWindow - waitMs)
-      const onCpu = onCpuOf(slowWallInWindow, waitMs, runMs)
-      if (onCpu > r.maxOnCpuMs) r.maxOnCpuMs = onCpu
-      if (onCpu > 1) r.onCpuOver1ms++
-      if (exWait > r.maxExWaitMs) r.maxExWaitMs = exWait
-      if (exWait > 1) r.exWaitOver1ms++
-      slowWallInWindow = 0
+      meter.endWindow()
       t = performance.now()
     }
   }
-  r.ops = i
-  return r
+  return meter.result
 }
 // Page-fault control: what the machine charges for first touches of fresh memory. The table commits its memory as
 // it grows (column and index pages are faulted in by the inserts that first write them), so a slow page fault of
 // the VM's host shows up inside some insert. This writes one word into each 4 KiB page of a fresh shared buffer as
 // large as the grown table, timing every touch with the same schedstat attribution as above.
 const pageFaultControl = (bytes: number): Control => {
-  const r: Control = {
-    ops: 0,
-    maxWallMs: 0,
-    maxOnCpuMs: 0,
-    wallOver1ms: 0,
-    onCpuOver1ms: 0,
-    maxExWaitMs: 0,
-    exWaitOver1ms: 0
-  }
+  const meter = new StallMeter()
   const pages = Math.floor(bytes / 4096)
   const words = new Int32Array(new SharedArrayBuffer(pages * 4096))
-  let slowWallInWindow = 0
-  readSched()
-  let runStart = schedRun
-  let waitStart = schedWait
   let t = performance.now()
   for (let i = 0; i < pages; i++) {
     words[i << 10] = i
     const t1 = performance.now()
-    const d = t1 - t
-    if (d > r.maxWallMs) r.maxWallMs = d
-    if (d > 1) r.wallOver1ms++
-    if (d > slowWallInWindow) slowWallInWindow = d
+    meter.operation(t1 - t)
     t = t1
     if (i % WINDOW === WINDOW - 1 || i === pages - 1) {
-      readSched()
-      const waitMs = (schedWait - waitStart) / 1e6
-      const runMs = (schedRun - runStart) / 1e6
-      waitStart = schedWait
-      runStart = schedRun
-      const exWait = Math.max(0, slowWallInWindow - waitMs)
-      const onCpu = onCpuOf(slowWallInWindow, waitMs, runMs)
-      if (onCpu > r.maxOnCpuMs) r.maxOnCpuMs = onCpu
-      if (onCpu > 1) r.onCpuOver1ms++
-      if (exWait > r.maxExWaitMs) r.maxExWaitMs = exWait
-      if (exWait > 1) r.exWaitOver1ms++
-      slowWallInWindow = 0
+      meter.endWindow()
       t = performance.now()
     }
   }
-  r.ops = pages
-  return r
+  return meter.result
 }
 
 // Hypervisor steal of the whole machine, in USER_HZ ticks (8th field of the "cpu" line of /proc/stat).
