@@ -632,8 +632,16 @@ const report = (results: ReadonlyArray<Result>) => {
     }
     if (k !== undefined) {
       const share = row.lossFreePps / k.lossFreePps
+      // When the kernel forwarded everything the generator offered even at overload, its loss-free figure is the
+      // generator's limit, not the kernel's: the share is then an upper bound, which can only show a miss.
+      const verdict =
+        share < 0.2
+          ? "MISSED"
+          : generatorBound(k)
+            ? "no verdict: the kernel's figure is the generator's limit"
+            : "holds"
       targets.push(
-        `${v}: loss-free small-packet rate ${fmt(row.lossFreePps / 1000, 1)} kpps = ${fmt(share * 100, 0)}% of kernel forwarding's ${fmt(k.lossFreePps / 1000, 1)} kpps (target >= 20%): ${share >= 0.2 ? "holds" : "MISSED"}`
+        `${v}: loss-free small-packet rate ${fmt(row.lossFreePps / 1000, 1)} kpps = ${fmt(share * 100, 0)}% of kernel forwarding's ${fmt(k.lossFreePps / 1000, 1)} kpps (target >= 20%): ${verdict}`
       )
     }
   }
@@ -641,7 +649,9 @@ const report = (results: ReadonlyArray<Result>) => {
   const c = med["c-nat"]
   if (c !== undefined) {
     const ofKernel =
-      k !== undefined ? ` = ${fmt((c.lossFreePps / k.lossFreePps) * 100, 0)}% of kernel forwarding's` : ""
+      k !== undefined
+        ? ` = ${fmt((c.lossFreePps / k.lossFreePps) * 100, 0)}% of kernel forwarding's${generatorBound(k) ? " (an upper bound: the kernel's figure is the generator's limit)" : ""}`
+        : ""
     targets.push(`c-nat (reference, not a target): loss-free ${fmt(c.lossFreePps / 1000, 1)} kpps${ofKernel}`)
     for (const v of variants.filter((x) => x.startsWith("lvs-"))) {
       const row = med[v]
@@ -652,6 +662,10 @@ const report = (results: ReadonlyArray<Result>) => {
   console.log(`\nTargets:\n${targets.map((t) => `- ${t}`).join("\n")}`)
   return { medians: med, targets, perRep, table: lines.join("\n") }
 }
+
+/** True when a variant delivered (nearly) all the generator offered at overload: its loss-free rate is then a floor. */
+const generatorBound = (row: { overloadDeliveredPps: number; overloadOfferedPps: number }): boolean =>
+  row.overloadDeliveredPps >= 0.98 * row.overloadOfferedPps
 
 // -------------------------------------------------------------------------------------------------- main
 
