@@ -22,11 +22,11 @@
  * grown in place for the next resize, so no dead index waits for a collection to be freed.
  *
  * Bytes per IPv4 connection (what the 96-byte bound is measured against), at N live entries:
- *   entry slot 76 (+ chunk slack: up to 16384 unused slots, 1.2 B at 1 M)
+ *   entry slot 76 (+ growth slack: up to 16384 unused slots, 1.2 B at 1 M; + the columns' page offsets, < 52 KB)
  *   + two indexes of 4-byte slots at load 0.64..0.8: 2 x (5..6.25)
  *   + one more index of about the in index's size: the old one during a resize, the recycled spare between them
  *     (4..5), + the wheel (0.5 MB: 0.5 B at 1 M)
- *   = 91..95 B (measured: peak 94.91 while growing 1 M -> 10 M, 90.65 at 10 M).
+ *   = 91..95 B (measured: peak 94.93 while growing 1 M -> 10 M, 90.65 at 10 M).
  * Why a hit still reads two lines (index slot, then key record), although one dependent miss fewer is what would lift it most on this VM: a
  * 16-byte index slot holding the whole IPv4 in key ([client, virtual, ports, protocol | entry]) makes the in index
  * 16 / 0.8..0.64 = 20..25 B per connection instead of 5..6.25; the entry drops its 16-byte key record but must keep
@@ -2148,9 +2148,9 @@ export class ConnectionTable {
   }
 
   /**
-   * Allocation ahead of need, from advance(): a spare chunk of slots and, when the next resize is near, the next
-   * in index's buffer. Chunk views and buffer growth cost microseconds (and page faults later); doing them here keeps
-   * insert() free of allocations as long as advance() runs regularly.
+   * Allocation ahead of need, from advance(): the next 16384 entry slots (every column grown in place, new views)
+   * and, when the next resize is near, the next in index's buffer. Buffer growth and views cost microseconds (and
+   * page faults later); doing them here keeps insert() free of allocations as long as advance() runs regularly.
    */
   private prepare(): void {
     // At most one allocation per call, so a single advance() stays short.
