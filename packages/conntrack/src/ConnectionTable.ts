@@ -739,9 +739,9 @@ export class ConnectionTable {
       const tag = keys[q + 3]! & 0xff
       let e = -1
       if (candidate >= 0) {
-        const k = keyI
         const o = candidate << 2
-        if (k[o] === a && k[o + 1] === b && k[o + 2] === ports && (k[o + 3]! & META_IN_MATCH) === tag) e = candidate
+        if (keyI[o] === a && keyI[o + 1] === b && keyI[o + 2] === ports && (keyI[o + 3]! & META_IN_MATCH) === tag)
+          e = candidate
         else {
           // A fingerprint collision: continue the probe after the candidate's slot.
           let s = ss[i]! + 1
@@ -899,10 +899,9 @@ export class ConnectionTable {
       // The candidate's record is cached now and confirms it; a fingerprint collision continues the probe.
       let e = -1
       if (candidate >= 0) {
-        const r = repI
         const o = candidate << 2
         e =
-          r[o + R_DADDR] === src && r[o + R_DST] === dst && r[o + R_PORTS] === ports
+          repI[o + R_DADDR] === src && repI[o + R_DST] === dst && repI[o + R_PORTS] === ports
             ? candidate
             : this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag)
       } else if (candidate < -1) e = this.probeOut(index, n, hs[i]!, ss[i]!, src, dst, ports, tag)
@@ -948,7 +947,7 @@ export class ConnectionTable {
   ): number {
     const em = this.entryMask
     const fp = (h & this.fpMask) << this.entryBits
-    const keyI = this.keyI
+    const k = this.keyI
     let s = from
     for (;;) {
       const v = index[s]!
@@ -956,7 +955,6 @@ export class ConnectionTable {
       if ((v & ~em) === fp) {
         const i = (v & em) - 1
         if (i >= 0) {
-          const k = keyI
           const o = i << 2
           if (k[o] === a && k[o + 1] === b && k[o + 2] === ports && (k[o + 3]! & META_IN_MATCH) === tag) return i
         }
@@ -983,8 +981,8 @@ export class ConnectionTable {
     const want = ((h & this.outFpMask) << (bits + OUT_TAG_BITS)) | (protocolCode(protocol) << bits)
     const vip = OUT_TAG_VIP << bits
     const mask = ~em & ~vip
-    const keyI = this.keyI
-    const repI = this.repI
+    const k = this.keyI
+    const r = this.repI
     let s = from
     for (;;) {
       const v = index[s]!
@@ -993,10 +991,8 @@ export class ConnectionTable {
         const i = (v & em) - 1
         const o = i << 2
         if ((v & vip) === 0) {
-          const r = repI
           if (r[o + R_DADDR] === src && r[o + R_DST] === dst && r[o + R_PORTS] === ports) return i
         } else {
-          const k = keyI
           const kp = k[o + K_PORTS]!
           if (k[o + K_VIRTUAL] === src && k[o + K_CLIENT] === dst && ((kp << 16) | (kp >>> 16)) === ports) return i
         }
@@ -1616,14 +1612,13 @@ export class ConnectionTable {
   ): number {
     const em = this.entryMask
     const fp = (h & this.fpMask) << this.entryBits
-    const keyC = this.keyC
+    const k = this.keyC
     let s = from
     for (;;) {
       const v = index[s]!
       if (v === 0) return -1
       if ((v & ~em) === fp && (v & em) !== 0) {
         const i = (v & em) - 1
-        const k = keyC
         const o = i << 2
         if (
           k[o] === a &&
@@ -1706,20 +1701,19 @@ export class ConnectionTable {
 
   // Whether entries x and y have the same key in the in index (out = false) or the out index (out = true).
   private sameKey(out: boolean, x: number, y: number): boolean {
-    const kx = this.keyC
+    const k = this.keyC
     const ox = x << 2
-    const ky = this.keyC
     const oy = y << 2
     if (!out) {
       if (
-        kx[ox] !== ky[oy] ||
-        kx[ox + 1] !== ky[oy + 1] ||
-        kx[ox + 2] !== ky[oy + 2] ||
-        (kx[ox + 3]! & META_IN_MATCH) !== (ky[oy + 3]! & META_IN_MATCH)
+        k[ox] !== k[oy] ||
+        k[ox + 1] !== k[oy + 1] ||
+        k[ox + 2] !== k[oy + 2] ||
+        (k[ox + 3]! & META_IN_MATCH) !== (k[oy + 3]! & META_IN_MATCH)
       ) {
         return false
       }
-      if ((kx[ox + 3]! & META_IPV6) === 0) return true
+      if ((k[ox + 3]! & META_IPV6) === 0) return true
       return this.same6(x, P_CLIENT, y, P_CLIENT) && this.same6(x, P_VIRTUAL, y, P_VIRTUAL)
     }
     this.outKey(x)
