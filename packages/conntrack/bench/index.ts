@@ -3,6 +3,11 @@
 //
 //   pnpm --filter @lvs-ts/conntrack run bench                                  (full run, ~1 GiB of typed arrays)
 //   CONNTRACK_BENCH_MAX=3000000 pnpm --filter @lvs-ts/conntrack run bench      (smaller second size)
+//   BENCH_DETACH=1 pnpm --filter @lvs-ts/conntrack run bench                   (an ArrayBuffer detached first)
+//
+// It runs as compiled JavaScript, as the package's users run it (scripts/bench-compiled.mjs bundles it with
+// esbuild): through Node's type stripping, every typed-array access would also check whether its buffer was
+// detached, a cost of the development harness and not of the table (see that script).
 //
 // Rates are reported twice: per wall-clock second and per second of this process's user CPU time. On a shared,
 // loaded machine the wall-clock figure includes time the process spent waiting for a core; the CPU figure does not.

@@ -8,8 +8,9 @@
 // same keys, looked up with the same batched passes as ConnectionTable.lookupInBatch, interleaved with it in one
 // process so a noisy host affects both alike.
 //
-//   pnpm --filter @lvs-ts/conntrack exec node --conditions=@lvs-ts/source bench/experiments/one-miss-index.ts
+//   cd packages/conntrack && node ../../scripts/bench-compiled.mjs bench/experiments/one-miss-index.ts
 //   ONE_MISS_N=30000 ...   (a table that fits in cache: what is left is computation)
+// (compiled, like the bench: see scripts/bench-compiled.mjs; through type stripping both rates are lower)
 import {
   ConnectionFlags,
   ConnectionParams,
