@@ -27,14 +27,17 @@
  *   + one more index of about the in index's size: the old one during a resize, the recycled spare between them
  *     (4..5), + the wheel (0.5 MB: 0.5 B at 1 M)
  *   = 91..95 B (measured: peak 94.93 while growing 1 M -> 10 M, 90.65 at 10 M).
- * Why a hit still reads two lines (index slot, then key record), although one dependent miss fewer is what would lift it most on this VM: a
- * 16-byte index slot holding the whole IPv4 in key ([client, virtual, ports, protocol | entry]) makes the in index
- * 16 / 0.8..0.64 = 20..25 B per connection instead of 5..6.25; the entry drops its 16-byte key record but must keep
+ * Why a hit still reads two lines (index slot, then key record): a 16-byte index slot holding the whole IPv4 in
+ * key ([client, virtual, ports, protocol | entry]) makes the in index 16 / 0.8..0.64 = 20..25 B per connection
+ * instead of 5..6.25; the entry drops its 16-byte key record but must keep
  * meta (4) and a way back to its slot (hash or slot number, 4): 68 B. 68 + 20..25 + out 5..6.25 + the old in index
  * of a resize (16 / 0.8 = 20) + 0.5 = 114..120 B at the resize peak, 94..100 between resizes: over 96. It fits only
  * with more changes together: one index keyed by the client tuple for both directions (the kernel's choice; FULLNAT
  * entries a second slot), resized in many small segments one at a time (so only 1/64 of it is ever doubled) and a
- * 32-bit expiry: 64 + 20..25 + 0.4 + 0.5 = 85..90 B.
+ * 32-bit expiry: 64 + 20..25 + 0.4 + 0.5 = 85..90 B. And the gain is not there to buy: a prototype of such an
+ * index, looked up with the same batched passes (bench/experiments/one-miss-index.ts), ran 1.2-1.3x the current
+ * batched rate through type stripping but 0.75-0.85x compiled, in cache as at 1 M entries: most of a batched
+ * lookup's time is computation (hashing, probing, confirming), not waiting for memory.
  *
  * An entry is addressed by its index (a number); indexes are reused after an entry is freed.
  *

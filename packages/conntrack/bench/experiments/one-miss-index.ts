@@ -10,7 +10,8 @@
 //
 //   cd packages/conntrack && node ../../scripts/bench-compiled.mjs bench/experiments/one-miss-index.ts
 //   ONE_MISS_N=30000 ...   (a table that fits in cache: what is left is computation)
-// (compiled, like the bench: see scripts/bench-compiled.mjs; through type stripping both rates are lower)
+// (compiled, like the bench: see scripts/bench-compiled.mjs). Measured 2026-11-25 (README, Session 6): 1.2-1.3x for
+// the prototype through type stripping, 0.75-0.85x compiled; the one-miss redesign was not done.
 import {
   ConnectionFlags,
   ConnectionParams,
