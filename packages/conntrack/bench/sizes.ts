@@ -3,18 +3,10 @@
 //
 //   pnpm --filter @lvs-ts/conntrack run bench:sizes
 //   CONNTRACK_BENCH_SIZES=16384,1000000 pnpm --filter @lvs-ts/conntrack run bench:sizes
-import {
-  ConnectionFlags,
-  ConnectionParams,
-  ConnectionTable,
-  Destinations,
-  Direction,
-  Protocol,
-  TcpState
-} from "../src/index.ts"
+import { Protocol } from "../src/index.ts"
+import { filledTable, VIP } from "./fixture.ts"
 import { xorshift32 } from "./random.ts"
 
-const VIP = 0xcfaf2c6e
 const KEYS = 1 << 20
 const BURST = Number(process.env["CONNTRACK_BENCH_BURST"] ?? 64)
 const sizes = (process.env["CONNTRACK_BENCH_SIZES"] ?? "16384,65536,262144,1000000").split(",").map(Number)
@@ -36,28 +28,8 @@ const rate = (fn: () => number, expected: number): number => {
 
 const rows: Array<Record<string, number>> = []
 for (const size of sizes) {
-  const table = ConnectionTable.make({ maxConnections: size, seed: 42, destinations: Destinations.makeCounters(256) })
-  const p = ConnectionParams.make()
-  p.protocol = Protocol.TCP
-  p.virtualAddress = VIP
-  p.virtualPort = 80
-  p.destinationPort = 80
-  p.method = ConnectionFlags.MASQ
-  const clients = new Uint32Array(size)
-  const ports = new Uint16Array(size)
-  let now = 0
-  for (let i = 0; i < size; i++) {
-    clients[i] = (0x0a000000 + i * 7) >>> 0
-    ports[i] = 1024 + (next() % 60000)
-    p.clientAddress = clients[i]!
-    p.clientPort = ports[i]!
-    p.destination = i & 255
-    p.destinationAddress = 0xc0a80a00 + (i & 255)
-    table.packet(table.insert(p, now), Direction.INPUT, TcpState.SYN, 60, now)
-    if ((i & 0x3ff) === 0) table.advance(++now)
-  }
-  // Let a running index resize finish (see bench/index.ts): lookups are measured on the settled table.
-  while (table.rehashing) table.advance(now)
+  // Filled and settled (bench/fixture.ts): lookups are measured with no index resize running.
+  const { table, clients, ports } = filledTable(size, size, next)
   const hitA = new Uint32Array(KEYS)
   const hitP = new Uint16Array(KEYS)
   const outA = new Int32Array(KEYS)

@@ -12,55 +12,20 @@
 //   ONE_MISS_N=30000 ...   (a table that fits in cache: what is left is computation)
 // (compiled, like the bench: see scripts/bench-compiled.mjs). Measured 2026-11-25 (README, Session 6): 1.2-1.3x for
 // the prototype through type stripping, 0.75-0.85x compiled; the one-miss redesign was not done.
-import {
-  ConnectionFlags,
-  ConnectionParams,
-  ConnectionTable,
-  Destinations,
-  Direction,
-  Protocol,
-  TcpState
-} from "../../src/index.ts"
+import { Protocol } from "../../src/index.ts"
 import { hash3 } from "../../src/internal/hash.ts"
+import { filledTable, VIP } from "../fixture.ts"
 import { xorshift32 } from "../random.ts"
 
 const N = Number(process.env["ONE_MISS_N"] ?? 1_000_000)
 const ROUNDS = 20
 const LOAD = 0.8
-const VIP = 0xcfaf2c6e
 const BATCH = 1 << 20
 const BURST = 64
 const SEED = 42
 
 const next = xorshift32(0x9e3779b9)
-const clients = new Uint32Array(N)
-const ports = new Uint16Array(N)
-for (let i = 0; i < N; i++) {
-  clients[i] = (0x0a000000 + i * 7) >>> 0
-  ports[i] = 1024 + (next() % 60000)
-}
-
-const table = ConnectionTable.make({
-  maxConnections: 10_000_000,
-  seed: SEED,
-  destinations: Destinations.makeCounters(256)
-})
-const p = ConnectionParams.make()
-p.protocol = Protocol.TCP
-p.virtualAddress = VIP
-p.virtualPort = 80
-p.destinationPort = 80
-p.method = ConnectionFlags.MASQ
-let now = 0
-for (let i = 0; i < N; i++) {
-  p.clientAddress = clients[i]!
-  p.clientPort = ports[i]!
-  p.destination = i & 255
-  p.destinationAddress = 0xc0a80a00 + (i & 255)
-  table.packet(table.insert(p, now), Direction.INPUT, TcpState.SYN, 60, now)
-  if ((i & 0x3ff) === 0) table.advance(++now)
-}
-while (table.rehashing) table.advance(now)
+const { table, clients, ports } = filledTable(N, 10_000_000, next)
 
 // The prototype: buckets of four 16-byte slots [client, virtual, ports, protocol << 24 | entry + 1].
 const buckets = Math.ceil(N / (4 * LOAD))
