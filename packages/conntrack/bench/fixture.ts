@@ -14,6 +14,17 @@ import {
 /** The virtual address every benchmark connection goes to (port 80). */
 export const VIP = 0xcfaf2c6e
 
+/** The parameters of every benchmark connection but its client and destination: TCP to VIP:80, NAT. */
+export const connectionParams = (): ConnectionParams.ConnectionParams => {
+  const p = ConnectionParams.make()
+  p.protocol = Protocol.TCP
+  p.virtualAddress = VIP
+  p.virtualPort = 80
+  p.destinationPort = 80
+  p.method = ConnectionFlags.MASQ
+  return p
+}
+
 /** A filled, settled table with the clients and ports of its connections (entry i: clients[i]:ports[i] -> VIP:80). */
 export interface FilledTable {
   readonly table: ConnectionTable.ConnectionTable
@@ -24,12 +35,7 @@ export interface FilledTable {
 /** Builds the table; `next` draws the client ports (one call per connection, in order). */
 export const filledTable = (size: number, maxConnections: number, next: () => number): FilledTable => {
   const table = ConnectionTable.make({ maxConnections, seed: 42, destinations: Destinations.makeCounters(256) })
-  const p = ConnectionParams.make()
-  p.protocol = Protocol.TCP
-  p.virtualAddress = VIP
-  p.virtualPort = 80
-  p.destinationPort = 80
-  p.method = ConnectionFlags.MASQ
+  const p = connectionParams()
   const clients = new Uint32Array(size)
   const ports = new Uint16Array(size)
   let now = 0

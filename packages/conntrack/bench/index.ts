@@ -23,22 +23,14 @@
 import { openSync, readFileSync, readSync } from "node:fs"
 import { PerformanceObserver } from "node:perf_hooks"
 import { Bench } from "tinybench"
-import {
-  ConnectionFlags,
-  ConnectionParams,
-  ConnectionTable,
-  Destinations,
-  Direction,
-  Protocol,
-  TcpState
-} from "../src/index.ts"
+import { ConnectionTable, Destinations, Direction, Protocol, TcpState } from "../src/index.ts"
+import { connectionParams, VIP } from "./fixture.ts"
 import { xorshift32 } from "./random.ts"
 
 const SMALL = 1_000_000
 const LARGE = Number(process.env["CONNTRACK_BENCH_MAX"] ?? 10_000_000)
 const BATCH = 1 << 20
 const BURST = 64
-const VIP = 0xcfaf2c6e
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {})
 const cpuMs = (): number => process.cpuUsage().user / 1000
@@ -121,12 +113,7 @@ for (let i = 0; i < LARGE; i++) {
 
 const counters = Destinations.makeCounters(256)
 const table = ConnectionTable.make({ maxConnections: LARGE, seed: 42, destinations: counters })
-const p = ConnectionParams.make()
-p.protocol = Protocol.TCP
-p.virtualAddress = VIP
-p.virtualPort = 80
-p.destinationPort = 80
-p.method = ConnectionFlags.MASQ
+const p = connectionParams()
 
 let now = 0
 const setParams = (i: number): void => {
