@@ -187,8 +187,8 @@ interface Pause {
 const WINDOW = 32
 // Each operation's time is also written to `insertMs[i - from]` (inserts) and `advanceMs[i >>> 10]` (advance()
 // calls): its wall time, replaced by its time on CPU once its window's schedstat deltas are known if it was slow.
-// Identical runs (same seed, same keys, same clock) do the same table work at the same operation, so the lowest of
-// an operation's times over several runs is what the table itself costs there (see the repeated growth below).
+// Identical runs (same seed, same keys, same clock) do the same table work at the same operation, so an operation's
+// median time over several runs is what the table itself costs there (see the repeated growth below).
 const timedFill = (
   table: ConnectionTable.ConnectionTable,
   from: number,
@@ -719,9 +719,9 @@ console.log(
 // counting it as steal (its own page faults on guest memory, cache and memory-bandwidth contention, interrupts the
 // guest does not account separately): such stalls land on random operations, while the table's own work is
 // deterministic. So the same growth, 1 M -> 10 M with the same seed, keys and clock, runs REPEATS times on fresh
-// tables, and each operation's lowest time over the runs is what the table costs there. A pause the table causes
-// (a resize step, a chunk allocation, a first touch of its own memory) recurs at the same operation in every run and
-// survives the minimum; a stall that hit one run only does not.
+// tables, and each operation's median time over the runs is what the table costs there (its lowest is printed too).
+// A pause the table causes (a resize step, a chunk allocation, a first touch of its own memory) recurs at the same
+// operation in every run and survives the median; a stall that hit one run only does not.
 const runLines: Array<string> = []
 const describeRun = (run: number, r: Pause, start: number, end: number): string => {
   let gcs = 0
