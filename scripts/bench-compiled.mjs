@@ -7,8 +7,9 @@
 // ArrayBuffer. The first detach anywhere in a process invalidates V8's "array buffer detaching" protector for good,
 // and from then on optimized code checks the detached bit of the buffer on every typed-array access (49 extra
 // test-and-branch pairs in lookupInBatch alone). That is a cost of the development harness, not of the table:
-// compiled JavaScript that does not detach buffers never pays it. Measured on the reference VM, batched lookups at
-// 1 M entries: 9.5-10.9 M/s through type stripping, 11.7-13.1 M/s compiled (alternating runs, same table).
+// compiled JavaScript that does not detach buffers never pays it. Measured on the reference VM with conntrack's bench
+// (CONNTRACK_BENCH_MAX=1100000, alternating runs with and without BENCH_DETACH=1), batched lookups at 1 M entries:
+// 11.6-12.8 M/s best compiled, 10.5-10.7 with a buffer detached first (packages/conntrack/README.md, Session 6).
 // A process that does detach a buffer (a WebAssembly memory that grows, an ArrayBuffer transferred to a worker)
 // gets the lower figure; BENCH_DETACH=1 makes the benchmark measure that case.
 //

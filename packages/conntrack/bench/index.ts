@@ -758,15 +758,15 @@ const growAgain = async (run: number): Promise<void> => {
   runLines.push(describeRun(run, r, start, end))
 }
 for (let run = 2; run <= REPEATS; run++) await growAgain(run)
-// Each operation's lowest time over the runs; the largest of those, per kind, and every operation that took over
-// 1 ms (on CPU) in any run, with its time in each run.
+// Each operation's median and lowest time over the runs, the largest of each per kind, and the operations that took
+// over 1 ms (on CPU) in any run, with their time in each run.
 const lowest = (runs: Array<Float32Array>, at: number): number => {
   let m = Number.POSITIVE_INFINITY
   for (const times of runs) if (times[at]! < m) m = times[at]!
   return m
 }
 // The median of an operation's times over the runs (the upper one for an even count), by insertion sort into a
-// preallocated array: a second, less forgiving reading than the lowest.
+// preallocated array: the reading the verdict uses, less forgiving than the lowest.
 const sorted = new Float64Array(REPEATS)
 const median = (runs: Array<Float32Array>, at: number): number => {
   for (let r = 0; r < runs.length; r++) {
@@ -780,60 +780,69 @@ const median = (runs: Array<Float32Array>, at: number): number => {
   }
   return sorted[runs.length >> 1]!
 }
-const persistent = (
-  runs: Array<Float32Array>,
-  from: number,
-  to: number,
-  of: (runs: Array<Float32Array>, at: number) => number
-): { ms: number; at: number } => {
+// The operations of one kind: their per-run times, the slots they use, and the operation number of a slot.
+interface Kind {
+  readonly name: string
+  readonly runs: Array<Float32Array>
+  readonly from: number
+  readonly to: number
+  readonly op: (slot: number) => number
+}
+const kinds: Array<Kind> = [
+  { name: "insert", runs: insertRuns, from: 0, to: LARGE - SMALL, op: (slot) => slot + SMALL },
+  // advance() runs at every i with (i & 0x3ff) === 0 and is recorded at slot i >>> 10.
+  {
+    name: "advance()",
+    runs: advanceRuns,
+    from: (SMALL + 1023) >>> 10,
+    to: ((LARGE - 1) >>> 10) + 1,
+    op: (slot) => slot << 10
+  }
+]
+// The slowest operation of a kind by `of` (median or lowest over the runs), as "<ms> ms (op <n>)".
+const slowest = (kind: Kind, of: (runs: Array<Float32Array>, at: number) => number): { ms: number; text: string } => {
   let ms = 0
-  let at = -1
-  for (let k = from; k < to; k++) {
-    const m = of(runs, k)
+  let at = kind.from
+  for (let k = kind.from; k < kind.to; k++) {
+    const m = of(kind.runs, k)
     if (m > ms) {
       ms = m
       at = k
     }
   }
-  return { ms, at }
+  return { ms, text: `${kind.name} ${fmt(ms, 3)} ms (op ${kind.op(at)})` }
 }
-const insertPause = persistent(insertRuns, 0, LARGE - SMALL, lowest)
-const insertMedian = persistent(insertRuns, 0, LARGE - SMALL, median)
-// advance() runs at every i with (i & 0x3ff) === 0, so its slots run from the first such i at or after SMALL.
-const insertPauseOp = insertPause.at + SMALL
-const advancePause = persistent(advanceRuns, (SMALL + 1023) >>> 10, ((LARGE - 1) >>> 10) + 1, lowest)
-const advanceMedian = persistent(advanceRuns, (SMALL + 1023) >>> 10, ((LARGE - 1) >>> 10) + 1, median)
-const advancePauseOp = advancePause.at << 10
+const byMedian = kinds.map((kind) => slowest(kind, median))
+const byLowest = kinds.map((kind) => slowest(kind, lowest))
 const same = signatures.every((x) => x === signatures[0])
+// Up to 16 operations of each kind that took over 1 ms in some run.
 const over: Array<Record<string, string | number>> = []
-const listOver = (runs: Array<Float32Array>, kind: string, from: number, to: number, op: (k: number) => number) => {
-  for (let k = from; k < to && over.length < 16; k++) {
+for (const kind of kinds) {
+  let listed = 0
+  for (let k = kind.from; k < kind.to && listed < 16; k++) {
     let slow = false
-    for (const times of runs) if (times[k]! > 1) slow = true
+    for (const times of kind.runs) if (times[k]! > 1) slow = true
     if (!slow) continue
-    const row: Record<string, string | number> = { op: op(k), kind }
-    runs.forEach((times, run) => {
+    const row: Record<string, string | number> = { op: kind.op(k), kind: kind.name }
+    kind.runs.forEach((times, run) => {
       row[`run ${run + 1} ms`] = fmt(times[k]!, 3)
     })
-    row["lowest ms"] = fmt(lowest(runs, k), 3)
+    row["median ms"] = fmt(median(kind.runs, k), 3)
     over.push(row)
+    listed++
   }
 }
-listOver(insertRuns, "insert", 0, LARGE - SMALL, (k) => k + SMALL)
-listOver(advanceRuns, "advance", (SMALL + 1023) >>> 10, ((LARGE - 1) >>> 10) + 1, (k) => k << 10)
-const longestOwn = Math.max(insertMedian.ms, advanceMedian.ms)
+const longestOwn = Math.max(...byMedian.map((x) => x.ms))
 console.log(
   `repeated growth ${SMALL / 1e6} M -> ${LARGE / 1e6} M, ${REPEATS} identical runs (same seed, keys and clock; ` +
     `tables equal when growth ends: ${same ? "yes" : `NO: ${signatures.join(" | ")}`}):\n` +
     `${runLines.join("\n")}\n` +
-    `  the table's own longest pause (each operation's lowest time over the ${REPEATS} runs; time on CPU where it ` +
-    `was slow, else wall): insert ${fmt(insertPause.ms, 3)} ms (op ${insertPauseOp}), advance() ` +
-    `${fmt(advancePause.ms, 3)} ms (op ${advancePauseOp}); by each operation's median over the runs: insert ` +
-    `${fmt(insertMedian.ms, 3)} ms (op ${insertMedian.at + SMALL}), advance() ${fmt(advanceMedian.ms, 3)} ms ` +
-    `(op ${advanceMedian.at << 10}); 1 ms bound (on the medians): ` +
+    `  the table's own longest pause, by each operation's median over the runs (time on CPU where it was slow, else ` +
+    `wall): ${byMedian.map((x) => x.text).join(", ")}; by its lowest: ${byLowest.map((x) => x.text).join(", ")}\n` +
+    `  1 ms bound (on the medians): ` +
     `${REPEATS < 2 ? "no verdict (one run)" : !same ? "no verdict (runs differ)" : longestOwn <= 1 ? "holds" : "MISSED"}`
 )
 if (over.length > 0) {
-  console.log("operations over 1 ms on CPU in some run (first 16), with their time in every run:")
+  console.log("operations over 1 ms on CPU in some run (up to 16 of each kind), with their time in every run:")
   console.table(over)
 }

@@ -29,8 +29,8 @@
  *   = 91..95 B (measured: peak 94.93 while growing 1 M -> 10 M, 90.65 at 10 M).
  * Why a hit still reads two lines (index slot, then key record): a 16-byte index slot holding the whole IPv4 in
  * key ([client, virtual, ports, protocol | entry]) makes the in index 16 / 0.8..0.64 = 20..25 B per connection
- * instead of 5..6.25; the entry drops its 16-byte key record but must keep
- * meta (4) and a way back to its slot (hash or slot number, 4): 68 B. 68 + 20..25 + out 5..6.25 + the old in index
+ * instead of 5..6.25; the entry drops its 16-byte key record but must keep meta (4) and a way back to its slot
+ * (hash or slot number, 4): 68 B. 68 + 20..25 + out 5..6.25 + the old in index
  * of a resize (16 / 0.8 = 20) + 0.5 = 114..120 B at the resize peak, 94..100 between resizes: over 96. It fits only
  * with more changes together: one index keyed by the client tuple for both directions (the kernel's choice; FULLNAT
  * entries a second slot), resized in many small segments one at a time (so only 1/64 of it is ever doubled) and a

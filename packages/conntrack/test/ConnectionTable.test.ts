@@ -653,3 +653,69 @@ describe("byte counters", () => {
     expect(table.inBytes(e)).toBe(expectedIn)
   })
 })
+
+describe("growth", () => {
+  // Every column is one view over its own growable buffer, replaced by a longer view when the table adds 16384 entry
+  // slots: an entry written before several such growths must read back the same in every column (a view at a wrong
+  // offset, or one column not re-viewed, would show here as zeros or another entry's values).
+  it("keeps every column of an early entry intact while the table grows by many chunks", () => {
+    const { table } = makeTable({ maxConnections: 100_000 })
+    const local = ip("10.9.8.7")
+    const p = conn({ destinationPort: 8080, destination: 5, service: 9, method: ConnectionFlags.FULLNAT })
+    p.localAddress = local
+    p.localPort = 61000
+    const first = table.insert(p, 0)
+    table.packet(first, Direction.INPUT, TcpState.SYN, 0xfffffff0, 0)
+    table.packet(first, Direction.INPUT, TcpState.ACK, 1500, 0)
+    table.packet(first, Direction.OUTPUT, TcpState.ACK, 700, 0)
+    const before = [
+      table.state(first),
+      table.flags(first),
+      table.expiresAt(first),
+      table.timeout(first),
+      table.inPackets(first),
+      table.outPackets(first),
+      table.inBytes(first),
+      table.outBytes(first)
+    ]
+    const slots = table.allocatedEntries
+    const others: Array<number> = []
+    for (let i = 0; i < 5 * 16384; i++)
+      others.push(table.insert(conn({ client: 0x0d000000 + i, destination: i & 63, service: i & 7 }), 0))
+    expect(table.allocatedEntries).toBeGreaterThanOrEqual(slots + 4 * 16384)
+    expect(table.allocatedEntries % 16384).toBe(0)
+    expect([
+      table.clientAddress(first),
+      table.clientPort(first),
+      table.virtualAddress(first),
+      table.virtualPort(first),
+      table.destinationAddress(first),
+      table.destinationPort(first),
+      table.localAddress(first),
+      table.localPort(first),
+      table.service(first),
+      table.destination(first)
+    ]).toEqual([CIP, 51234, VIP, 80, RIP, 8080, local, 61000, 9, 5])
+    expect([
+      table.state(first),
+      table.flags(first),
+      table.expiresAt(first),
+      table.timeout(first),
+      table.inPackets(first),
+      table.outPackets(first),
+      table.inBytes(first),
+      table.outBytes(first)
+    ]).toEqual(before)
+    expect(before.slice(4)).toEqual([2, 1, 0xfffffff0 + 1500, 700])
+    expect(table.lookupIn(Protocol.TCP, CIP, 51234, VIP, 80)).toBe(first)
+    expect(table.lookupOut(Protocol.TCP, RIP, 8080, local, 61000)).toBe(first)
+    // Entries written into the last chunks read back too.
+    const last = others[others.length - 1]!
+    expect([table.clientAddress(last), table.destination(last), table.service(last)]).toEqual([
+      0x0d000000 + 5 * 16384 - 1,
+      63,
+      7
+    ])
+    expect(table.byteSize()).toBeLessThanOrEqual(table.maxByteSize())
+  })
+})
